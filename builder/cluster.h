@@ -1,0 +1,59 @@
+/* Cluster-wide values (the cluster: file, in the spirit of DL Workspace's
+ * config.yaml): names, IP ranges, nodes, SSH keys and free user values. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "diag.h"
+#include "value.h"
+
+struct cidr {
+	uint32_t addr;  /* network address, host order */
+	int prefix;
+};
+
+enum node_role { ROLE_MASTER, ROLE_ETCD, ROLE_WORKER, _ROLE_MAX };
+
+struct node {
+	char *hostname;
+	char *ip;
+	char *mac;              /* lowercase aa:bb:cc:dd:ee:ff, or NULL */
+	enum node_role role;
+	struct srcloc loc;
+};
+
+struct cluster {
+	char *path;             /* owned; the srclocs point into it */
+	char *name;
+	char *domain;           /* default cluster.local */
+	char *pod_range_text, *service_range_text;
+	struct cidr pod_range, service_range;
+	char *service_ip;       /* first host of service range: the kubernetes service */
+	char *dns_ip;           /* second host: cluster DNS */
+	struct node *nodes;
+	size_t n_nodes;
+	char **ssh_keys;
+	size_t n_ssh_keys;
+	struct value *values;   /* free user values ("values:" map), owned */
+	struct value *doc;      /* the whole document, owned */
+};
+
+const char *role_name(enum node_role r);
+int role_from_name(const char *name, enum node_role *ret);
+
+/* Loads and validates the file; every problem is reported before returning
+ * -EINVAL. */
+int cluster_load(const char *path, struct cluster **ret, struct diags *d);
+void cluster_free(struct cluster *c);
+/* Nodes of one role, in file order. */
+size_t cluster_nodes_of(const struct cluster *c, enum node_role r, const struct node **ret, size_t max);
+const struct node *cluster_find_node(const struct cluster *c, const char *hostname);
+
+int cidr_parse(const char *text, struct cidr *ret);
+bool cidr_overlaps(const struct cidr *a, const struct cidr *b);
+bool cidr_contains(const struct cidr *c, uint32_t addr);
+int ipv4_parse(const char *text, uint32_t *ret);
+char *ipv4_format(uint32_t addr);
+bool hostname_valid(const char *s);
+/* Parses and normalises a MAC (":" or "-" separated) into lowercase "aa:bb:..". */
+int mac_normalize(const char *text, char ret[18]);

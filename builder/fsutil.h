@@ -1,0 +1,35 @@
+/* File helpers: whole-file reads with a limit, atomic writes, paths. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "diag.h"
+
+/* Reads a whole file (NUL-terminated) up to `limit` bytes. Errors are
+ * reported as "cannot read 'path': reason"; returns 0 or -errno. */
+int read_file(const char *path, size_t limit, char **ret, size_t *ret_len, struct diags *d);
+
+/* Writing an artifact: data goes to "<path>.tmp" beside the target, is
+ * fsynced, then renamed over the target by atomic_commit. On any failure
+ * atomic_abort removes the temp, so a failed build never leaves a
+ * half-written file where a good one was. */
+struct atomic_file {
+	char *path, *tmp;
+	int fd;
+};
+#define ATOMIC_FILE_INIT { NULL, NULL, -1 }
+int atomic_open(struct atomic_file *f, const char *path, mode_t mode, struct diags *d);
+int atomic_commit(struct atomic_file *f, struct diags *d);
+void atomic_abort(struct atomic_file *f);
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct diags *d);
+
+int mkdir_p(const char *path, mode_t mode);
+/* Removes a tree (for temp dirs we made); missing is fine. */
+int rm_rf(const char *path);
+/* `rel` resolved against the directory of `base_file`; absolute `rel` is kept. */
+char *path_relative_to(const char *base_file, const char *rel);
+char *path_join(const char *a, const char *b);
+bool path_exists(const char *path);
+/* Normalises a target path ("/opt//bin/./x" -> "opt/bin/x"); NULL when it
+ * escapes the root ("..") or is empty. */
+char *path_normalize_dest(const char *path);

@@ -1,0 +1,13 @@
+/* SHA-256 over memory and files (libcrypto EVP underneath). */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "diag.h"
+
+#define SHA256_HEX_LEN 64
+/* hex must hold SHA256_HEX_LEN + 1 bytes. */
+void sha256_hex(const void *data, size_t len, char hex[SHA256_HEX_LEN + 1]);
+/* Streams a file; also returns its size. Returns 0 or -errno (reported). */
+int sha256_file_hex(const char *path, char hex[SHA256_HEX_LEN + 1], uint64_t *ret_size, struct diags *d);
+/* Standard base64 (no line breaks). */
+char *base64_encode(const void *data, size_t len);
