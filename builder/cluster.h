@@ -19,7 +19,7 @@ struct node {
 	char *ip;
 	char *mac;              /* lowercase aa:bb:cc:dd:ee:ff, or NULL */
 	enum node_role role;
-	struct srcloc loc;
+	struct srcloc loc, hostname_loc, ip_loc, mac_loc;
 };
 
 struct cluster {
@@ -31,7 +31,7 @@ struct cluster {
 	char *service_ip;       /* first host of service range: the kubernetes service */
 	char *dns_ip;           /* second host: cluster DNS */
 	struct node *nodes;
-	size_t n_nodes;
+	size_t n_nodes, n_nodes_cap;
 	char **ssh_keys;
 	size_t n_ssh_keys;
 	struct value *values;   /* free user values ("values:" map), owned */

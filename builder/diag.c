@@ -1,0 +1,55 @@
+#include "diag.h"
+
+#include "util.h"
+
+void diag_vadd(struct diags *d, enum diag_level level, const struct srcloc *at, const char *fmt, va_list ap) {
+	GROW(d->v, d->cap, d->n + 1);
+	struct diag *g = &d->v[d->n++];
+	g->level = level;
+	g->file = at && at->file ? xstrdup(at->file) : NULL;
+	g->line = at ? at->line : 0;
+	g->col = at ? at->col : 0;
+	if (vasprintf(&g->msg, fmt, ap) < 0)
+		g->msg = xstrdup("(message lost: out of memory)");
+	if (level == DIAG_ERROR)
+		d->n_errors++;
+}
+
+#define DEFINE_DIAG(fn, level) \
+	void fn(struct diags *d, const struct srcloc *at, const char *fmt, ...) { \
+		va_list ap; \
+		va_start(ap, fmt); \
+		diag_vadd(d, level, at, fmt, ap); \
+		va_end(ap); \
+	}
+DEFINE_DIAG(diag_error, DIAG_ERROR)
+DEFINE_DIAG(diag_warning, DIAG_WARNING)
+DEFINE_DIAG(diag_note, DIAG_NOTE)
+
+void diags_print(const struct diags *d, FILE *f) {
+	static const char *const names[] = { "error", "warning", "note" };
+	for (size_t i = 0; i < d->n; i++) {
+		const struct diag *g = &d->v[i];
+		if (g->file) {
+			fputs(g->file, f);
+			if (g->line) {
+				fprintf(f, ":%d", g->line);
+				if (g->col)
+					fprintf(f, ":%d", g->col);
+			}
+			fputs(": ", f);
+		} else {
+			fputs("dlws-mkimage: ", f);
+		}
+		fprintf(f, "%s: %s\n", names[g->level], g->msg);
+	}
+}
+
+void diags_release(struct diags *d) {
+	for (size_t i = 0; i < d->n; i++) {
+		free(d->v[i].file);
+		free(d->v[i].msg);
+	}
+	free(d->v);
+	*d = (struct diags)DIAGS_INIT;
+}
