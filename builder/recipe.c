@@ -1,0 +1,335 @@
+#include "recipe.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fsutil.h"
+#include "schema.h"
+#include "util.h"
+#include "yamldoc.h"
+
+#define RECIPE_FILE_LIMIT ((size_t)1 << 20)
+#define RECIPE_VERSION 1
+
+int parse_size(const char *text, uint64_t *ret) {
+	char *end;
+	errno = 0;
+	if (!isdigit((unsigned char)text[0]))
+		return -EINVAL;
+	unsigned long long n = strtoull(text, &end, 10);
+	if (errno)
+		return -EINVAL;
+	unsigned shift = 0;
+	switch (*end) {
+	case '\0': break;
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	default: return -EINVAL;
+	}
+	if (*end == 'i')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end || (shift && n > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*ret = (uint64_t)n << shift;
+	return 0;
+}
+
+static bool parse_mode(const struct value *v, unsigned *ret, struct diags *d) {
+	char *end;
+	unsigned long m = strtoul(v->text, &end, 8);
+	if (!*v->text || *end || m > 07777) {
+		diag_error(d, &v->loc, "invalid mode '%s' (expected octal like \"0644\")", v->text);
+		return false;
+	}
+	*ret = (unsigned)m;
+	return true;
+}
+
+/* A path the recipe names: resolved against the recipe, and it must exist
+ * (as a directory when `dir`). */
+static char *resolve_existing(struct recipe *r, const struct value *map, const char *key, bool required, bool dir,
+			      const char *what, struct diags *d) {
+	const char *rel = schema_str(map, key, required, what, d);
+	if (!rel)
+		return NULL;
+	char *path = path_relative_to(r->path, rel);
+	struct stat st;
+	if (stat(path, &st) < 0)
+		diag_error(d, schema_loc(map, key), "cannot find '%s': %s", path, strerror(errno));
+	else if (dir && !S_ISDIR(st.st_mode))
+		diag_error(d, schema_loc(map, key), "'%s' is not a directory", path);
+	else if (!dir && !S_ISREG(st.st_mode))
+		diag_error(d, schema_loc(map, key), "'%s' is not a regular file", path);
+	return path;
+}
+
+static char *dest_path(const struct value *map, const char *what, struct diags *d) {
+	const char *dest = schema_str(map, "dest", true, what, d);
+	if (!dest)
+		return NULL;
+	char *norm = path_normalize_dest(dest);
+	if (dest[0] != '/' || !norm) {
+		diag_error(d, schema_loc(map, "dest"), "'dest' must be an absolute path inside the node's file system, not '%s'", dest);
+		free(norm);
+		return NULL;
+	}
+	char *abs = xasprintf("/%s", norm);
+	free(norm);
+	return abs;
+}
+
+static void load_base(struct recipe *r, const struct value *doc, struct diags *d) {
+	static const char *const keys[] = { "kernel", "initrd", "cmdline", "image" };
+	const struct value *base = schema_get(doc, "base", VALUE_MAP, true, "recipe", d);
+	if (!base)
+		return;
+	schema_keys(base, keys, ARRAY_SIZE(keys), "base", d);
+	r->base.kernel = resolve_existing(r, base, "kernel", true, false, "base", d);
+	r->base.initrd = resolve_existing(r, base, "initrd", true, false, "base", d);
+	r->base.image = resolve_existing(r, base, "image", false, false, "base", d);
+	const char *cmdline = schema_str(base, "cmdline", false, "base", d);
+	r->base.cmdline = xstrdup(cmdline ? cmdline : "");
+	if (strchr(r->base.cmdline, '\n'))
+		diag_error(d, schema_loc(base, "cmdline"), "'cmdline' must be one line");
+}
+
+static void load_pki(struct recipe *r, const struct value *doc, struct diags *d) {
+	static const char *const keys[] = { "dir", "key_type", "include_ca_key" };
+	const struct value *pki = schema_get(doc, "pki", VALUE_MAP, false, "recipe", d);
+	const char *dir = pki ? schema_str(pki, "dir", false, "pki", d) : NULL;
+	/* The PKI dir need not exist yet: the first build creates it. */
+	r->pki.dir = path_relative_to(r->path, dir ? dir : "../keys");
+	r->pki.key_type = PKI_KEY_RSA2048;
+	if (!pki)
+		return;
+	schema_keys(pki, keys, ARRAY_SIZE(keys), "pki", d);
+	const char *type = schema_str(pki, "key_type", false, "pki", d);
+	if (type && streq(type, "ecdsa"))
+		r->pki.key_type = PKI_KEY_ECDSA_P256;
+	else if (type && !streq(type, "rsa"))
+		diag_error(d, schema_loc(pki, "key_type"), "'key_type' must be 'rsa' or 'ecdsa', not '%s'", type);
+	const struct value *ca = value_map_get(pki, "include_ca_key");
+	if (ca && !value_as_bool(ca, &r->pki.include_ca_key))
+		diag_error(d, &ca->loc, "'include_ca_key' must be true or false");
+}
+
+static void load_configs(struct recipe *r, const struct value *doc, struct diags *d) {
+	static const char *const keys[] = { "template", "dest", "mode" };
+	const struct value *list = schema_get(doc, "config", VALUE_LIST, false, "recipe", d);
+	if (!list)
+		return;
+	r->configs = xcalloc(list->n, sizeof(*r->configs));
+	for (size_t i = 0; i < list->n; i++) {
+		const struct value *item = list->items[i];
+		if (!schema_is(item, VALUE_MAP, "a 'config' entry", d))
+			continue;
+		schema_keys(item, keys, ARRAY_SIZE(keys), "config entry", d);
+		struct recipe_config *c = &r->configs[r->n_configs];
+		c->template = resolve_existing(r, item, "template", true, false, "config entry", d);
+		c->dest = dest_path(item, "config entry", d);
+		c->mode = 0644;
+		c->loc = item->loc;
+		const struct value *mode = schema_get(item, "mode", VALUE_SCALAR, false, "config entry", d);
+		if (mode)
+			parse_mode(mode, &c->mode, d);
+		r->n_configs++;
+	}
+}
+
+static bool sha256_valid(const char *s) {
+	if (strlen(s) != 64)
+		return false;
+	for (; *s; s++)
+		if (!isxdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
+static void load_files(struct recipe *r, const struct value *doc, struct diags *d) {
+	static const char *const keys[] = { "src", "dest", "mode", "sha256" };
+	const struct value *list = schema_get(doc, "files", VALUE_LIST, false, "recipe", d);
+	if (!list)
+		return;
+	r->files = xcalloc(list->n, sizeof(*r->files));
+	for (size_t i = 0; i < list->n; i++) {
+		const struct value *item = list->items[i];
+		if (!schema_is(item, VALUE_MAP, "a 'files' entry", d))
+			continue;
+		schema_keys(item, keys, ARRAY_SIZE(keys), "files entry", d);
+		struct recipe_file *f = &r->files[r->n_files];
+		f->src = resolve_existing(r, item, "src", true, false, "files entry", d);
+		f->dest = dest_path(item, "files entry", d);
+		f->mode = 0644;
+		f->loc = item->loc;
+		const struct value *mode = schema_get(item, "mode", VALUE_SCALAR, false, "files entry", d);
+		if (mode)
+			parse_mode(mode, &f->mode, d);
+		/* Binaries are pinned: an unpinned file would make the media
+		 * depend on whatever happened to be on the build machine. */
+		const char *sum = schema_str(item, "sha256", true, "files entry", d);
+		if (sum && !sha256_valid(sum))
+			diag_error(d, schema_loc(item, "sha256"), "'sha256' must be 64 hex digits");
+		else if (sum)
+			for (int k = 0; k < 65; k++)
+				f->sha256[k] = (char)tolower((unsigned char)sum[k]);
+		r->n_files++;
+	}
+}
+
+static void load_overlays(struct recipe *r, const struct value *doc, struct diags *d) {
+	const struct value *list = schema_get(doc, "overlays", VALUE_LIST, false, "recipe", d);
+	if (!list)
+		return;
+	r->overlays = xcalloc(list->n, sizeof(*r->overlays));
+	for (size_t i = 0; i < list->n; i++) {
+		const struct value *item = list->items[i];
+		if (!schema_is(item, VALUE_SCALAR, "an overlay", d))
+			continue;
+		char *path = path_relative_to(r->path, item->text);
+		struct stat st;
+		if (stat(path, &st) < 0)
+			diag_error(d, &item->loc, "cannot find overlay '%s': %s", path, strerror(errno));
+		else if (!S_ISDIR(st.st_mode))
+			diag_error(d, &item->loc, "overlay '%s' is not a directory", path);
+		r->overlays[r->n_overlays++] = (struct recipe_overlay){ path, item->loc };
+	}
+}
+
+static void load_install(struct recipe *r, const struct value *doc, struct diags *d) {
+	static const char *const keys[] = { "device", "after", "wipe" };
+	static const char *const afters[] = { "poweroff", "reboot", "shell" };
+	const struct value *inst = schema_get(doc, "install", VALUE_MAP, false, "recipe", d);
+	if (!inst)
+		return;
+	schema_keys(inst, keys, ARRAY_SIZE(keys), "install", d);
+	r->install.enabled = true;
+	const char *device = schema_str(inst, "device", true, "install", d);
+	if (device && !streq(device, "auto") && !startswith(device, "/dev/"))
+		diag_error(d, schema_loc(inst, "device"), "'device' must be 'auto' or a path under /dev, not '%s'", device);
+	r->install.device = xstrdup(device ? device : "auto");
+	const char *after = schema_str(inst, "after", false, "install", d);
+	r->install.after = xstrdup(after ? after : "poweroff");
+	bool known = false;
+	for (size_t i = 0; i < ARRAY_SIZE(afters); i++)
+		known |= streq(r->install.after, afters[i]);
+	if (!known)
+		diag_error(d, schema_loc(inst, "after"), "'after' must be poweroff, reboot or shell, not '%s'", r->install.after);
+	const struct value *wipe = value_map_get(inst, "wipe");
+	if (wipe && !value_as_bool(wipe, &r->install.wipe))
+		diag_error(d, &wipe->loc, "'wipe' must be true or false");
+}
+
+static void load_outputs(struct recipe *r, const struct value *doc, struct diags *d) {
+	static const char *const keys[] = { "initrd" };
+	static const char *const initrd_keys[] = { "path", "max_size" };
+	const struct value *out = schema_get(doc, "outputs", VALUE_MAP, true, "recipe", d);
+	if (!out)
+		return;
+	schema_keys(out, keys, ARRAY_SIZE(keys), "outputs", d);
+	if (out->n == 0)
+		diag_error(d, &out->loc, "'outputs' lists nothing to build");
+	const struct value *initrd = schema_get(out, "initrd", VALUE_MAP, false, "outputs", d);
+	if (initrd) {
+		schema_keys(initrd, initrd_keys, ARRAY_SIZE(initrd_keys), "outputs.initrd", d);
+		const char *path = schema_str(initrd, "path", true, "outputs.initrd", d);
+		if (path)
+			r->outputs.initrd = path_relative_to(r->path, path);
+		r->outputs.initrd_loc = initrd->loc;
+		const char *max = schema_str(initrd, "max_size", false, "outputs.initrd", d);
+		if (max && parse_size(max, &r->outputs.max_initrd) < 0)
+			diag_error(d, schema_loc(initrd, "max_size"), "invalid size '%s' (expected e.g. 64M or 4G)", max);
+	}
+}
+
+int recipe_load(const char *path, struct recipe **ret, struct diags *d) {
+	static const char *const keys[] = {
+		"recipe", "name", "role", "cluster", "base", "pki", "config", "files",
+		"overlays", "install", "outputs", "values",
+	};
+	size_t errors_before = d->n_errors;
+	char *text = NULL;
+	size_t len;
+	int r = read_file(path, RECIPE_FILE_LIMIT, &text, &len, d);
+	if (r < 0)
+		return r;
+	struct recipe *rc = xcalloc(1, sizeof(*rc));
+	rc->path = xstrdup(path);
+	r = yaml_parse(rc->path, text, len, &rc->doc, d);
+	free(text);
+	if (r < 0 || !schema_is(rc->doc, VALUE_MAP, "a recipe", d)) {
+		recipe_free(rc);
+		return -EINVAL;
+	}
+	const struct value *doc = rc->doc;
+	schema_keys(doc, keys, ARRAY_SIZE(keys), "recipe", d);
+
+	const struct value *version = schema_get(doc, "recipe", VALUE_SCALAR, true, "recipe", d);
+	long v;
+	if (version && (!value_as_long(version, &v) || v != RECIPE_VERSION))
+		diag_error(d, &version->loc, "unsupported recipe version '%s' (this dlws-mkimage reads version %d)", version->text, RECIPE_VERSION);
+
+	const char *name = schema_str(doc, "name", true, "recipe", d);
+	rc->name = xstrdup(name ? name : "");
+	if (name && !hostname_valid(name))
+		diag_error(d, schema_loc(doc, "name"), "invalid name '%s' (lowercase letters, digits, '-' and '.')", name);
+	const char *role = schema_str(doc, "role", true, "recipe", d);
+	if (role && role_from_name(role, &rc->role) < 0)
+		diag_error(d, schema_loc(doc, "role"), "unknown role '%s' (expected master, etcd or worker)", role);
+	rc->cluster_path = resolve_existing(rc, doc, "cluster", true, false, "recipe", d);
+	rc->cluster_loc = *schema_loc(doc, "cluster");
+
+	load_base(rc, doc, d);
+	load_pki(rc, doc, d);
+	load_configs(rc, doc, d);
+	load_files(rc, doc, d);
+	load_overlays(rc, doc, d);
+	load_install(rc, doc, d);
+	load_outputs(rc, doc, d);
+	const struct value *values = schema_get(doc, "values", VALUE_MAP, false, "recipe", d);
+	rc->values = values ? value_copy(values) : value_new_map(&doc->loc);
+
+	if (d->n_errors > errors_before) {
+		recipe_free(rc);
+		return -EINVAL;
+	}
+	*ret = rc;
+	return 0;
+}
+
+void recipe_free(struct recipe *r) {
+	if (!r)
+		return;
+	free(r->name);
+	free(r->cluster_path);
+	free(r->base.kernel);
+	free(r->base.initrd);
+	free(r->base.cmdline);
+	free(r->base.image);
+	free(r->pki.dir);
+	for (size_t i = 0; i < r->n_configs; i++) {
+		free(r->configs[i].template);
+		free(r->configs[i].dest);
+	}
+	free(r->configs);
+	for (size_t i = 0; i < r->n_files; i++) {
+		free(r->files[i].src);
+		free(r->files[i].dest);
+	}
+	free(r->files);
+	for (size_t i = 0; i < r->n_overlays; i++)
+		free(r->overlays[i].dir);
+	free(r->overlays);
+	free(r->install.device);
+	free(r->install.after);
+	free(r->outputs.initrd);
+	value_free(r->values);
+	value_free(r->doc);
+	free(r->path);
+	free(r);
+}

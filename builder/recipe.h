@@ -1,0 +1,73 @@
+/* Recipes: what to build for one role, as YAML (see recipes/ and the
+ * docs in README.md). Paths are resolved relative to the recipe file. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "cluster.h"
+#include "diag.h"
+#include "pki.h"
+#include "value.h"
+
+struct recipe_config {
+	char *template;         /* resolved path */
+	char *dest;             /* absolute path on the node */
+	unsigned mode;
+	struct srcloc loc;
+};
+
+struct recipe_file {
+	char *src;              /* resolved path */
+	char *dest;
+	unsigned mode;
+	char sha256[65];
+	struct srcloc loc;
+};
+
+struct recipe_overlay {
+	char *dir;
+	struct srcloc loc;
+};
+
+struct recipe {
+	char *path;             /* owned; every srcloc's file points here */
+	char *name;
+	enum node_role role;
+	char *cluster_path;
+	struct srcloc cluster_loc;
+	struct {
+		char *kernel, *initrd, *cmdline, *image;
+	} base;
+	struct {
+		char *dir;
+		enum pki_key_type key_type;
+		bool include_ca_key;
+	} pki;
+	struct recipe_config *configs;
+	size_t n_configs;
+	struct recipe_file *files;
+	size_t n_files;
+	struct recipe_overlay *overlays;
+	size_t n_overlays;
+	struct {
+		bool enabled;
+		char *device;   /* a path, or "auto" */
+		char *after;    /* poweroff | reboot | shell */
+		bool wipe;
+	} install;
+	struct {
+		char *initrd;   /* outputs.initrd.path: a directory of payload segments */
+		uint64_t max_initrd;    /* outputs.initrd.max_size, 0 = no limit */
+		struct srcloc initrd_loc;
+	} outputs;
+	struct value *values;   /* recipe "values:" (owned, may be empty map) */
+	struct value *doc;      /* owned */
+};
+
+/* Loads and validates a recipe, including that every file it names exists.
+ * All problems are reported before returning -EINVAL. */
+int recipe_load(const char *path, struct recipe **ret, struct diags *d);
+void recipe_free(struct recipe *r);
+
+/* "4G", "512M", "100K", "1000" -> bytes. */
+int parse_size(const char *text, uint64_t *ret);
