@@ -1,0 +1,171 @@
+/* Writes a staged payload as an initrd segment: gzip'd newc cpio, the
+ * format the kernel unpacks when a bootloader loads it after the base
+ * initrd. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "stage.h"
+#include "util.h"
+
+struct writer {
+	struct archive *a;
+	struct archive_entry *e;
+	time_t mtime;
+	unsigned ino;
+	struct strv dirs;       /* directories already written */
+	struct diags *d;
+	const char *out;
+};
+
+static int archive_fail(struct writer *w, const char *what) {
+	diag_error(w->d, NULL, "cannot write '%s': %s: %s", w->out, what, archive_error_string(w->a));
+	return -EIO;
+}
+
+static void entry_reset(struct writer *w, const char *path, mode_t type, unsigned perm) {
+	archive_entry_clear(w->e);
+	archive_entry_set_pathname(w->e, path);
+	archive_entry_set_filetype(w->e, type);
+	archive_entry_set_perm(w->e, perm);
+	/* Owner root and one fixed time: outputs depend on inputs only. */
+	archive_entry_set_uid(w->e, 0);
+	archive_entry_set_gid(w->e, 0);
+	archive_entry_set_mtime(w->e, w->mtime, 0);
+	archive_entry_set_ino(w->e, ++w->ino);
+	archive_entry_set_nlink(w->e, type == AE_IFDIR ? 2 : 1);
+}
+
+/* Writes the parents of `path` that were not written yet, 0755. */
+static int write_parents(struct writer *w, const char *path) {
+	for (const char *p = strchr(path, '/'); p; p = strchr(p + 1, '/')) {
+		_cleanup_free_ char *dir = xstrndup(path, (size_t)(p - path));
+		if (strv_contains(&w->dirs, dir))
+			continue;
+		entry_reset(w, dir, AE_IFDIR, 0755);
+		if (archive_write_header(w->a, w->e) != ARCHIVE_OK)
+			return archive_fail(w, dir);
+		strv_push(&w->dirs, dir);
+	}
+	return 0;
+}
+
+static int write_content(struct writer *w, const struct stage_entry *e) {
+	if (e->data) {
+		if (e->size && archive_write_data(w->a, e->data, e->size) != (la_ssize_t)e->size)
+			return archive_fail(w, e->path);
+		return 0;
+	}
+	int fd = open(e->src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int r = -errno;
+		diag_error(w->d, NULL, "cannot open '%s': %s", e->src, strerror(errno));
+		return r;
+	}
+	static char chunk[1 << 17];
+	uint64_t total = 0;
+	int r = 0;
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			diag_error(w->d, NULL, "cannot read '%s': %s", e->src, strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		total += (uint64_t)n;
+		if (total > e->size) {
+			diag_error(w->d, NULL, "'%s' changed while the payload was written", e->src);
+			r = -EIO;
+			break;
+		}
+		if (archive_write_data(w->a, chunk, (size_t)n) != n) {
+			r = archive_fail(w, e->path);
+			break;
+		}
+	}
+	close(fd);
+	if (r == 0 && total != e->size) {
+		diag_error(w->d, NULL, "'%s' changed while the payload was written", e->src);
+		r = -EIO;
+	}
+	return r;
+}
+
+static int write_entry(struct writer *w, const struct stage_entry *e) {
+	int r = write_parents(w, e->path);
+	if (r < 0)
+		return r;
+	switch (e->type) {
+	case STAGE_DIR:
+		if (strv_contains(&w->dirs, e->path))
+			return 0;
+		entry_reset(w, e->path, AE_IFDIR, e->mode);
+		strv_push(&w->dirs, e->path);
+		break;
+	case STAGE_SYMLINK:
+		entry_reset(w, e->path, AE_IFLNK, 0777);
+		archive_entry_set_symlink(w->e, e->link);
+		break;
+	case STAGE_FILE:
+		entry_reset(w, e->path, AE_IFREG, e->mode);
+		archive_entry_set_size(w->e, (la_int64_t)e->size);
+		break;
+	}
+	if (archive_write_header(w->a, w->e) != ARCHIVE_OK)
+		return archive_fail(w, e->path);
+	return e->type == STAGE_FILE ? write_content(w, e) : 0;
+}
+
+int initrd_write(const struct stage *s, const char *out_path, time_t mtime, uint64_t *ret_size, struct diags *d) {
+	struct atomic_file f = ATOMIC_FILE_INIT;
+	int r = atomic_open(&f, out_path, 0644, d);
+	if (r < 0)
+		return r;
+	struct writer w = { .a = archive_write_new(), .e = archive_entry_new(), .mtime = mtime, .d = d, .out = out_path };
+	if (!w.a || !w.e)
+		abort();
+	/* Entries must come parents first; the caller's order is not trusted. */
+	struct stage sorted = *s;
+	sorted.v = xmalloc(s->n * sizeof(*s->v) + 1);
+	memcpy(sorted.v, s->v, s->n * sizeof(*s->v));
+	stage_sort(&sorted);
+
+	if (archive_write_set_format_cpio_newc(w.a) != ARCHIVE_OK ||
+	    archive_write_add_filter_gzip(w.a) != ARCHIVE_OK) {
+		r = archive_fail(&w, "setup");
+		goto out;
+	}
+	/* No timestamp in the gzip header, so equal inputs give equal bytes. */
+	archive_write_set_filter_option(w.a, "gzip", "timestamp", NULL);
+	archive_write_set_bytes_in_last_block(w.a, 1);
+	if (archive_write_open_fd(w.a, f.fd) != ARCHIVE_OK) {
+		r = archive_fail(&w, "open");
+		goto out;
+	}
+	for (size_t i = 0; i < sorted.n && r == 0; i++)
+		r = write_entry(&w, &sorted.v[i]);
+	if (r == 0 && archive_write_close(w.a) != ARCHIVE_OK)
+		r = archive_fail(&w, "close");
+out:
+	archive_write_free(w.a);
+	archive_entry_free(w.e);
+	strv_release(&w.dirs);
+	free(sorted.v);
+	if (r < 0) {
+		atomic_abort(&f);
+		return r;
+	}
+	struct stat st;
+	if (fstat(f.fd, &st) == 0 && ret_size)
+		*ret_size = (uint64_t)st.st_size;
+	return atomic_commit(&f, d);
+}

@@ -1,0 +1,61 @@
+/* The payload tree of one initrd segment, and its manifest.
+ *
+ * Where things go (the payload contract, see base/README.md):
+ *   usr/share/oem/cloud-config.yml          the rendered cloud-config
+ *   usr/share/oem/dlws/rootfs/<path>        files for the node's root fs
+ *   usr/share/oem/dlws/node.env             DLWS_HOSTNAME=.. (node segments)
+ *   usr/share/oem/dlws/manifest.d/<segment> "<sha256> <size> <mode> <path>"
+ * A config whose dest is under /usr/share/oem/ is placed there as is; every
+ * other dest goes under the rootfs folder. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include "diag.h"
+
+#define PAYLOAD_OEM "usr/share/oem"
+#define PAYLOAD_DIR PAYLOAD_OEM "/dlws"
+#define PAYLOAD_ROOTFS PAYLOAD_DIR "/rootfs"
+#define PAYLOAD_MANIFESTS PAYLOAD_DIR "/manifest.d"
+
+enum stage_type { STAGE_FILE, STAGE_DIR, STAGE_SYMLINK };
+
+struct stage_entry {
+	char *path;             /* relative to the initrd root, normalised */
+	enum stage_type type;
+	unsigned mode;          /* permission bits */
+	char *data;             /* FILE: content held in memory (owned), or */
+	char *src;              /* FILE: content streamed from this file (owned) */
+	char *link;             /* SYMLINK: target, stored as written */
+	uint64_t size;
+	char sha256[65];
+};
+
+struct stage {
+	struct stage_entry *v;
+	size_t n, cap;
+};
+#define STAGE_INIT { 0 }
+
+/* Where a file with absolute `dest` lives inside the payload. */
+char *stage_payload_path(const char *dest);
+
+/* Each add replaces an earlier entry at the same path (later ones win). */
+int stage_add_data(struct stage *s, const char *path, const void *data, size_t len, unsigned mode, struct diags *d);
+/* Adds a file read from disk. When `want_sha256` is set and differs, the
+ * error names the file, both sums and `at`. */
+int stage_add_file(struct stage *s, const char *path, const char *src, unsigned mode, const char *want_sha256,
+		   const struct srcloc *at, struct diags *d);
+/* Adds every entry below `dir` under `prefix`, keeping modes and keeping
+ * symlinks as symlinks (never followed). */
+int stage_add_tree(struct stage *s, const char *prefix, const char *dir, const struct srcloc *at, struct diags *d);
+/* Adds PAYLOAD_MANIFESTS/<segment> listing every file staged so far. */
+int stage_add_manifest(struct stage *s, const char *segment, struct diags *d);
+const struct stage_entry *stage_find(const struct stage *s, const char *path);
+void stage_sort(struct stage *s);
+void stage_release(struct stage *s);
+
+/* Writes the tree as a gzip'd newc cpio, owner root, every mtime `mtime`,
+ * parents created 0755, atomically (tmp + rename). Returns the size written. */
+int initrd_write(const struct stage *s, const char *out_path, time_t mtime, uint64_t *ret_size, struct diags *d);
