@@ -1,0 +1,424 @@
+#include "build.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "hash.h"
+#include "template.h"
+#include "yamldoc.h"
+
+#define TEMPLATE_FILE_LIMIT ((size_t)1 << 20)
+#define RENDER_LIMIT ((size_t)4 << 20)
+#define PEM_LIMIT ((size_t)64 << 10)
+#define APISERVER_PORT 443
+#define CLOUD_CONFIG_DEST "/usr/share/oem/cloud-config.yml"
+
+int build_load(const char *recipe_path, const struct build_opts *opts, struct build **ret, struct diags *d) {
+	struct build *b = xcalloc(1, sizeof(*b));
+	b->opts = opts;
+	int r = recipe_load(recipe_path, &b->recipe, d);
+	if (r < 0)
+		goto fail;
+	r = cluster_load(b->recipe->cluster_path, &b->cluster, d);
+	if (r < 0)
+		goto fail;
+	const struct cluster *c = b->cluster;
+	b->n_nodes = cluster_nodes_of(c, b->recipe->role, NULL, 0);
+	if (b->n_nodes == 0) {
+		diag_error(d, &b->recipe->cluster_loc, "'%s' lists no %s nodes for role '%s'", c->path,
+			   role_name(b->recipe->role), role_name(b->recipe->role));
+		r = -EINVAL;
+		goto fail;
+	}
+	b->nodes = xcalloc(b->n_nodes, sizeof(*b->nodes));
+	cluster_nodes_of(c, b->recipe->role, b->nodes, b->n_nodes);
+	const struct node *master = NULL;
+	cluster_nodes_of(c, ROLE_MASTER, &master, 1);
+	b->apiserver_url = master ? xasprintf("https://%s:%d", master->ip, APISERVER_PORT) : xstrdup("");
+	b->pki = (struct pki_config){
+		.dir = b->recipe->pki.dir,
+		.key_type = b->recipe->pki.key_type,
+		.now = opts->now,
+		.cluster = c,
+		.apiserver_url = b->apiserver_url,
+	};
+	*ret = b;
+	return 0;
+fail:
+	build_free(b);
+	return r;
+}
+
+void build_free(struct build *b) {
+	if (!b)
+		return;
+	recipe_free(b->recipe);
+	cluster_free(b->cluster);
+	free(b->nodes);
+	free(b->apiserver_url);
+	free(b);
+}
+
+void rendered_free(struct rendered *v, size_t n) {
+	for (size_t i = 0; i < n; i++)
+		free(v[i].text);
+	free(v);
+}
+
+static struct value *node_value(const struct node *n) {
+	struct value *v = value_new_map(&n->loc);
+	value_map_set_str(v, "hostname", n->hostname);
+	value_map_set_str(v, "ip", n->ip);
+	value_map_set_str(v, "mac", n->mac ? n->mac : "");
+	value_map_set_str(v, "role", role_name(n->role));
+	return v;
+}
+
+static struct value *cluster_value(const struct build *b) {
+	const struct cluster *c = b->cluster;
+	struct value *v = value_new_map(NULL);
+	value_map_set_str(v, "name", c->name);
+	value_map_set_str(v, "domain", c->domain);
+	value_map_set_str(v, "pod_ip_range", c->pod_range_text);
+	value_map_set_str(v, "service_ip_range", c->service_range_text);
+	value_map_set_str(v, "service_ip", c->service_ip);
+	value_map_set_str(v, "dns_ip", c->dns_ip);
+	value_map_set_str(v, "apiserver_url", b->apiserver_url);
+	struct value *keys = value_new_list(NULL);
+	for (size_t i = 0; i < c->n_ssh_keys; i++)
+		value_list_push(keys, value_new_scalar(c->ssh_keys[i], NULL));
+	value_map_set(v, "ssh_keys", keys);
+
+	static const char *const lists[_ROLE_MAX] = { "masters", "etcd", "workers" };
+	struct buf endpoints = BUF_INIT, initial = BUF_INIT;
+	for (int role = 0; role < _ROLE_MAX; role++) {
+		struct value *list = value_new_list(NULL);
+		for (size_t i = 0; i < c->n_nodes; i++) {
+			const struct node *n = &c->nodes[i];
+			if ((int)n->role != role)
+				continue;
+			value_list_push(list, node_value(n));
+			if (role == ROLE_ETCD) {
+				/* A static initial cluster: no discovery URL, nothing to reach at boot. */
+				buf_printf(&endpoints, "%shttps://%s:2379", endpoints.len ? "," : "", n->ip);
+				buf_printf(&initial, "%s%s=https://%s:2380", initial.len ? "," : "", n->hostname, n->ip);
+			}
+		}
+		value_map_set(v, lists[role], list);
+	}
+	value_map_set_str(v, "etcd_endpoints", endpoints.data ? endpoints.data : "");
+	value_map_set_str(v, "etcd_initial_cluster", initial.data ? initial.data : "");
+	buf_release(&endpoints);
+	buf_release(&initial);
+	return v;
+}
+
+/* pki.<id>.cert / .key are the paths on the node; pki.<id>.cert_pem is the
+ * certificate text. Private key material never enters the template
+ * context, so no rendered config (nor `render`) can expose it. */
+static int pki_value(const struct build *b, const struct node *node, struct value **ret, struct diags *d) {
+	struct pki_item *items = NULL;
+	size_t n = 0;
+	int r = pki_items_for_node(&b->pki, node, b->recipe->pki.include_ca_key, &items, &n, d);
+	if (r < 0)
+		return r;
+	struct value *v = value_new_map(NULL);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct value *entry = value_map_get(v, items[i].id);
+		if (!entry) {
+			entry = value_new_map(NULL);
+			value_map_set(v, items[i].id, entry);
+		}
+		value_map_set_str(entry, items[i].part, items[i].dest);
+		if (streq(items[i].part, "cert")) {
+			char *pem = NULL;
+			size_t len;
+			r = read_file(items[i].src, PEM_LIMIT, &pem, &len, d);
+			if (r == 0)
+				value_map_set_str(entry, "cert_pem", pem);
+			free(pem);
+		}
+	}
+	pki_items_free(items, n);
+	if (r < 0) {
+		value_free(v);
+		return r;
+	}
+	*ret = v;
+	return 0;
+}
+
+static struct value *merged_values(const struct build *b) {
+	struct value *v = value_copy(b->cluster->values);
+	const struct value *rv = b->recipe->values;
+	for (size_t i = 0; i < rv->n; i++)
+		value_map_set(v, rv->keys[i], value_copy(rv->items[i]));
+	return v;
+}
+
+static int apply_sets(struct value *ctx, const struct build_opts *opts, struct diags *d) {
+	for (size_t i = 0; i < opts->n_sets; i++) {
+		const char *eq = strchr(opts->sets[i], '=');
+		if (!eq || eq == opts->sets[i]) {
+			diag_error(d, NULL, "invalid --set '%s' (expected KEY=VALUE)", opts->sets[i]);
+			return -EINVAL;
+		}
+		_cleanup_free_ char *key = xstrndup(opts->sets[i], (size_t)(eq - opts->sets[i]));
+		if (value_set_path(ctx, key, value_new_scalar(eq + 1, &(struct srcloc){ "--set", 0, 0 })) < 0) {
+			diag_error(d, NULL, "cannot --set '%s': a part of the path is not a map", key);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int build_context(const struct build *b, const struct node *node, struct value **ret, struct diags *d) {
+	struct value *ctx = value_new_map(NULL);
+	struct value *recipe = value_new_map(NULL);
+	value_map_set_str(recipe, "name", b->recipe->name);
+	value_map_set_str(recipe, "role", role_name(b->recipe->role));
+	value_map_set(ctx, "recipe", recipe);
+	value_map_set(ctx, "cluster", cluster_value(b));
+	value_map_set(ctx, "node", node_value(node));
+	value_map_set(ctx, "values", merged_values(b));
+	struct value *payload = value_new_map(NULL);
+	value_map_set_str(payload, "dir", "/" PAYLOAD_DIR);
+	value_map_set_str(payload, "rootfs", "/" PAYLOAD_ROOTFS);
+	value_map_set(ctx, "payload", payload);
+	struct value *pki = NULL;
+	int r = pki_value(b, node, &pki, d);
+	if (r == 0) {
+		value_map_set(ctx, "pki", pki);
+		r = apply_sets(ctx, b->opts, d);
+	}
+	if (r < 0) {
+		value_free(ctx);
+		return r;
+	}
+	*ret = ctx;
+	return 0;
+}
+
+static bool is_yaml_dest(const char *dest) {
+	return endswith(dest, ".yml") || endswith(dest, ".yaml") || endswith(dest, ".kubeconfig");
+}
+
+/* A rendered cloud-config (or any .yml config) must be YAML, and a
+ * cloud-config must say so in its first line, or coreos-cloudinit ignores it. */
+static int check_rendered(const struct recipe_config *cfg, const char *text, size_t len, struct diags *d) {
+	struct srcloc at = { cfg->template, 0, 0 };
+	bool cloud_config = streq(cfg->dest, CLOUD_CONFIG_DEST) || endswith(cfg->dest, "cloud-config.yml");
+	if (cloud_config && !startswith(text, "#cloud-config\n")) {
+		diag_error(d, &at, "rendered cloud-config must start with a '#cloud-config' line");
+		return -EINVAL;
+	}
+	if (!cloud_config && !is_yaml_dest(cfg->dest))
+		return 0;
+	struct diags yd = DIAGS_INIT;
+	struct value *doc = NULL;
+	int r = yaml_parse("rendered", text, len, &doc, &yd);
+	value_free(doc);
+	if (r < 0 && yd.n) {
+		/* Show the rendered line: the mistake is often in a value, not the template. */
+		int line = yd.v[0].line;
+		const char *p = text;
+		for (int i = 1; i < line && p; i++) {
+			p = strchr(p, '\n');
+			if (p)
+				p++;
+		}
+		int width = p ? (int)(strchrnul(p, '\n') - p) : 0;
+		diag_error(d, &at, "rendered config for '%s' is not valid YAML: rendered line %d:%d: %s", cfg->dest, line,
+			   yd.v[0].col, yd.v[0].msg);
+		diag_note(d, &at, "rendered line %d is: %.*s", line, width > 200 ? 200 : width, p ? p : "");
+	}
+	diags_release(&yd);
+	return r;
+}
+
+int build_render(const struct build *b, const struct node *node, struct rendered **ret, size_t *ret_n, struct diags *d) {
+	struct value *ctx = NULL;
+	int r = build_context(b, node, &ctx, d);
+	if (r < 0)
+		return r;
+	const struct recipe *rc = b->recipe;
+	struct rendered *out = xcalloc(rc->n_configs + 1, sizeof(*out));
+	int result = 0;
+	for (size_t i = 0; i < rc->n_configs; i++) {
+		const struct recipe_config *cfg = &rc->configs[i];
+		char *src = NULL;
+		size_t len;
+		r = read_file(cfg->template, TEMPLATE_FILE_LIMIT, &src, &len, d);
+		if (r < 0) {
+			result = r;
+			continue;
+		}
+		struct buf text = { .limit = RENDER_LIMIT };
+		r = template_render(cfg->template, src, len, ctx, &text, d);
+		free(src);
+		if (r == 0)
+			r = check_rendered(cfg, text.data ? text.data : "", text.len, d);
+		out[i].config = cfg;
+		out[i].text = buf_steal(&text, &out[i].len);
+		if (r < 0)
+			result = r;
+	}
+	value_free(ctx);
+	if (result < 0) {
+		rendered_free(out, rc->n_configs);
+		return result;
+	}
+	*ret = out;
+	*ret_n = rc->n_configs;
+	return 0;
+}
+
+int build_stage_shared(const struct build *b, struct stage *ret, struct diags *d) {
+	const struct recipe *rc = b->recipe;
+	struct stage s = STAGE_INIT;
+	int r = 0;
+	/* Overlays first, files: last, so a pinned file always wins. */
+	for (size_t i = 0; i < rc->n_overlays && r == 0; i++)
+		r = stage_add_tree(&s, PAYLOAD_ROOTFS, rc->overlays[i].dir, &rc->overlays[i].loc, d);
+	for (size_t i = 0; i < rc->n_files; i++) {
+		const struct recipe_file *f = &rc->files[i];
+		_cleanup_free_ char *path = stage_payload_path(f->dest);
+		int k = stage_add_file(&s, path, f->src, f->mode, f->sha256, &f->loc, d);
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	if (r == 0)
+		r = stage_add_manifest(&s, "shared", d);
+	if (r < 0) {
+		stage_release(&s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+int build_stage_node(const struct build *b, const struct node *node, struct stage *ret, struct diags *d) {
+	struct rendered *configs = NULL;
+	size_t n_configs = 0;
+	int r = build_render(b, node, &configs, &n_configs, d);
+	if (r < 0)
+		return r;
+	struct stage s = STAGE_INIT;
+	for (size_t i = 0; i < n_configs; i++) {
+		_cleanup_free_ char *path = stage_payload_path(configs[i].config->dest);
+		stage_add_data(&s, path, configs[i].text, configs[i].len, configs[i].config->mode, d);
+	}
+	rendered_free(configs, n_configs);
+
+	struct pki_item *items = NULL;
+	size_t n_items = 0;
+	r = pki_items_for_node(&b->pki, node, b->recipe->pki.include_ca_key, &items, &n_items, d);
+	for (size_t i = 0; i < n_items && r == 0; i++) {
+		_cleanup_free_ char *path = stage_payload_path(items[i].dest);
+		r = stage_add_file(&s, path, items[i].src, items[i].mode, NULL, NULL, d);
+	}
+	pki_items_free(items, n_items);
+
+	if (r == 0) {
+		_cleanup_free_ char *env = xasprintf("DLWS_HOSTNAME=%s\nDLWS_IP=%s\nDLWS_ROLE=%s\nDLWS_CLUSTER=%s\nDLWS_RECIPE=%s\n",
+						     node->hostname, node->ip, role_name(node->role), b->cluster->name, b->recipe->name);
+		stage_add_data(&s, PAYLOAD_DIR "/node.env", env, strlen(env), 0644, d);
+		r = stage_add_manifest(&s, "node", d);
+	}
+	if (r < 0) {
+		stage_release(&s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+/* Replaces directory `dst` by `tmp` with two renames, so readers see the
+ * old tree or the new one, never a mix of both. */
+static int swap_dir(const char *tmp, const char *dst, struct diags *d) {
+	_cleanup_free_ char *old = xasprintf("%s.old", dst);
+	rm_rf(old);
+	bool had_old = path_exists(dst);
+	if (had_old && rename(dst, old) < 0) {
+		diag_error(d, NULL, "cannot move '%s' aside: %s", dst, strerror(errno));
+		return -errno;
+	}
+	if (rename(tmp, dst) < 0) {
+		int r = -errno;
+		diag_error(d, NULL, "cannot rename '%s' to '%s': %s", tmp, dst, strerror(errno));
+		if (had_old)
+			(void)rename(old, dst);
+		return r;
+	}
+	rm_rf(old);
+	return 0;
+}
+
+static int write_segment(const struct stage *s, const char *dir, const char *name, uint64_t *ret_size, struct buf *sums,
+			 const struct build *b, struct diags *d) {
+	_cleanup_free_ char *path = path_join(dir, name);
+	int r = initrd_write(s, path, b->opts->epoch, ret_size, d);
+	if (r < 0)
+		return r;
+	char sum[65];
+	r = sha256_file_hex(path, sum, NULL, d);
+	if (r == 0)
+		buf_printf(sums, "%s  %s\n", sum, name);
+	return r;
+}
+
+int build_write_initrd_output(const struct build *b, struct strv *ret_written, struct diags *d) {
+	const struct recipe *rc = b->recipe;
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp", rc->outputs.initrd);
+	rm_rf(tmp);
+	int r = mkdir_p(tmp, 0755);
+	if (r < 0) {
+		diag_error(d, NULL, "cannot create '%s': %s", tmp, strerror(-r));
+		return r;
+	}
+	struct buf sums = BUF_INIT;
+	struct stage shared = STAGE_INIT;
+	uint64_t shared_size = 0, base_size = 0;
+	struct stat st;
+	if (stat(rc->base.initrd, &st) == 0)
+		base_size = (uint64_t)st.st_size;
+	r = build_stage_shared(b, &shared, d);
+	if (r == 0)
+		r = write_segment(&shared, tmp, "shared.cpio.gz", &shared_size, &sums, b, d);
+	stage_release(&shared);
+	for (size_t i = 0; i < b->n_nodes && r == 0; i++) {
+		struct stage s = STAGE_INIT;
+		r = build_stage_node(b, b->nodes[i], &s, d);
+		if (r < 0)
+			break;
+		_cleanup_free_ char *name = xasprintf("node-%s.cpio.gz", b->nodes[i]->hostname);
+		uint64_t size = 0;
+		r = write_segment(&s, tmp, name, &size, &sums, b, d);
+		stage_release(&s);
+		uint64_t total = base_size + shared_size + size;
+		if (r == 0 && rc->outputs.max_initrd && total > rc->outputs.max_initrd) {
+			diag_error(d, &rc->outputs.initrd_loc,
+				   "initrds for '%s' take %llu bytes (base %llu + shared %llu + node %llu), more than max_size %llu",
+				   b->nodes[i]->hostname, (unsigned long long)total, (unsigned long long)base_size,
+				   (unsigned long long)shared_size, (unsigned long long)size, (unsigned long long)rc->outputs.max_initrd);
+			r = -EFBIG;
+		}
+	}
+	if (r == 0) {
+		_cleanup_free_ char *p = path_join(tmp, "SHA256SUMS");
+		r = write_file_atomic(p, sums.data ? sums.data : "", sums.len, 0644, d);
+	}
+	buf_release(&sums);
+	if (r == 0)
+		r = swap_dir(tmp, rc->outputs.initrd, d);
+	if (r < 0) {
+		rm_rf(tmp);
+		return r;
+	}
+	strv_push(ret_written, rc->outputs.initrd);
+	return 0;
+}

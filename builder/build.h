@@ -1,0 +1,56 @@
+/* A build: one recipe with its cluster values, PKI and rendered payload.
+ * The command layer drives these steps; each reports into diags. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include "buf.h"
+#include "cluster.h"
+#include "diag.h"
+#include "pki.h"
+#include "recipe.h"
+#include "stage.h"
+#include "util.h"
+
+struct build_opts {
+	const char *const *sets;        /* "KEY=VALUE" overrides of template values */
+	size_t n_sets;
+	time_t epoch;                   /* SOURCE_DATE_EPOCH: mtimes in outputs */
+	time_t now;                     /* for certificate validity */
+};
+
+struct build {
+	struct recipe *recipe;
+	struct cluster *cluster;
+	const struct node **nodes;      /* the cluster's nodes of the recipe's role */
+	size_t n_nodes;
+	struct pki_config pki;
+	char *apiserver_url;
+	const struct build_opts *opts;
+};
+
+/* Loads the recipe and its cluster values; the role must have nodes. */
+int build_load(const char *recipe_path, const struct build_opts *opts, struct build **ret, struct diags *d);
+void build_free(struct build *b);
+
+/* One rendered config of one node. */
+struct rendered {
+	const struct recipe_config *config;
+	char *text;
+	size_t len;
+};
+void rendered_free(struct rendered *v, size_t n);
+
+/* Renders every config of the recipe for `node`. The PKI must exist in
+ * b->pki.dir (certificate paths and PEMs are template values). */
+int build_render(const struct build *b, const struct node *node, struct rendered **ret, size_t *ret_n, struct diags *d);
+
+/* The shared segment: files: and overlays (the large part, one per role). */
+int build_stage_shared(const struct build *b, struct stage *ret, struct diags *d);
+/* One node's segment: rendered configs, its certificates and keys, node.env. */
+int build_stage_node(const struct build *b, const struct node *node, struct stage *ret, struct diags *d);
+
+/* Writes outputs.initrd: a directory with shared.cpio.gz, one
+ * node-<hostname>.cpio.gz per node and SHA256SUMS, replaced as a whole. */
+int build_write_initrd_output(const struct build *b, struct strv *ret_written, struct diags *d);
