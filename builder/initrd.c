@@ -33,6 +33,7 @@ static void entry_reset(struct writer *w, const char *path, mode_t type, unsigne
 	archive_entry_set_pathname(w->e, path);
 	archive_entry_set_filetype(w->e, type);
 	archive_entry_set_perm(w->e, perm);
+	archive_entry_set_size(w->e, 0);
 	/* Owner root and one fixed time: outputs depend on inputs only. */
 	archive_entry_set_uid(w->e, 0);
 	archive_entry_set_gid(w->e, 0);

@@ -151,8 +151,43 @@ static bool sha256_valid(const char *s) {
 	return true;
 }
 
+/* The sum of `src` in a "<sha256>  <name>" file (sha256sum's format),
+ * matched by the file name of src. */
+static int lookup_sum(struct recipe *r, const struct value *item, const char *sums_rel, const char *src, char **ret,
+		      struct diags *d) {
+	_cleanup_free_ char *sums_path = path_relative_to(r->path, sums_rel);
+	const struct srcloc *at = schema_loc(item, "sha256sums");
+	struct diags rd = DIAGS_INIT;
+	char *text = NULL;
+	size_t len;
+	if (read_file(sums_path, RECIPE_FILE_LIMIT, &text, &len, &rd) < 0) {
+		diag_error(d, at, "%s", rd.v[0].msg);
+		diags_release(&rd);
+		return -ENOENT;
+	}
+	const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+	int result = -ENOENT;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		char *name = line + 64;
+		if (strlen(line) < 66 || (name[0] != ' ' && name[0] != '\t'))
+			continue;
+		while (*name == ' ' || *name == '\t' || *name == '*')
+			name++;
+		const char *nbase = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+		if (streq(nbase, base)) {
+			*ret = xstrndup(line, 64);
+			result = 0;
+			break;
+		}
+	}
+	if (result < 0)
+		diag_error(d, at, "'%s' has no sum for '%s'", sums_path, base);
+	free(text);
+	return result;
+}
+
 static void load_files(struct recipe *r, const struct value *doc, struct diags *d) {
-	static const char *const keys[] = { "src", "dest", "mode", "sha256" };
+	static const char *const keys[] = { "src", "dest", "mode", "sha256", "sha256sums" };
 	const struct value *list = schema_get(doc, "files", VALUE_LIST, false, "recipe", d);
 	if (!list)
 		return;
@@ -171,8 +206,17 @@ static void load_files(struct recipe *r, const struct value *doc, struct diags *
 		if (mode)
 			parse_mode(mode, &f->mode, d);
 		/* Binaries are pinned: an unpinned file would make the media
-		 * depend on whatever happened to be on the build machine. */
-		const char *sum = schema_str(item, "sha256", true, "files entry", d);
+		 * depend on whatever happened to be on the build machine. The pin
+		 * is written inline, or looked up in a SHA256SUMS file by name. */
+		const char *sum = schema_str(item, "sha256", false, "files entry", d);
+		const char *sums = schema_str(item, "sha256sums", false, "files entry", d);
+		_cleanup_free_ char *looked_up = NULL;
+		if (sum && sums)
+			diag_error(d, schema_loc(item, "sha256sums"), "give either 'sha256' or 'sha256sums', not both");
+		else if (!sum && !sums)
+			diag_error(d, &item->loc, "missing required key 'sha256' in files entry (every file is pinned)");
+		else if (sums && f->src && lookup_sum(r, item, sums, f->src, &looked_up, d) == 0)
+			sum = looked_up;
 		if (sum && !sha256_valid(sum))
 			diag_error(d, schema_loc(item, "sha256"), "'sha256' must be 64 hex digits");
 		else if (sum)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building dlws-mkimage and running its
+# tests need. Safe to run again: only missing packages are installed.
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential pkg-config libyaml-dev libssl-dev libarchive-dev zlib1g-dev
+	# the built-in default base (base/mkbase.sh)
+	linux-image-amd64 busybox-static cpio kmod xz-utils zstd
+	# tests: independent readers and boots
+	openssl libarchive-tools qemu-system-x86 python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}" >&2
+	echo "install-deps: run 'sudo make deps' (or as root)" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
