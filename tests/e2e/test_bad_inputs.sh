@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Bad inputs: each gets one clear message naming the file and place, exit
+# status 1, and no output is left behind (nor a temp file).
+. "$(dirname "$0")/../lib/e2e.sh"
+cd "$WORK"
+make_project base
+# Keys are made once and copied, so each case runs in its own fresh tree quickly.
+(cd base && "$MK" -q certs recipes/master.recipe) || { fail setup "certs failed"; finish; }
+
+# case NAME RECIPE EXPECTED-STDERR-LINE MUTATION...
+# The mutation runs in a fresh copy of the project; EXPECTED is matched as a
+# fixed string against the error lines.
+case_() {
+	local name=$1 recipe=$2 expected=$3
+	shift 3
+	rm -rf "$WORK/c" && cp -a "$WORK/base" "$WORK/c"
+	(cd "$WORK/c" && eval "$*") || { fail "$name" "mutation failed"; return; }
+	local err rc
+	err=$(cd "$WORK/c" && "$MK" "$recipe" 2>&1 >/dev/null)
+	rc=$?
+	local errors
+	errors=$(grep -c 'error:' <<<"$err")
+	if [ $rc -ne 1 ]; then
+		fail "$name" "exit status $rc, expected 1 (stderr: $err)"
+	elif ! grep -qF -- "$expected" <<<"$err"; then
+		fail "$name" "expected '$expected', got: $err"
+	elif [ "$errors" -ne 1 ]; then
+		fail "$name" "expected one error, got $errors: $err"
+	elif ls "$WORK/c/out" | grep -qv '^base$'; then
+		fail "$name" "output left behind: $(ls "$WORK/c/out")"
+	else
+		pass "$name"
+	fi
+}
+
+R=recipes/master.recipe
+case_ unknown_key_did_you_mean $R \
+	"recipes/master.recipe:35:1: error: unknown key 'overlay' in recipe (did you mean 'overlays'?)" \
+	"sed -i 's/^overlays:/overlay:/' $R"
+case_ wrong_type $R \
+	"recipes/master.recipe:35:11: error: 'overlays' must be a list, not a string" \
+	"sed -i 's|^overlays: .*|overlays: ../overlays/common|' $R"
+case_ missing_required_key $R \
+	"recipes/master.recipe:4:1: error: missing required key 'role' in recipe" \
+	"sed -i '/^role:/d' $R"
+case_ duplicate_key $R \
+	"recipes/master.recipe:39:1: error: duplicate key 'name' (first defined at 5:1)" \
+	"echo 'name: again' >>$R"
+case_ missing_file $R \
+	"recipes/master.recipe:14:11: error: cannot find 'recipes/../out/base/vmlinuz-nope': No such file or directory" \
+	"sed -i 's|out/base/vmlinuz|out/base/vmlinuz-nope|' $R"
+case_ wrong_sha256 $R \
+	"recipes/master.recipe:33:5: error: sha256 mismatch for 'recipes/../vendor/bin/kubectl': expected $(cut -d' ' -f1 <"$WORK/base/vendor/SHA256SUMS" | head -1), got" \
+	"echo tampered >>vendor/bin/kubectl"
+case_ undefined_template_variable $R \
+	"recipes/templates/kubelet.env:2:" \
+	"sed -i 's/{{ node.ip }}/{{ node.ipp }}/' recipes/templates/kubelet.env"
+case_ undefined_names_the_name $R \
+	"error: undefined name 'node.ipp' (did you mean 'node.ip'?)" \
+	"sed -i 's/{{ node.ip }}/{{ node.ipp }}/' recipes/templates/kubelet.env"
+case_ newline_injection $R \
+	"recipes/templates/flannel-options.env:1:19: error: value of 'values.iface' contains a newline" \
+	"printf '  iface: \"eth0\\\\nFLANNELD_EVIL=1\"\\n' >>recipes/cluster.yaml && sed -i 's/{{ node.ip }}/{{ values.iface }}/' recipes/templates/flannel-options.env"
+case_ invalid_cidr $R \
+	"recipes/cluster.yaml:6:15: error: 'pod_ip_range' is not a valid IPv4 CIDR: '10.2.0.0/33'" \
+	"sed -i 's|^pod_ip_range: .*|pod_ip_range: 10.2.0.0/33|' recipes/cluster.yaml"
+case_ overlapping_cidr $R \
+	"recipes/cluster.yaml:7:27: error: service range '10.2.128.0/20' overlaps the pod range '10.2.0.0/16'" \
+	"sed -i 's|^service_cluster_ip_range: .*|service_cluster_ip_range: 10.2.128.0/20|' recipes/cluster.yaml"
+case_ duplicate_ip $R \
+	"recipes/cluster.yaml:19:35: error: duplicate IP '192.168.255.21' (also used by 'dlws-worker1' at 18:35)" \
+	"sed -i 's/192.168.255.22/192.168.255.21/' recipes/cluster.yaml"
+case_ malformed_mac $R \
+	"recipes/cluster.yaml:18:56: error: malformed MAC address '52:54:00:00:21:0g'" \
+	"sed -i 's/52:54:00:00:21:01/52:54:00:00:21:0g/' recipes/cluster.yaml"
+case_ node_ip_in_pod_range $R \
+	"recipes/cluster.yaml:16:33: error: node IP '10.2.0.9' is inside the pod range '10.2.0.0/16'" \
+	"sed -i 's/192.168.255.11/10.2.0.9/' recipes/cluster.yaml"
+case_ cloud_config_not_yaml $R \
+	"recipes/templates/cloud-config.yml: error: rendered config for '/usr/share/oem/cloud-config.yml' is not valid YAML: rendered line 3:" \
+	"sed -i 's/^hostname: .*/hostname: [unclosed/' recipes/templates/cloud-config.yml"
+case_ cloud_config_header $R \
+	"recipes/templates/cloud-config.yml: error: rendered cloud-config must start with a '#cloud-config' line" \
+	"sed -i '1d' recipes/templates/cloud-config.yml"
+case_ invalid_mode $R \
+	"recipes/master.recipe:33:65: error: invalid mode '0855'" \
+	"sed -i 's/mode: \"0755\"/mode: \"0855\"/' $R"
+case_ bad_dest $R \
+	"error: 'dest' must be an absolute path inside the node's file system, not '/opt/../../etc/x'" \
+	"sed -i 's|dest: /opt/bin/kubectl|dest: /opt/../../etc/x|' $R"
+case_ too_big_for_max_size $R \
+	"recipes/master.recipe:38:11: error: initrds for 'dlws-master' take" \
+	"sed -i 's|initrd: { path: ../out/master-initrd }|initrd: { path: ../out/master-initrd, max_size: 2K }|' $R"
+case_ role_without_nodes recipes/etcd.recipe \
+	"recipes/etcd.recipe:6:10: error: 'recipes/cluster.yaml' lists no etcd nodes for role 'etcd'" \
+	"sed -i '/dlws-etcd1/d; s/^etcd:/etcd: []/' recipes/cluster.yaml"
+
+# Every problem of a recipe is reported in one run.
+rm -rf "$WORK/c" && cp -a "$WORK/base" "$WORK/c"
+sed -i 's/^overlays:/overlay:/; s/^name: master/name: Master_1/; s|out/base/initrd.img|out/base/nope.img|' "$WORK/c/$R"
+err=$(cd "$WORK/c" && "$MK" $R 2>&1)
+if [ "$(grep -c 'error:' <<<"$err")" = 3 ]; then pass all_errors_in_one_run; else fail all_errors_in_one_run "$err"; fi
+
+# A failed build leaves the earlier good output as it was.
+rm -rf "$WORK/c" && cp -a "$WORK/base" "$WORK/c"
+cd "$WORK/c"
+"$MK" -q $R
+before=$(cd out/master-initrd && sha256sum *)
+sed -i 's/{{ node.ip }}/{{ node.ipp }}/' recipes/templates/kubelet.env
+"$MK" -q $R 2>/dev/null
+after=$(cd out/master-initrd 2>/dev/null && sha256sum *)
+if [ "$before" = "$after" ] && ! ls out | grep -q tmp; then pass failed_build_keeps_good_output; else fail failed_build_keeps_good_output "output changed or temp left"; fi
+
+# Usage errors exit 2; --help and --version exit 0.
+"$MK" >/dev/null 2>&1; rc=$?
+"$MK" --bogus >/dev/null 2>&1; rc2=$?
+if [ $rc = 2 ] && [ $rc2 = 2 ] && "$MK" --help | grep -q '^usage:' && "$MK" --version | grep -q '^dlws-mkimage '; then
+	pass usage_exit_codes
+else
+	fail usage_exit_codes "no args: $rc, bad option: $rc2"
+fi
+finish
