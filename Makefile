@@ -46,13 +46,13 @@ unit: $(UNIT_BINS)
 # The built-in default base: a minimal live system from Debian's kernel and
 # busybox-static that follows the payload contract (see base/README.md).
 base: out/base/vmlinuz out/base/initrd.img
-out/base/vmlinuz out/base/initrd.img: base/mkbase.sh base/init
+out/base/vmlinuz out/base/initrd.img &: base/mkbase.sh base/init
 	base/mkbase.sh out/base
 
 # Real binaries for the default recipes, taken from Debian packages into
 # vendor/ (never installed system-wide).
 vendor: vendor/bin/kubectl vendor/bin/etcd
-vendor/bin/kubectl vendor/bin/etcd: scripts/vendor-binaries.sh
+vendor/bin/kubectl vendor/bin/etcd &: scripts/vendor-binaries.sh
 	scripts/vendor-binaries.sh vendor
 
 deps:

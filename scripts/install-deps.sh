@@ -9,7 +9,7 @@ packages=(
 	# the built-in default base (base/mkbase.sh)
 	linux-image-amd64 busybox-static cpio kmod xz-utils zstd
 	# tests: independent readers and boots
-	openssl libarchive-tools qemu-system-x86 python3
+	openssl libarchive-tools qemu-system-x86 xorriso e2fsprogs
 )
 
 missing=()
