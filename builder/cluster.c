@@ -173,7 +173,7 @@ static void load_nodes(struct cluster *c, const struct value *doc, enum node_rol
 	}
 }
 
-static void validate_nodes(struct cluster *c, struct diags *d) {
+static void validate_nodes(struct cluster *c, bool ranges_ok, struct diags *d) {
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		struct node *n = &c->nodes[i];
 		if (!hostname_valid(n->hostname))
@@ -181,6 +181,8 @@ static void validate_nodes(struct cluster *c, struct diags *d) {
 		uint32_t addr;
 		if (ipv4_parse(n->ip, &addr) < 0) {
 			diag_error(d, &n->ip_loc, "invalid IPv4 address '%s'", n->ip);
+		} else if (!ranges_ok) {
+			/* nothing to compare against */
 		} else if (cidr_contains(&c->pod_range, addr)) {
 			diag_error(d, &n->ip_loc, "node IP '%s' is inside the pod range '%s'", n->ip, c->pod_range_text);
 		} else if (cidr_contains(&c->service_range, addr)) {
@@ -264,8 +266,7 @@ int cluster_load(const char *path, struct cluster **ret, struct diags *d) {
 	}
 	for (int role = 0; role < _ROLE_MAX; role++)
 		load_nodes(c, doc, (enum node_role)role, d);
-	if (rp == 0 && rs == 0)
-		validate_nodes(c, d);
+	validate_nodes(c, rp == 0 && rs == 0, d);
 
 	const struct value *values = schema_get(doc, "values", VALUE_MAP, false, "cluster", d);
 	c->values = values ? value_copy(values) : value_new_map(&doc->loc);

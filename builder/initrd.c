@@ -127,8 +127,11 @@ static int write_entry(struct writer *w, const struct stage_entry *e) {
 }
 
 int initrd_write(const struct stage *s, const char *out_path, time_t mtime, uint64_t *ret_size, struct diags *d) {
+	int r = stage_check(s, d);
+	if (r < 0)
+		return r;
 	struct atomic_file f = ATOMIC_FILE_INIT;
-	int r = atomic_open(&f, out_path, 0644, d);
+	r = atomic_open(&f, out_path, 0644, d);
 	if (r < 0)
 		return r;
 	struct writer w = { .a = archive_write_new(), .e = archive_entry_new(), .mtime = mtime, .d = d, .out = out_path };

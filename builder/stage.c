@@ -173,6 +173,26 @@ int stage_add_manifest(struct stage *s, const char *segment, struct diags *d) {
 	return r;
 }
 
+int stage_check(const struct stage *s, struct diags *d) {
+	int r = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		const char *path = s->v[i].path;
+		for (const char *p = strchr(path, '/'); p; p = strchr(p + 1, '/')) {
+			_cleanup_free_ char *parent = xstrndup(path, (size_t)(p - path));
+			const struct stage_entry *e = stage_find(s, parent);
+			if (!e || e->type == STAGE_DIR)
+				continue;
+			/* Unpacking would write through the link, possibly outside
+			 * the payload, or fail on a file in the way. */
+			diag_error(d, NULL, "'/%s' would be placed under '/%s', which is a %s in the payload", path, parent,
+				   e->type == STAGE_SYMLINK ? "symlink" : "file");
+			r = -EINVAL;
+			break;
+		}
+	}
+	return r;
+}
+
 void stage_release(struct stage *s) {
 	for (size_t i = 0; i < s->n; i++)
 		entry_release(&s->v[i]);

@@ -61,6 +61,10 @@ static struct value *parse_collection(struct parser *ps, struct value *v, int de
 			ps->failed = true;
 			goto fail;
 		}
+		if (ev.data.scalar.anchor) {
+			diag_error(ps->d, &key_at, "anchors are not supported");
+			ps->failed = true;
+		}
 		char *key = xstrndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
 		yaml_event_delete(&ev);
 		if (!next(ps, &ev)) {
@@ -113,8 +117,16 @@ static struct value *parse_node(struct parser *ps, yaml_event_t *ev, int depth) 
 		return v;
 	}
 	case YAML_SEQUENCE_START_EVENT:
+		if (ev->data.sequence_start.anchor) {
+			diag_error(ps->d, &at, "anchors are not supported");
+			ps->failed = true;
+		}
 		return parse_collection(ps, value_new_list(&at), depth);
 	case YAML_MAPPING_START_EVENT:
+		if (ev->data.mapping_start.anchor) {
+			diag_error(ps->d, &at, "anchors are not supported");
+			ps->failed = true;
+		}
 		return parse_collection(ps, value_new_map(&at), depth);
 	default:
 		diag_error(ps->d, &at, "unexpected YAML event");
