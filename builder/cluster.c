@@ -238,8 +238,10 @@ int cluster_load(const char *path, struct cluster **ret, struct diags *d) {
 	int rp = load_range(doc, "pod_ip_range", "10.2.0.0/16", &c->pod_range_text, &c->pod_range, d);
 	int rs = load_range(doc, "service_cluster_ip_range", "10.3.0.0/16", &c->service_range_text, &c->service_range, d);
 	if (rp == 0 && rs == 0) {
+		/* Point at whichever range the user wrote; the other may be a default. */
+		const char *blame = value_map_get(doc, "service_cluster_ip_range") ? "service_cluster_ip_range" : "pod_ip_range";
 		if (cidr_overlaps(&c->pod_range, &c->service_range))
-			diag_error(d, schema_loc(doc, "service_cluster_ip_range"), "service range '%s' overlaps the pod range '%s'",
+			diag_error(d, schema_loc(doc, blame), "service range '%s' overlaps the pod range '%s'",
 				   c->service_range_text, c->pod_range_text);
 		/* Kubernetes takes the first host of the service range for its own
 		 * service; cluster DNS conventionally takes the second. */

@@ -127,22 +127,23 @@ static int write_entry(struct writer *w, const struct stage_entry *e) {
 }
 
 int initrd_write(const struct stage *s, const char *out_path, time_t mtime, uint64_t *ret_size, struct diags *d) {
-	int r = stage_check(s, d);
-	if (r < 0)
-		return r;
-	struct atomic_file f = ATOMIC_FILE_INIT;
-	r = atomic_open(&f, out_path, 0644, d);
-	if (r < 0)
-		return r;
-	struct writer w = { .a = archive_write_new(), .e = archive_entry_new(), .mtime = mtime, .d = d, .out = out_path };
-	if (!w.a || !w.e)
-		abort();
 	/* Entries must come parents first; the caller's order is not trusted. */
 	struct stage sorted = *s;
 	sorted.v = xmalloc(s->n * sizeof(*s->v) + 1);
-	memcpy(sorted.v, s->v, s->n * sizeof(*s->v));
+	if (s->n)
+		memcpy(sorted.v, s->v, s->n * sizeof(*s->v));
 	stage_sort(&sorted);
-
+	int r = stage_check(&sorted, d);
+	struct atomic_file f = ATOMIC_FILE_INIT;
+	if (r == 0)
+		r = atomic_open(&f, out_path, 0644, d);
+	if (r < 0) {
+		free(sorted.v);
+		return r;
+	}
+	struct writer w = { .a = archive_write_new(), .e = archive_entry_new(), .mtime = mtime, .d = d, .out = out_path };
+	if (!w.a || !w.e)
+		abort();
 	if (archive_write_set_format_cpio_newc(w.a) != ARCHIVE_OK ||
 	    archive_write_add_filter_gzip(w.a) != ARCHIVE_OK) {
 		r = archive_fail(&w, "setup");

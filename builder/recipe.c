@@ -167,20 +167,27 @@ static int lookup_sum(struct recipe *r, const struct value *item, const char *su
 	}
 	const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
 	int result = -ENOENT;
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-		char *name = line + 64;
-		if (strlen(line) < 66 || (name[0] != ' ' && name[0] != '\t'))
-			continue;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		line[strcspn(line, "\r")] = '\0';
+		size_t sum_len = strcspn(line, " \t");
+		char *name = line + sum_len;
 		while (*name == ' ' || *name == '\t' || *name == '*')
 			name++;
 		const char *nbase = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
-		if (streq(nbase, base)) {
-			*ret = xstrndup(line, 64);
+		if (!streq(nbase, base))
+			continue;
+		line[sum_len] = '\0';
+		if (!sha256_valid(line)) {
+			diag_error(d, at, "'%s' has an invalid sum for '%s' (expected 64 hex digits)", sums_path, base);
+			result = -EINVAL;
+		} else {
+			*ret = xstrdup(line);
 			result = 0;
-			break;
 		}
+		break;
 	}
-	if (result < 0)
+	if (result == -ENOENT)
 		diag_error(d, at, "'%s' has no sum for '%s'", sums_path, base);
 	free(text);
 	return result;
@@ -275,10 +282,11 @@ static void load_outputs(struct recipe *r, const struct value *doc, struct diags
 	const struct value *out = schema_get(doc, "outputs", VALUE_MAP, true, "recipe", d);
 	if (!out)
 		return;
+	size_t errors_before = d->n_errors;
 	schema_keys(out, keys, ARRAY_SIZE(keys), "outputs", d);
-	if (out->n == 0)
-		diag_error(d, &out->loc, "'outputs' lists nothing to build");
 	const struct value *initrd = schema_get(out, "initrd", VALUE_MAP, false, "outputs", d);
+	if (!initrd && d->n_errors == errors_before)
+		diag_error(d, &out->loc, "'outputs' lists nothing to build");
 	if (initrd) {
 		schema_keys(initrd, initrd_keys, ARRAY_SIZE(initrd_keys), "outputs.initrd", d);
 		const char *path = schema_str(initrd, "path", true, "outputs.initrd", d);
@@ -315,7 +323,9 @@ int recipe_load(const char *path, struct recipe **ret, struct diags *d) {
 
 	const struct value *version = schema_get(doc, "recipe", VALUE_SCALAR, true, "recipe", d);
 	long v;
-	if (version && (!value_as_long(version, &v) || v != RECIPE_VERSION))
+	/* Quoted or not: `recipe: "1"` means the same as `recipe: 1`. */
+	if (version && (!value_as_long(&(struct value){ .kind = VALUE_SCALAR, .text = version->text, .plain = true }, &v) ||
+			v != RECIPE_VERSION))
 		diag_error(d, &version->loc, "unsupported recipe version '%s' (this dlws-mkimage reads version %d)", version->text, RECIPE_VERSION);
 
 	const char *name = schema_str(doc, "name", true, "recipe", d);

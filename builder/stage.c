@@ -84,10 +84,6 @@ int stage_add_file(struct stage *s, const char *path, const char *src, unsigned 
 	return 0;
 }
 
-static int cmp_name(const void *a, const void *b) {
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int add_tree(struct stage *s, const char *prefix, const char *dir, int depth, const struct srcloc *at, struct diags *d) {
 	if (depth > MAX_TREE_DEPTH) {
 		diag_error(d, at, "'%s' is nested deeper than %d levels", dir, MAX_TREE_DEPTH);
@@ -106,7 +102,7 @@ static int add_tree(struct stage *s, const char *prefix, const char *dir, int de
 		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
 			strv_push(&names, de->d_name);
 	closedir(dh);
-	qsort(names.v, names.n, sizeof(char *), cmp_name);
+	strv_sort(&names);
 
 	int r = 0;
 	for (size_t i = 0; i < names.n && r == 0; i++) {
@@ -179,7 +175,8 @@ int stage_check(const struct stage *s, struct diags *d) {
 		const char *path = s->v[i].path;
 		for (const char *p = strchr(path, '/'); p; p = strchr(p + 1, '/')) {
 			_cleanup_free_ char *parent = xstrndup(path, (size_t)(p - path));
-			const struct stage_entry *e = stage_find(s, parent);
+			struct stage_entry key = { .path = parent };
+			const struct stage_entry *e = bsearch(&key, s->v, s->n, sizeof(*s->v), cmp_entry);
 			if (!e || e->type == STAGE_DIR)
 				continue;
 			/* Unpacking would write through the link, possibly outside

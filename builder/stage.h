@@ -55,7 +55,7 @@ int stage_add_manifest(struct stage *s, const char *segment, struct diags *d);
 const struct stage_entry *stage_find(const struct stage *s, const char *path);
 void stage_sort(struct stage *s);
 /* Every path must lie under directories only: never under a symlink or a
- * file of the payload. */
+ * file of the payload. `s` must be sorted (stage_sort). */
 int stage_check(const struct stage *s, struct diags *d);
 void stage_release(struct stage *s);
 

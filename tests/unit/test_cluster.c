@@ -57,7 +57,7 @@ static const struct { const char *yaml, *want; } error_cases[] = {
 	{ "cluster_name: lab\npod_ip_range: 10.0.0.0/8\nservice_cluster_ip_range: 10.3.0.0/16\n",
 	  "3:27: service range '10.3.0.0/16' overlaps the pod range '10.0.0.0/8'" },
 	/* The default service range is not in the file: the map itself is the place. */
-	{ "cluster_name: lab\npod_ip_range: 10.0.0.0/8\n", "1:1: service range '10.3.0.0/16' overlaps the pod range '10.0.0.0/8'" },
+	{ "cluster_name: lab\npod_ip_range: 10.0.0.0/8\n", "2:15: service range '10.3.0.0/16' overlaps the pod range '10.0.0.0/8'" },
 	{ "cluster_name: lab\npod_ip_range: x\nservice_cluster_ip_range: 10.3.0.1/16\n",
 	  "2:15: 'pod_ip_range' is not a valid IPv4 CIDR: 'x'\n"
 	  "3:27: 'service_cluster_ip_range' has host bits set in '10.3.0.1/16' (did you mean a network address?)" },

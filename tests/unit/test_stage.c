@@ -329,6 +329,7 @@ static void build_stage(struct stage *s, bool reversed) {
 	check_diags(&d, "");
 }
 
+/* size 0: not checked */
 static const struct { const char *name, *mode, *link; unsigned long long size; } archive_entries[] = {
 	{ "usr", "drwxr-xr-x", NULL, 0 },
 	{ "usr/share/oem", "drwxr-xr-x", NULL, 0 },
