@@ -8,7 +8,29 @@
 base=$ROOT/out/base
 if [ ! -f "$base/vmlinuz" ] || [ ! -f "$base/initrd.img" ]; then
 	fail setup "no default base in $base (run 'make base')"
+	
+# The built-in default as shipped: real Debian binaries from vendor/ (as
+# `make` leaves them), the master recipe, booted the same way.
+if [ ! -f "$ROOT/vendor/SHA256SUMS" ]; then
+	fail shipped_master_boots "no vendor/ binaries (run 'make vendor')"
 	finish
+fi
+mkdir -p "$WORK/shipped/out" && cd "$WORK/shipped"
+cp -r "$ROOT/recipes" "$ROOT/overlays" . && cp -r "$base" out/base && ln -s "$ROOT/vendor" vendor
+"$MK" -q recipes/master.recipe || { fail shipped_master_builds "recipes/master.recipe did not build"; finish; }
+log=$logs/payload-boot-shipped-master.log
+cat out/base/initrd.img out/master-initrd/shared.cpio.gz out/master-initrd/node-dlws-master.cpio.gz >"$WORK/initrd-master"
+qemu_boot shipped-master 180 "$log" -- -m 768 -kernel out/base/vmlinuz -initrd "$WORK/initrd-master" -append "console=ttyS0 quiet dlws.test"
+echo "boot of the shipped master took ${QEMU_BOOT_SECS}s (end: $QEMU_BOOT_END)"
+c=$(console_text "$log")
+kubectl_sum=$(sha256sum <"$ROOT/vendor/bin/kubectl" | cut -d' ' -f1)
+if grep -q '^DLWS-PAYLOAD: OK ' <<<"$c" && grep -qx "DLWS-FILE: $kubectl_sum /usr/share/oem/dlws/rootfs/opt/bin/kubectl" <<<"$c" &&
+	grep -qx 'DLWS-HOSTNAME: dlws-master' <<<"$c"; then
+	pass shipped_master_boots
+else
+	fail shipped_master_boots "$(grep -E 'DLWS-(PAYLOAD|VERIFY)' <<<"$c" | head -3) (console log: $log)"
+fi
+finish
 fi
 cd "$WORK"
 make_project p
@@ -47,4 +69,26 @@ for host in dlws-worker1 dlws-worker2; do
 	cc=$(bsdtar -xOf out/worker-initrd/node-$host.cpio.gz usr/share/oem/cloud-config.yml | sha256sum | cut -d' ' -f1)
 	if grep -qx "DLWS-FILE: $cc /usr/share/oem/cloud-config.yml" "$c"; then pass "boot_${host}_cloud_config"; else fail "boot_${host}_cloud_config" "cloud-config not found at its OEM path"; fi
 done
+
+# The built-in default as shipped: real Debian binaries from vendor/ (as
+# `make` leaves them), the master recipe, booted the same way.
+if [ ! -f "$ROOT/vendor/SHA256SUMS" ]; then
+	fail shipped_master_boots "no vendor/ binaries (run 'make vendor')"
+	finish
+fi
+mkdir -p "$WORK/shipped/out" && cd "$WORK/shipped"
+cp -r "$ROOT/recipes" "$ROOT/overlays" . && cp -r "$base" out/base && ln -s "$ROOT/vendor" vendor
+"$MK" -q recipes/master.recipe || { fail shipped_master_builds "recipes/master.recipe did not build"; finish; }
+log=$logs/payload-boot-shipped-master.log
+cat out/base/initrd.img out/master-initrd/shared.cpio.gz out/master-initrd/node-dlws-master.cpio.gz >"$WORK/initrd-master"
+qemu_boot shipped-master 180 "$log" -- -m 768 -kernel out/base/vmlinuz -initrd "$WORK/initrd-master" -append "console=ttyS0 quiet dlws.test"
+echo "boot of the shipped master took ${QEMU_BOOT_SECS}s (end: $QEMU_BOOT_END)"
+c=$(console_text "$log")
+kubectl_sum=$(sha256sum <"$ROOT/vendor/bin/kubectl" | cut -d' ' -f1)
+if grep -q '^DLWS-PAYLOAD: OK ' <<<"$c" && grep -qx "DLWS-FILE: $kubectl_sum /usr/share/oem/dlws/rootfs/opt/bin/kubectl" <<<"$c" &&
+	grep -qx 'DLWS-HOSTNAME: dlws-master' <<<"$c"; then
+	pass shipped_master_boots
+else
+	fail shipped_master_boots "$(grep -E 'DLWS-(PAYLOAD|VERIFY)' <<<"$c" | head -3) (console log: $log)"
+fi
 finish
