@@ -58,13 +58,19 @@ vendor/bin/kubectl vendor/bin/etcd &: scripts/vendor-binaries.sh
 deps:
 	scripts/install-deps.sh
 
+ASAN_CFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+# The suite runs twice in one summary: as built, and under ASan/UBSan.
 check: deps
 	$(MAKE) all unit
-	tests/run.sh $(BUILD)
+	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_CFLAGS)" build-asan/dlws-mkimage unit-asan
+	ASAN_BUILD=build-asan tests/run.sh $(BUILD)
 
+# Only the ASan/UBSan pass.
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" build-asan/dlws-mkimage unit-asan
-	DLWS_MKIMAGE=build-asan/dlws-mkimage tests/run.sh build-asan
+	$(MAKE) all
+	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_CFLAGS)" build-asan/dlws-mkimage unit-asan
+	DLWS_MKIMAGE=$(CURDIR)/build-asan/dlws-mkimage tests/run.sh build-asan
 
 unit-asan: $(UNIT_SRCS:tests/unit/%.c=build-asan/tests/%)
 

@@ -6,9 +6,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
-export DLWS_MKIMAGE=${DLWS_MKIMAGE:-$PWD/dlws-mkimage}
+DLWS_MKIMAGE=${DLWS_MKIMAGE:-$PWD/dlws-mkimage}
 export DLWS_ROOT=$PWD
-export DLWS_UNIT_DIR=$PWD/$build/tests
 only=${TESTS:-}
 
 passed=0 failed=0 skipped=0
@@ -27,40 +26,56 @@ count() {
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-start=$(date +%s)
-for t in "$build"/tests/test_*; do
-	[ -x "$t" ] || continue
-	name=unit/$(basename "$t")
-	[ -z "$only" ] || [[ $name == *$only* ]] || continue
-	if "$t" >"$tmp/out" 2>&1; then
-		echo "PASS $name" | tee -a "$tmp/log"
-		passed=$((passed + 1))
-	else
-		echo "FAIL $name" | tee -a "$tmp/log"
-		sed 's/^/    /' "$tmp/out" | tail -40
-		failed=$((failed + 1))
-		failures+=("$name")
-	fi
-done
+# One pass: unit binaries of a build dir, then every e2e script with a
+# given dlws-mkimage binary. Names get a prefix so passes stay apart.
+run_pass() {
+	local prefix=$1 unit_dir=$2 tool=$3
+	export DLWS_MKIMAGE=$tool DLWS_UNIT_DIR=$unit_dir
+	for t in "$unit_dir"/test_*; do
+		[ -x "$t" ] || continue
+		name=${prefix}unit/$(basename "$t")
+		[ -z "$only" ] || [[ $name == *$only* ]] || continue
+		if "$t" >"$tmp/out" 2>&1; then
+			echo "PASS $name"
+			passed=$((passed + 1))
+		else
+			echo "FAIL $name"
+			sed 's/^/    /' "$tmp/out" | tail -40
+			failed=$((failed + 1))
+			failures+=("$name")
+		fi
+	done
+	for t in tests/e2e/test_*.sh; do
+		name=${prefix}e2e/$(basename "$t" .sh)
+		[ -z "$only" ] || [[ $name == *$only* ]] || continue
+		# A script that runs none of our C code has nothing to find under ASan.
+		[ -n "$prefix" ] && grep -q '^# asan-pass: no' "$t" && continue
+		t0=$(date +%s)
+		bash "$t" >"$tmp/out" 2>&1
+		rc=$?
+		echo "== $name ($(( $(date +%s) - t0 ))s)"
+		grep -E '^(PASS|FAIL|SKIP) ' "$tmp/out" | sed 's/^/  /'
+		count "$name" "$tmp/out" >/dev/null
+		if [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$tmp/out"; then
+			echo "  FAIL $name: exited $rc without a FAIL line"
+			failed=$((failed + 1))
+			failures+=("$name")
+		fi
+		if [ $rc -ne 0 ]; then
+			sed 's/^/    | /' "$tmp/out" | grep -vE '^    \| (PASS|SKIP) ' | tail -30
+		fi
+	done
+}
 
-for t in tests/e2e/test_*.sh; do
-	name=e2e/$(basename "$t" .sh)
-	[ -z "$only" ] || [[ $name == *$only* ]] || continue
-	t0=$(date +%s)
-	bash "$t" >"$tmp/out" 2>&1
-	rc=$?
-	echo "== $name ($(( $(date +%s) - t0 ))s)"
-	grep -E '^(PASS|FAIL|SKIP) ' "$tmp/out" | sed 's/^/  /'
-	count "$name" "$tmp/out" >/dev/null
-	if [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$tmp/out"; then
-		echo "  FAIL $name: exited $rc without a FAIL line"
-		failed=$((failed + 1))
-		failures+=("$name")
-	fi
-	if [ $rc -ne 0 ]; then
-		sed 's/^/    | /' "$tmp/out" | grep -vE '^    \| (PASS|SKIP) ' | tail -30
-	fi
-done
+start=$(date +%s)
+run_pass "" "$PWD/$build/tests" "$DLWS_MKIMAGE"
+# The same suite again with the tool and unit tests built with ASan/UBSan
+# (make check builds them): memory errors, leaks and undefined behaviour
+# fail the run.
+if [ -n "${ASAN_BUILD:-}" ]; then
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+	run_pass "asan/" "$PWD/$ASAN_BUILD/tests" "$PWD/$ASAN_BUILD/dlws-mkimage"
+fi
 
 echo
 echo "suite took $(( $(date +%s) - start ))s"

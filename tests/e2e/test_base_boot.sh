@@ -1,4 +1,5 @@
 #!/bin/bash
+# asan-pass: no (boots the base with hand-made payloads; runs no dlws-mkimage code)
 # e2e: boot the default base (out/base) under QEMU with hand-made payloads and
 # check the payload contract of base/init (see base/README.md):
 #   1. payload in two initrd segments -> DLWS-PAYLOAD: OK, hostname from
