@@ -337,37 +337,45 @@ int build_stage_node(const struct build *b, const struct node *node, struct stag
 	return 0;
 }
 
-/* Replaces directory `dst` by `tmp` with two renames, so readers see the
- * old tree or the new one, never a mix of both. */
-static int swap_dir(const char *tmp, const char *dst, struct diags *d) {
-	_cleanup_free_ char *old = xasprintf("%s.old", dst);
-	rm_rf(old);
-	bool had_old = path_exists(dst);
-	if (had_old && rename(dst, old) < 0) {
-		diag_error(d, NULL, "cannot move '%s' aside: %s", dst, strerror(errno));
-		return -errno;
+int build_write_segments(const struct build *b, const char *shared_path, const char *node_dir, const char *node_prefix,
+			 struct segment_sizes *ret, struct diags *d) {
+	struct stat st;
+	*ret = (struct segment_sizes){ .node = xcalloc(b->n_nodes + 1, sizeof(uint64_t)) };
+	if (stat(b->recipe->base.initrd, &st) == 0)
+		ret->base = (uint64_t)st.st_size;
+	struct stage s = STAGE_INIT;
+	int r = build_stage_shared(b, &s, d);
+	if (r == 0)
+		r = initrd_write(&s, shared_path, b->opts->epoch, &ret->shared, d);
+	stage_release(&s);
+	for (size_t i = 0; i < b->n_nodes && r == 0; i++) {
+		r = build_stage_node(b, b->nodes[i], &s, d);
+		if (r < 0)
+			break;
+		_cleanup_free_ char *name = xasprintf("%s/%s%s.cpio.gz", node_dir, node_prefix, b->nodes[i]->hostname);
+		r = initrd_write(&s, name, b->opts->epoch, &ret->node[i], d);
+		stage_release(&s);
 	}
-	if (rename(tmp, dst) < 0) {
-		int r = -errno;
-		diag_error(d, NULL, "cannot rename '%s' to '%s': %s", tmp, dst, strerror(errno));
-		if (had_old)
-			(void)rename(old, dst);
-		return r;
-	}
-	rm_rf(old);
-	return 0;
+	return r;
 }
 
-static int write_segment(const struct stage *s, const char *dir, const char *name, uint64_t *ret_size, struct buf *sums,
-			 const struct build *b, struct diags *d) {
-	_cleanup_free_ char *path = path_join(dir, name);
-	int r = initrd_write(s, path, b->opts->epoch, ret_size, d);
-	if (r < 0)
-		return r;
-	char sum[65];
-	r = sha256_file_hex(path, sum, NULL, d);
-	if (r == 0)
-		buf_printf(sums, "%s  %s\n", sum, name);
+void segment_sizes_release(struct segment_sizes *s) {
+	free(s->node);
+	s->node = NULL;
+}
+
+int build_check_initrd_size(const struct build *b, const struct segment_sizes *s, uint64_t max, const struct srcloc *at,
+			    const char *what, struct diags *d) {
+	int r = 0;
+	for (size_t i = 0; max && i < b->n_nodes; i++) {
+		uint64_t total = s->base + s->shared + s->node[i];
+		if (total <= max)
+			continue;
+		diag_error(d, at, "initrds for '%s' take %llu bytes (base %llu + shared %llu + node %llu), more than %s %llu",
+			   b->nodes[i]->hostname, (unsigned long long)total, (unsigned long long)s->base,
+			   (unsigned long long)s->shared, (unsigned long long)s->node[i], what, (unsigned long long)max);
+		r = -EFBIG;
+	}
 	return r;
 }
 
@@ -380,41 +388,16 @@ int build_write_initrd_output(const struct build *b, struct strv *ret_written, s
 		diag_error(d, NULL, "cannot create '%s': %s", tmp, strerror(-r));
 		return r;
 	}
-	struct buf sums = BUF_INIT;
-	struct stage shared = STAGE_INIT;
-	uint64_t shared_size = 0, base_size = 0;
-	struct stat st;
-	if (stat(rc->base.initrd, &st) == 0)
-		base_size = (uint64_t)st.st_size;
-	r = build_stage_shared(b, &shared, d);
+	_cleanup_free_ char *shared = path_join(tmp, "shared.cpio.gz");
+	struct segment_sizes sizes;
+	r = build_write_segments(b, shared, tmp, "node-", &sizes, d);
 	if (r == 0)
-		r = write_segment(&shared, tmp, "shared.cpio.gz", &shared_size, &sums, b, d);
-	stage_release(&shared);
-	for (size_t i = 0; i < b->n_nodes && r == 0; i++) {
-		struct stage s = STAGE_INIT;
-		r = build_stage_node(b, b->nodes[i], &s, d);
-		if (r < 0)
-			break;
-		_cleanup_free_ char *name = xasprintf("node-%s.cpio.gz", b->nodes[i]->hostname);
-		uint64_t size = 0;
-		r = write_segment(&s, tmp, name, &size, &sums, b, d);
-		stage_release(&s);
-		uint64_t total = base_size + shared_size + size;
-		if (r == 0 && rc->outputs.max_initrd && total > rc->outputs.max_initrd) {
-			diag_error(d, &rc->outputs.initrd_loc,
-				   "initrds for '%s' take %llu bytes (base %llu + shared %llu + node %llu), more than max_size %llu",
-				   b->nodes[i]->hostname, (unsigned long long)total, (unsigned long long)base_size,
-				   (unsigned long long)shared_size, (unsigned long long)size, (unsigned long long)rc->outputs.max_initrd);
-			r = -EFBIG;
-		}
-	}
-	if (r == 0) {
-		_cleanup_free_ char *p = path_join(tmp, "SHA256SUMS");
-		r = write_file_atomic(p, sums.data ? sums.data : "", sums.len, 0644, d);
-	}
-	buf_release(&sums);
+		r = build_check_initrd_size(b, &sizes, rc->outputs.max_initrd, &rc->outputs.initrd_loc, "max_size", d);
+	segment_sizes_release(&sizes);
 	if (r == 0)
-		r = swap_dir(tmp, rc->outputs.initrd, d);
+		r = sha256sums_write(tmp, "SHA256SUMS", d);
+	if (r == 0)
+		r = dir_replace(tmp, rc->outputs.initrd, d);
 	if (r < 0) {
 		rm_rf(tmp);
 		return r;

@@ -51,6 +51,21 @@ int build_stage_shared(const struct build *b, struct stage *ret, struct diags *d
 /* One node's segment: rendered configs, its certificates and keys, node.env. */
 int build_stage_node(const struct build *b, const struct node *node, struct stage *ret, struct diags *d);
 
+/* Sizes of what a node's bootloader loads: the base initrd, the shared
+ * segment, and each node's segment (parallel to b->nodes). */
+struct segment_sizes {
+	uint64_t base, shared;
+	uint64_t *node;
+};
+void segment_sizes_release(struct segment_sizes *s);
+/* Writes the shared segment to `shared_path` and each node's segment to
+ * "<node_dir>/<node_prefix><hostname>.cpio.gz". */
+int build_write_segments(const struct build *b, const char *shared_path, const char *node_dir, const char *node_prefix,
+			 struct segment_sizes *ret, struct diags *d);
+/* Every node's base + shared + node segment must fit `max` (0: no limit). */
+int build_check_initrd_size(const struct build *b, const struct segment_sizes *s, uint64_t max, const struct srcloc *at,
+			    const char *what, struct diags *d);
+
 /* Writes outputs.initrd: a directory with shared.cpio.gz, one
  * node-<hostname>.cpio.gz per node and SHA256SUMS, replaced as a whole. */
 int build_write_initrd_output(const struct build *b, struct strv *ret_written, struct diags *d);

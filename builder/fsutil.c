@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "hash.h"
 #include "util.h"
 
 int read_file(const char *path, size_t limit, char **ret, size_t *ret_len, struct diags *d) {
@@ -199,4 +201,137 @@ char *path_normalize_dest(const char *path) {
 		return NULL;
 	}
 	return buf_steal(&b, NULL);
+}
+
+int dir_replace(const char *tmp, const char *dst, struct diags *d) {
+	_cleanup_free_ char *old = xasprintf("%s.old", dst);
+	rm_rf(old);
+	bool had_old = path_exists(dst);
+	if (had_old && rename(dst, old) < 0) {
+		int r = -errno;
+		diag_error(d, NULL, "cannot move '%s' aside: %s", dst, strerror(errno));
+		return r;
+	}
+	if (rename(tmp, dst) < 0) {
+		int r = -errno;
+		diag_error(d, NULL, "cannot rename '%s' to '%s': %s", tmp, dst, strerror(errno));
+		if (had_old)
+			(void)rename(old, dst);
+		return r;
+	}
+	rm_rf(old);
+	return 0;
+}
+
+static int list_into(const char *root, const char *rel, struct strv *out, int depth, struct diags *d) {
+	_cleanup_free_ char *dir = rel[0] ? path_join(root, rel) : xstrdup(root);
+	if (depth > 32) {
+		diag_error(d, NULL, "'%s' is nested too deep", dir);
+		return -ELOOP;
+	}
+	DIR *dh = opendir(dir);
+	if (!dh) {
+		int r = -errno;
+		diag_error(d, NULL, "cannot open '%s': %s", dir, strerror(errno));
+		return r;
+	}
+	struct strv names = STRV_INIT;
+	struct dirent *de;
+	while ((de = readdir(dh)))
+		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+			strv_push(&names, de->d_name);
+	closedir(dh);
+	strv_sort(&names);
+	int r = 0;
+	for (size_t i = 0; i < names.n && r == 0; i++) {
+		char *child = rel[0] ? path_join(rel, names.v[i]) : xstrdup(names.v[i]);
+		_cleanup_free_ char *full = path_join(root, child);
+		struct stat st;
+		if (lstat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
+			r = list_into(root, child, out, depth + 1, d);
+			free(child);
+		} else {
+			strv_push_take(out, child);
+		}
+	}
+	strv_release(&names);
+	return r;
+}
+
+int tree_list(const char *dir, struct strv *ret, struct diags *d) {
+	int r = list_into(dir, "", ret, 0, d);
+	strv_sort(ret);
+	return r;
+}
+
+int sha256sums_write(const char *dir, const char *name, struct diags *d) {
+	struct strv files = STRV_INIT;
+	int r = tree_list(dir, &files, d);
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < files.n && r == 0; i++) {
+		if (streq(files.v[i], name))
+			continue;
+		_cleanup_free_ char *full = path_join(dir, files.v[i]);
+		struct stat st;
+		if (lstat(full, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		char sum[SHA256_HEX_LEN + 1];
+		r = sha256_file_hex(full, sum, NULL, d);
+		if (r == 0)
+			buf_printf(&b, "%s  %s\n", sum, files.v[i]);
+	}
+	strv_release(&files);
+	if (r == 0) {
+		_cleanup_free_ char *out = path_join(dir, name);
+		r = write_file_atomic(out, b.data ? b.data : "", b.len, 0644, d);
+	}
+	buf_release(&b);
+	return r;
+}
+
+int copy_file(const char *src, const char *dst, unsigned mode, struct diags *d) {
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		int r = -errno;
+		diag_error(d, NULL, "cannot open '%s': %s", src, strerror(errno));
+		return r;
+	}
+	struct atomic_file f = ATOMIC_FILE_INIT;
+	int r = atomic_open(&f, dst, mode, d);
+	if (r < 0) {
+		close(in);
+		return r;
+	}
+	char chunk[1 << 16];
+	for (;;) {
+		ssize_t n = read(in, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			diag_error(d, NULL, "cannot read '%s': %s", src, strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(f.fd, chunk + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				r = -errno;
+				diag_error(d, NULL, "cannot write '%s': %s", f.tmp, strerror(errno));
+				break;
+			}
+			off += w;
+		}
+		if (r < 0)
+			break;
+	}
+	close(in);
+	if (r < 0) {
+		atomic_abort(&f);
+		return r;
+	}
+	return atomic_commit(&f, d);
 }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include "diag.h"
+#include "util.h"
 
 /* Reads a whole file (NUL-terminated) up to `limit` bytes. Errors are
  * reported as "cannot read 'path': reason"; returns 0 or -errno. */
@@ -33,3 +34,14 @@ bool path_exists(const char *path);
 /* Normalises a target path ("/opt//bin/./x" -> "opt/bin/x"); NULL when it
  * escapes the root ("..") or is empty. */
 char *path_normalize_dest(const char *path);
+
+/* Replaces directory `dst` by `tmp` with two renames, so readers see the
+ * old tree or the new one, never a mix; a failure restores the old one. */
+int dir_replace(const char *tmp, const char *dst, struct diags *d);
+/* Writes `name` inside `dir`: "<sha256>  <relative path>" for every regular
+ * file below `dir` (sorted, itself excluded), as sha256sum -c reads it. */
+int sha256sums_write(const char *dir, const char *name, struct diags *d);
+/* Lists regular files and symlinks below `dir`, relative and sorted. */
+int tree_list(const char *dir, struct strv *ret, struct diags *d);
+/* Copies a regular file (mode `mode`), atomically. */
+int copy_file(const char *src, const char *dst, unsigned mode, struct diags *d);

@@ -277,15 +277,27 @@ static void load_install(struct recipe *r, const struct value *doc, struct diags
 }
 
 static void load_outputs(struct recipe *r, const struct value *doc, struct diags *d) {
-	static const char *const keys[] = { "initrd" };
+	static const char *const keys[] = { "initrd", "pxe" };
 	static const char *const initrd_keys[] = { "path", "max_size" };
+	static const char *const pxe_keys[] = { "path", "max_initrd" };
 	const struct value *out = schema_get(doc, "outputs", VALUE_MAP, true, "recipe", d);
 	if (!out)
 		return;
 	size_t errors_before = d->n_errors;
 	schema_keys(out, keys, ARRAY_SIZE(keys), "outputs", d);
 	const struct value *initrd = schema_get(out, "initrd", VALUE_MAP, false, "outputs", d);
-	if (!initrd && d->n_errors == errors_before)
+	const struct value *pxe = schema_get(out, "pxe", VALUE_MAP, false, "outputs", d);
+	if (pxe) {
+		schema_keys(pxe, pxe_keys, ARRAY_SIZE(pxe_keys), "outputs.pxe", d);
+		const char *path = schema_str(pxe, "path", true, "outputs.pxe", d);
+		if (path)
+			r->outputs.pxe = path_relative_to(r->path, path);
+		r->outputs.pxe_loc = pxe->loc;
+		const char *max = schema_str(pxe, "max_initrd", false, "outputs.pxe", d);
+		if (max && parse_size(max, &r->outputs.max_pxe_initrd) < 0)
+			diag_error(d, schema_loc(pxe, "max_initrd"), "invalid size '%s' (expected e.g. 64M or 4G)", max);
+	}
+	if (!initrd && !pxe && d->n_errors == errors_before)
 		diag_error(d, &out->loc, "'outputs' lists nothing to build");
 	if (initrd) {
 		schema_keys(initrd, initrd_keys, ARRAY_SIZE(initrd_keys), "outputs.initrd", d);
@@ -382,6 +394,7 @@ void recipe_free(struct recipe *r) {
 	free(r->install.device);
 	free(r->install.after);
 	free(r->outputs.initrd);
+	free(r->outputs.pxe);
 	value_free(r->values);
 	value_free(r->doc);
 	free(r->path);

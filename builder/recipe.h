@@ -59,6 +59,9 @@ struct recipe {
 		char *initrd;   /* outputs.initrd.path: a directory of payload segments */
 		uint64_t max_initrd;    /* outputs.initrd.max_size, 0 = no limit */
 		struct srcloc initrd_loc;
+		char *pxe;      /* outputs.pxe.path: a TFTP/HTTP root (and <path>.tar) */
+		uint64_t max_pxe_initrd;        /* outputs.pxe.max_initrd, 0 = no limit */
+		struct srcloc pxe_loc;
 	} outputs;
 	struct value *values;   /* recipe "values:" (owned, may be empty map) */
 	struct value *doc;      /* owned */

@@ -10,6 +10,8 @@ packages=(
 	linux-image-amd64 busybox-static cpio kmod xz-utils zstd
 	# tests: independent readers and boots
 	openssl libarchive-tools qemu-system-x86 xorriso e2fsprogs
+	# PXE bundles and ISOs: bootloaders, UEFI firmware for boot tests
+	pxelinux syslinux-common isolinux grub-efi-amd64-bin ovmf ipxe-qemu mtools dosfstools
 )
 
 missing=()
