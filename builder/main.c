@@ -11,6 +11,7 @@
 #include "build.h"
 #include "fsutil.h"
 #include "pki.h"
+#include "pxe.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -101,6 +102,37 @@ static int ensure_pki(const struct build *b, bool all, struct diags *d) {
 	return r;
 }
 
+static void say_written(const char *what, const char *path, size_t n_nodes) {
+	if (verbosity > 0)
+		fprintf(stderr, "wrote %s %s (%zu node%s)\n", what, path, n_nodes, n_nodes == 1 ? "" : "s");
+}
+
+/* Recipes naming the same outputs.pxe.path share one bundle, with an entry
+ * per role (the first recipe's is the default). */
+static int build_pxe_bundles(struct build **builds, int n, struct diags *d) {
+	int r = 0;
+	bool *done = xcalloc((size_t)n + 1, sizeof(bool));
+	const struct build **group = xcalloc((size_t)n + 1, sizeof(*group));
+	for (int i = 0; i < n && r == 0; i++) {
+		const char *path = builds[i]->recipe->outputs.pxe;
+		if (!path || done[i])
+			continue;
+		size_t k = 0, nodes = 0;
+		for (int j = i; j < n; j++)
+			if (!done[j] && streq(builds[j]->recipe->outputs.pxe, path)) {
+				group[k++] = builds[j];
+				nodes += builds[j]->n_nodes;
+				done[j] = true;
+			}
+		r = pxe_write_bundle(group, k, path, d);
+		if (r == 0)
+			say_written("PXE bundle", path, nodes);
+	}
+	free(group);
+	free(done);
+	return r;
+}
+
 static int cmd_build(struct cmd_args *a) {
 	if (a->n_rest < 1) {
 		fputs("dlws-mkimage: build needs at least one RECIPE (see --help)\n", stderr);
@@ -109,20 +141,29 @@ static int cmd_build(struct cmd_args *a) {
 	struct build_opts opts = make_opts(a);
 	struct diags d = DIAGS_INIT;
 	int r = 0;
-	for (int i = 0; i < a->n_rest && r == 0; i++) {
-		struct build *b = NULL;
-		r = build_load(a->rest[i], &opts, &b, &d);
-		if (r == 0)
-			r = ensure_pki(b, false, &d);
-		struct strv written = STRV_INIT;
-		if (r == 0 && b->recipe->outputs.initrd)
-			r = build_write_initrd_output(b, &written, &d);
-		if (r == 0 && verbosity > 0)
-			for (size_t k = 0; k < written.n; k++)
-				fprintf(stderr, "wrote %s (%zu node%s)\n", written.v[k], b->n_nodes, b->n_nodes == 1 ? "" : "s");
-		strv_release(&written);
-		build_free(b);
+	/* Every recipe is loaded and checked before anything is written. */
+	struct build **builds = xcalloc((size_t)a->n_rest, sizeof(*builds));
+	for (int i = 0; i < a->n_rest; i++) {
+		int k = build_load(a->rest[i], &opts, &builds[i], &d);
+		if (k < 0)
+			r = k;
 	}
+	for (int i = 0; i < a->n_rest && r == 0; i++)
+		r = ensure_pki(builds[i], false, &d);
+	for (int i = 0; i < a->n_rest && r == 0; i++) {
+		if (!builds[i]->recipe->outputs.initrd)
+			continue;
+		struct strv written = STRV_INIT;
+		r = build_write_initrd_output(builds[i], &written, &d);
+		if (r == 0)
+			say_written("initrd segments", builds[i]->recipe->outputs.initrd, builds[i]->n_nodes);
+		strv_release(&written);
+	}
+	if (r == 0)
+		r = build_pxe_bundles(builds, a->n_rest, &d);
+	for (int i = 0; i < a->n_rest; i++)
+		build_free(builds[i]);
+	free(builds);
 	return report(&d, r);
 }
 

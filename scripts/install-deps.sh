@@ -11,7 +11,7 @@ packages=(
 	# tests: independent readers and boots
 	openssl libarchive-tools qemu-system-x86 xorriso e2fsprogs
 	# PXE bundles and ISOs: bootloaders, UEFI firmware for boot tests
-	pxelinux syslinux-common isolinux grub-efi-amd64-bin ovmf ipxe-qemu mtools dosfstools
+	pxelinux syslinux-common isolinux grub-efi-amd64-bin ovmf ipxe-qemu mtools dosfstools dnsmasq-base
 )
 
 missing=()
