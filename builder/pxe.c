@@ -131,10 +131,12 @@ static int write_menus(const struct boot_menu *m, const struct build *const *bui
 		return -errno;
 	}
 	int r = write_text(pxecfg, "default", bootcfg_syslinux(m, NULL, ""), d);
-	/* GRUB has no per-MAC lookup of its own: grub.cfg sources a node's file
-	 * when there is one for the MAC it booted from. */
+	/* GRUB has no per-MAC lookup of its own: grub.cfg hands over to a node's
+	 * file when there is one for the MAC it booted from. Over TFTP only -s
+	 * can tell (GRUB's -e and -f say no), and configfile, unlike source,
+	 * keeps the menu below from overriding the node's default. */
 	struct buf grub = BUF_INIT;
-	buf_puts(&grub, "if [ -s /grub/${net_default_mac}.cfg ]; then\n  source /grub/${net_default_mac}.cfg\nfi\n");
+	buf_puts(&grub, "if [ -s /grub/${net_default_mac}.cfg ]; then\n  configfile /grub/${net_default_mac}.cfg\nfi\n");
 	char *menu = bootcfg_grub(m, NULL);
 	buf_puts(&grub, menu);
 	free(menu);
