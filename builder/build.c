@@ -379,7 +379,7 @@ int build_check_initrd_size(const struct build *b, const struct segment_sizes *s
 	return r;
 }
 
-int build_write_initrd_output(const struct build *b, struct strv *ret_written, struct diags *d) {
+int build_write_initrd_output(const struct build *b, struct pending *out, struct diags *d) {
 	const struct recipe *rc = b->recipe;
 	_cleanup_free_ char *tmp = xasprintf("%s.tmp", rc->outputs.initrd);
 	rm_rf(tmp);
@@ -396,12 +396,10 @@ int build_write_initrd_output(const struct build *b, struct strv *ret_written, s
 	segment_sizes_release(&sizes);
 	if (r == 0)
 		r = sha256sums_write(tmp, "SHA256SUMS", d);
-	if (r == 0)
-		r = dir_replace(tmp, rc->outputs.initrd, d);
 	if (r < 0) {
 		rm_rf(tmp);
 		return r;
 	}
-	strv_push(ret_written, rc->outputs.initrd);
+	pending_add(out, tmp, rc->outputs.initrd);
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <time.h>
 #include "buf.h"
+#include "fsutil.h"
 #include "cluster.h"
 #include "diag.h"
 #include "pki.h"
@@ -66,6 +67,7 @@ int build_write_segments(const struct build *b, const char *shared_path, const c
 int build_check_initrd_size(const struct build *b, const struct segment_sizes *s, uint64_t max, const struct srcloc *at,
 			    const char *what, struct diags *d);
 
-/* Writes outputs.initrd: a directory with shared.cpio.gz, one
- * node-<hostname>.cpio.gz per node and SHA256SUMS, replaced as a whole. */
-int build_write_initrd_output(const struct build *b, struct strv *ret_written, struct diags *d);
+/* Writes outputs.initrd beside its target, to be put in place by
+ * pending_commit: a directory with shared.cpio.gz, one
+ * node-<hostname>.cpio.gz per node and SHA256SUMS. */
+int build_write_initrd_output(const struct build *b, struct pending *out, struct diags *d);

@@ -335,3 +335,30 @@ int copy_file(const char *src, const char *dst, unsigned mode, struct diags *d) 
 	}
 	return atomic_commit(&f, d);
 }
+
+void pending_add(struct pending *p, const char *tmp, const char *dst) {
+	strv_push(&p->tmp, tmp);
+	strv_push(&p->dst, dst);
+}
+
+int pending_commit(struct pending *p, struct diags *d) {
+	int r = 0;
+	for (size_t i = 0; i < p->tmp.n && r == 0; i++) {
+		struct stat st;
+		if (lstat(p->tmp.v[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+			r = dir_replace(p->tmp.v[i], p->dst.v[i], d);
+		} else if (rename(p->tmp.v[i], p->dst.v[i]) < 0) {
+			r = -errno;
+			diag_error(d, NULL, "cannot rename '%s' to '%s': %s", p->tmp.v[i], p->dst.v[i], strerror(errno));
+		}
+	}
+	pending_abort(p);
+	return r;
+}
+
+void pending_abort(struct pending *p) {
+	for (size_t i = 0; i < p->tmp.n; i++)
+		rm_rf(p->tmp.v[i]);
+	strv_release(&p->tmp);
+	strv_release(&p->dst);
+}

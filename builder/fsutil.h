@@ -45,3 +45,15 @@ int sha256sums_write(const char *dir, const char *name, struct diags *d);
 int tree_list(const char *dir, struct strv *ret, struct diags *d);
 /* Copies a regular file (mode `mode`), atomically. */
 int copy_file(const char *src, const char *dst, unsigned mode, struct diags *d);
+
+/* Outputs of one build, written beside their targets and put in place
+ * together at the end: a build either replaces all its outputs or none. */
+struct pending {
+	struct strv tmp, dst;
+};
+#define PENDING_INIT { STRV_INIT, STRV_INIT }
+void pending_add(struct pending *p, const char *tmp, const char *dst);
+/* Renames every temp over its target (directories via dir_replace). */
+int pending_commit(struct pending *p, struct diags *d);
+/* Removes every temp that was not committed. */
+void pending_abort(struct pending *p);

@@ -109,28 +109,30 @@ static void say_written(const char *what, const char *path, size_t n_nodes) {
 
 /* Recipes naming the same outputs.pxe.path share one bundle, with an entry
  * per role (the first recipe's is the default). */
-static int build_pxe_bundles(struct build **builds, int n, struct diags *d) {
-	int r = 0;
-	bool *done = xcalloc((size_t)n + 1, sizeof(bool));
-	const struct build **group = xcalloc((size_t)n + 1, sizeof(*group));
-	for (int i = 0; i < n && r == 0; i++) {
+struct bundle {
+	const char *path;
+	const struct build **builds;
+	size_t n, n_nodes;
+};
+
+static size_t group_bundles(struct build **builds, int n, struct bundle *ret) {
+	size_t k = 0;
+	for (int i = 0; i < n; i++) {
 		const char *path = builds[i]->recipe->outputs.pxe;
-		if (!path || done[i])
+		if (!path)
 			continue;
-		size_t k = 0, nodes = 0;
-		for (int j = i; j < n; j++)
-			if (!done[j] && streq(builds[j]->recipe->outputs.pxe, path)) {
-				group[k++] = builds[j];
-				nodes += builds[j]->n_nodes;
-				done[j] = true;
-			}
-		r = pxe_write_bundle(group, k, path, d);
-		if (r == 0)
-			say_written("PXE bundle", path, nodes);
+		struct bundle *g = NULL;
+		for (size_t j = 0; j < k && !g; j++)
+			if (streq(ret[j].path, path))
+				g = &ret[j];
+		if (!g) {
+			g = &ret[k++];
+			*g = (struct bundle){ .path = path, .builds = xcalloc((size_t)n, sizeof(*g->builds)) };
+		}
+		g->builds[g->n++] = builds[i];
+		g->n_nodes += builds[i]->n_nodes;
 	}
-	free(group);
-	free(done);
-	return r;
+	return k;
 }
 
 static int cmd_build(struct cmd_args *a) {
@@ -148,19 +150,34 @@ static int cmd_build(struct cmd_args *a) {
 		if (k < 0)
 			r = k;
 	}
+	struct bundle *bundles = xcalloc((size_t)a->n_rest, sizeof(*bundles));
+	size_t n_bundles = r == 0 ? group_bundles(builds, a->n_rest, bundles) : 0;
+	for (size_t i = 0; i < n_bundles; i++) {
+		int k = pxe_check(bundles[i].builds, bundles[i].n, &d);
+		if (k < 0)
+			r = k;
+	}
 	for (int i = 0; i < a->n_rest && r == 0; i++)
 		r = ensure_pki(builds[i], false, &d);
-	for (int i = 0; i < a->n_rest && r == 0; i++) {
-		if (!builds[i]->recipe->outputs.initrd)
-			continue;
-		struct strv written = STRV_INIT;
-		r = build_write_initrd_output(builds[i], &written, &d);
-		if (r == 0)
-			say_written("initrd segments", builds[i]->recipe->outputs.initrd, builds[i]->n_nodes);
-		strv_release(&written);
-	}
+	/* Outputs are written beside their targets and put in place together. */
+	struct pending out = PENDING_INIT;
+	for (int i = 0; i < a->n_rest && r == 0; i++)
+		if (builds[i]->recipe->outputs.initrd)
+			r = build_write_initrd_output(builds[i], &out, &d);
+	for (size_t i = 0; i < n_bundles && r == 0; i++)
+		r = pxe_write_bundle(bundles[i].builds, bundles[i].n, bundles[i].path, &out, &d);
 	if (r == 0)
-		r = build_pxe_bundles(builds, a->n_rest, &d);
+		r = pending_commit(&out, &d);
+	else
+		pending_abort(&out);
+	for (int i = 0; i < a->n_rest && r == 0 && verbosity > 0; i++)
+		if (builds[i]->recipe->outputs.initrd)
+			say_written("initrd segments", builds[i]->recipe->outputs.initrd, builds[i]->n_nodes);
+	for (size_t i = 0; i < n_bundles && r == 0 && verbosity > 0; i++)
+		say_written("PXE bundle", bundles[i].path, bundles[i].n_nodes);
+	for (size_t i = 0; i < n_bundles; i++)
+		free(bundles[i].builds);
+	free(bundles);
 	for (int i = 0; i < a->n_rest; i++)
 		build_free(builds[i]);
 	free(builds);

@@ -160,10 +160,12 @@ static int write_menus(const struct boot_menu *m, const struct build *const *bui
 	return r;
 }
 
-int pxe_write_bundle(const struct build *const *builds, size_t n, const char *path, struct diags *d) {
-	int r = check_unique(builds, n, d);
-	if (r < 0)
-		return r;
+int pxe_check(const struct build *const *builds, size_t n, struct diags *d) {
+	return check_unique(builds, n, d);
+}
+
+int pxe_write_bundle(const struct build *const *builds, size_t n, const char *path, struct pending *out, struct diags *d) {
+	int r = 0;
 	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
 	rm_rf(tmp);
 	if (mkdir_p(tmp, 0755) < 0) {
@@ -184,14 +186,17 @@ int pxe_write_bundle(const struct build *const *builds, size_t n, const char *pa
 	boot_menu_release(&menu);
 	if (r == 0)
 		r = sha256sums_write(tmp, "SHA256SUMS", d);
+	_cleanup_free_ char *tar_tmp = xasprintf("%s.tar", tmp);
+	_cleanup_free_ char *tar = xasprintf("%s.tar", path);
 	if (r == 0) {
-		_cleanup_free_ char *tar = xasprintf("%s.tar", path);
 		const char *top = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-		r = tarball_write(tmp, top, tar, builds[0]->opts->epoch, d);
+		r = tarball_write(tmp, top, tar_tmp, builds[0]->opts->epoch, d);
 	}
-	if (r == 0)
-		r = dir_replace(tmp, path, d);
-	if (r < 0)
+	if (r < 0) {
 		rm_rf(tmp);
-	return r;
+		return r;
+	}
+	pending_add(out, tmp, path);
+	pending_add(out, tar_tmp, tar);
+	return 0;
 }

@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include "build.h"
 
+/* Recipes sharing a bundle must not claim the same name, node or MAC. */
+int pxe_check(const struct build *const *builds, size_t n, struct diags *d);
 /* Writes one bundle serving every build in `builds` (they share
- * outputs.pxe.path); the first one's role entry is the default. The bundle
- * is replaced as a whole, or left as it was on failure. */
-int pxe_write_bundle(const struct build *const *builds, size_t n, const char *path, struct diags *d);
+ * outputs.pxe.path) and its tarball beside their targets, to be put in
+ * place by pending_commit; the first build's role entry is the default. */
+int pxe_write_bundle(const struct build *const *builds, size_t n, const char *path, struct pending *out, struct diags *d);

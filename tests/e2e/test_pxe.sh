@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# PXE bundles read back with independent tools: the tree, its SHA256SUMS,
+# the tarball, every segment, the menus and the dnsmasq snippet; and the
+# bad inputs that must leave nothing in the output directory.
+. "$(dirname "$0")/../lib/e2e.sh"
+cd "$WORK"
+make_project p
+cd p
+if "$MK" -q recipes/worker.recipe recipes/etcd.recipe; then pass build_bundle_two_recipes; else fail build_bundle_two_recipes "build failed"; finish; fi
+b=out/pxe
+check bundle_sha256sums bash -c "cd $b && sha256sum --quiet -c SHA256SUMS"
+check sums_cover_every_file bash -c "cd $b && [ \$(find . -type f ! -name SHA256SUMS | wc -l) = \$(wc -l <SHA256SUMS) ]"
+check tarball_matches_tree bash -c "diff <(bsdtar -tf out/pxe.tar | sed 's|^pxe/||' | sort) <(cd $b && find . -type f | sed 's|^\./||' | sort)"
+check tarball_owner_root bash -c "! bsdtar -tvf out/pxe.tar | awk '{print \$3, \$4}' | grep -qv '^root root$'"
+bad=""
+for seg in $b/*/*.cpio.gz; do gzip -dc "$seg" | cpio -it --quiet >/dev/null 2>&1 || bad="$bad $seg"; done
+if [ -z "$bad" ]; then pass every_segment_is_cpio; else fail every_segment_is_cpio "$bad"; fi
+check bootloaders_at_root bash -c "for f in pxelinux.0 ldlinux.c32 menu.c32 libutil.c32 bootx64.efi grub.cfg boot.ipxe dnsmasq.conf pxelinux.cfg/default; do [ -s $b/\$f ] || exit 1; done"
+check bootx64_is_efi_app bash -c "file -b $b/bootx64.efi 2>/dev/null | grep -q 'EFI application' || [ \"\$(head -c2 $b/bootx64.efi)\" = MZ ]"
+check per_mac_entries bash -c "[ -f $b/pxelinux.cfg/01-52-54-00-00-21-01 ] && [ -f $b/pxelinux.cfg/01-52-54-00-00-11-01 ] && [ -f '$b/grub/52:54:00:00:21:02.cfg' ] && grep -q 'iseq \${mac} 52:54:00:00:21:02 && goto dlws-worker2' $b/boot.ipxe"
+check role_labels_in_menu bash -c "grep -q '^LABEL worker$' $b/pxelinux.cfg/default && grep -q '^LABEL etcd$' $b/pxelinux.cfg/default && grep -q '^DEFAULT worker$' $b/pxelinux.cfg/default && grep -qE '^TIMEOUT [1-9][0-9]?$' $b/pxelinux.cfg/default"
+check node_entry_loads_three_initrds bash -c "grep -qx '  INITRD worker/base.img,worker/shared.cpio.gz,nodes/dlws-worker1.cpio.gz' $b/pxelinux.cfg/01-52-54-00-00-21-01"
+check shared_segment_stored_once bash -c "[ \$(find $b -name 'shared.cpio.gz' | wc -l) = 2 ] && ! bsdtar -tf $b/nodes/dlws-worker1.cpio.gz | grep -q opt/bin/kubectl"
+if command -v dnsmasq >/dev/null; then
+	check dnsmasq_conf_valid bash -c "dnsmasq --test -C $b/dnsmasq.conf 2>&1 | grep -q 'syntax check OK' && grep -qx 'dhcp-host=52:54:00:00:21:01,192.168.255.21,dlws-worker1' $b/dnsmasq.conf && grep -q 'client-arch,7' $b/dnsmasq.conf"
+else
+	fail dnsmasq_conf_valid "dnsmasq is not installed (make deps installs dnsmasq-base)"
+fi
+# A node's segment holds its own key and no other node's.
+k1=$(sha256sum <keys/kubelet-dlws-worker1-key.pem | cut -d' ' -f1)
+k2=$(sha256sum <keys/kubelet-dlws-worker2-key.pem | cut -d' ' -f1)
+s1=$(bsdtar -xOf $b/nodes/dlws-worker1.cpio.gz usr/share/oem/dlws/rootfs/etc/kubernetes/ssl/kubelet-key.pem | sha256sum | cut -d' ' -f1)
+all1=$(d=$(mktemp -d "$WORK/n.XXXX"); bsdtar -xf $b/nodes/dlws-worker1.cpio.gz -C "$d"; find "$d" -type f -exec sha256sum {} + | cut -d' ' -f1)
+if [ "$s1" = "$k1" ] && ! grep -q "$k2" <<<"$all1"; then pass node_segment_own_key_only; else fail node_segment_own_key_only "worker1's segment"; fi
+sha256sum $b/SHA256SUMS out/pxe.tar >"$WORK/sums"
+"$MK" -q recipes/worker.recipe recipes/etcd.recipe
+if sha256sum --quiet -c "$WORK/sums"; then pass bundle_reproducible; else fail bundle_reproducible "a second build differs"; fi
+
+# Bad inputs: a clear message, exit 1, and nothing in the output directory.
+bad_case() {
+	local name=$1 expected=$2 mutate=$3
+	shift 3
+	rm -rf "$WORK/c" && mkdir "$WORK/c" && cp -a recipes overlays vendor "$WORK/c/" && mkdir -p "$WORK/c/out" && cp -a out/base "$WORK/c/out/" && cp -a keys "$WORK/c/"
+	(cd "$WORK/c" && eval "$mutate")
+	local err
+	err=$(cd "$WORK/c" && "$MK" "$@" 2>&1 >/dev/null)
+	local rc=$?
+	if [ $rc = 1 ] && grep -qF -- "$expected" <<<"$err" && [ "$(ls "$WORK/c/out")" = base ]; then
+		pass "$name"
+	else
+		fail "$name" "rc $rc, out: $(ls "$WORK/c/out" | tr '\n' ' '), stderr: $err"
+	fi
+}
+bad_case missing_kernel "recipes/worker.recipe:9:11: error: cannot find 'recipes/../out/base/vmlinuz-gone'" \
+	"sed -i 's|out/base/vmlinuz|out/base/vmlinuz-gone|' recipes/worker.recipe" recipes/worker.recipe
+bad_case missing_initrd "recipes/worker.recipe:10:11: error: cannot find 'recipes/../out/base/initrd-gone.img'" \
+	"sed -i 's|out/base/initrd.img|out/base/initrd-gone.img|' recipes/worker.recipe" recipes/worker.recipe
+bad_case mac_listed_twice_in_cluster "recipes/cluster.yaml:19:56: error: duplicate MAC '52:54:00:00:21:01' (also used by 'dlws-worker1' at 18:56)" \
+	"sed -i 's/52:54:00:00:21:02/52:54:00:00:21:01/' recipes/cluster.yaml" recipes/worker.recipe
+bad_case mac_listed_twice_in_bundle "error: MAC '52:54:00:00:21:01' is listed twice in the bundle" \
+	"sed 's/^name: worker/name: worker-b/; s|worker-initrd|worker-b-initrd|; s|cluster: cluster.yaml|cluster: cluster-b.yaml|' recipes/worker.recipe >recipes/worker-b.recipe && sed 's/dlws-worker/dlws-gpu/; s/192.168.255.2/192.168.255.3/' recipes/cluster.yaml >recipes/cluster-b.yaml" \
+	recipes/worker.recipe recipes/worker-b.recipe
+bad_case payload_exceeds_max_initrd "recipes/worker.recipe:29:8: error: initrds for 'dlws-worker1' take" \
+	"sed -i 's|pxe: { path: ../out/pxe }|pxe: { path: ../out/pxe, max_initrd: 4K }|' recipes/worker.recipe" recipes/worker.recipe
+finish
