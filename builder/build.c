@@ -277,7 +277,7 @@ int build_render(const struct build *b, const struct node *node, struct rendered
 	return 0;
 }
 
-int build_stage_shared(const struct build *b, struct stage *ret, struct diags *d) {
+int build_stage_shared(const struct build *b, uint64_t large_threshold, struct stage *ret, struct diags *d) {
 	const struct recipe *rc = b->recipe;
 	struct stage s = STAGE_INIT;
 	int r = 0;
@@ -291,6 +291,8 @@ int build_stage_shared(const struct build *b, struct stage *ret, struct diags *d
 		if (k < 0 && r == 0)
 			r = k;
 	}
+	if (r == 0 && large_threshold)
+		stage_move_large(&s, large_threshold, d);
 	if (r == 0)
 		r = stage_add_manifest(&s, "shared", d);
 	if (r < 0) {
@@ -338,16 +340,19 @@ int build_stage_node(const struct build *b, const struct node *node, struct stag
 }
 
 int build_write_segments(const struct build *b, const char *shared_path, const char *node_dir, const char *node_prefix,
-			 struct segment_sizes *ret, struct diags *d) {
+			 uint64_t large_threshold, struct stage *ret_shared, struct segment_sizes *ret, struct diags *d) {
 	struct stat st;
 	*ret = (struct segment_sizes){ .node = xcalloc(b->n_nodes + 1, sizeof(uint64_t)) };
 	if (stat(b->recipe->base.initrd, &st) == 0)
 		ret->base = (uint64_t)st.st_size;
 	struct stage s = STAGE_INIT;
-	int r = build_stage_shared(b, &s, d);
+	int r = build_stage_shared(b, large_threshold, &s, d);
 	if (r == 0)
 		r = initrd_write(&s, shared_path, b->opts->epoch, &ret->shared, d);
-	stage_release(&s);
+	if (r == 0 && ret_shared)
+		*ret_shared = s;
+	else
+		stage_release(&s);
 	for (size_t i = 0; i < b->n_nodes && r == 0; i++) {
 		r = build_stage_node(b, b->nodes[i], &s, d);
 		if (r < 0)
@@ -390,7 +395,7 @@ int build_write_initrd_output(const struct build *b, struct pending *out, struct
 	}
 	_cleanup_free_ char *shared = path_join(tmp, "shared.cpio.gz");
 	struct segment_sizes sizes;
-	r = build_write_segments(b, shared, tmp, "node-", &sizes, d);
+	r = build_write_segments(b, shared, tmp, "node-", 0, NULL, &sizes, d);
 	if (r == 0)
 		r = build_check_initrd_size(b, &sizes, rc->outputs.max_initrd, &rc->outputs.initrd_loc, "max_size", d);
 	segment_sizes_release(&sizes);

@@ -47,8 +47,10 @@ void rendered_free(struct rendered *v, size_t n);
  * b->pki.dir (certificate paths and PEMs are template values). */
 int build_render(const struct build *b, const struct node *node, struct rendered **ret, size_t *ret_n, struct diags *d);
 
-/* The shared segment: files: and overlays (the large part, one per role). */
-int build_stage_shared(const struct build *b, struct stage *ret, struct diags *d);
+/* The shared segment: files: and overlays (the large part, one per role).
+ * With `large_threshold`, files of that size or more stay on the boot
+ * medium (stage_move_large). */
+int build_stage_shared(const struct build *b, uint64_t large_threshold, struct stage *ret, struct diags *d);
 /* One node's segment: rendered configs, its certificates and keys, node.env. */
 int build_stage_node(const struct build *b, const struct node *node, struct stage *ret, struct diags *d);
 
@@ -60,9 +62,11 @@ struct segment_sizes {
 };
 void segment_sizes_release(struct segment_sizes *s);
 /* Writes the shared segment to `shared_path` and each node's segment to
- * "<node_dir>/<node_prefix><hostname>.cpio.gz". */
+ * "<node_dir>/<node_prefix><hostname>.cpio.gz". `large_threshold` as for
+ * build_stage_shared; with `ret_shared`, the shared stage is handed back
+ * (for the files it keeps on the medium). */
 int build_write_segments(const struct build *b, const char *shared_path, const char *node_dir, const char *node_prefix,
-			 struct segment_sizes *ret, struct diags *d);
+			 uint64_t large_threshold, struct stage *ret_shared, struct segment_sizes *ret, struct diags *d);
 /* Every node's base + shared + node segment must fit `max` (0: no limit). */
 int build_check_initrd_size(const struct build *b, const struct segment_sizes *s, uint64_t max, const struct srcloc *at,
 			    const char *what, struct diags *d);

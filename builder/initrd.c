@@ -102,6 +102,8 @@ static int write_content(struct writer *w, const struct stage_entry *e) {
 }
 
 static int write_entry(struct writer *w, const struct stage_entry *e) {
+	if (e->on_medium)
+		return 0;
 	int r = write_parents(w, e->path);
 	if (r < 0)
 		return r;

@@ -37,7 +37,7 @@ static int add_recipe(const struct build *b, const char *tmp, struct boot_menu *
 		r = copy_file(rc->base.initrd, base, 0644, d);
 	struct segment_sizes sizes = { 0 };
 	if (r == 0)
-		r = build_write_segments(b, shared, nodes, "", &sizes, d);
+		r = build_write_segments(b, shared, nodes, "", 0, NULL, &sizes, d);
 	if (r == 0)
 		r = build_check_initrd_size(b, &sizes, rc->outputs.max_pxe_initrd, &rc->outputs.pxe_loc, "max_initrd", d);
 	segment_sizes_release(&sizes);

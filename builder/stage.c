@@ -169,6 +169,33 @@ int stage_add_manifest(struct stage *s, const char *segment, struct diags *d) {
 	return r;
 }
 
+size_t stage_move_large(struct stage *s, uint64_t threshold, struct diags *d) {
+	static const char rootfs[] = PAYLOAD_ROOTFS "/";
+	stage_sort(s);
+	size_t moved = 0;
+	struct buf ids = BUF_INIT;
+	for (size_t i = 0; i < s->n; i++) {
+		struct stage_entry *e = &s->v[i];
+		if (e->type != STAGE_FILE || !e->src || e->size < threshold || !startswith(e->path, rootfs))
+			continue;
+		char *large = xasprintf(PAYLOAD_LARGE "/%s", e->path + strlen(rootfs));
+		free(e->path);
+		e->path = large;
+		e->on_medium = true;
+		buf_printf(&ids, "%s %s\n", e->sha256, large);
+		moved++;
+	}
+	if (moved) {
+		/* Named by what it holds: the live system takes no other medium. */
+		char id[SHA256_HEX_LEN + 1];
+		sha256_hex(ids.data, ids.len, id);
+		id[32] = '\n';
+		stage_add_data(s, PAYLOAD_MEDIUM_ID, id, 33, 0644, d);
+	}
+	buf_release(&ids);
+	return moved;
+}
+
 int stage_check(const struct stage *s, struct diags *d) {
 	int r = 0;
 	for (size_t i = 0; i < s->n; i++) {

@@ -18,6 +18,8 @@
 #define PAYLOAD_DIR PAYLOAD_OEM "/dlws"
 #define PAYLOAD_ROOTFS PAYLOAD_DIR "/rootfs"
 #define PAYLOAD_MANIFESTS PAYLOAD_DIR "/manifest.d"
+#define PAYLOAD_LARGE PAYLOAD_DIR "/large"
+#define PAYLOAD_MEDIUM_ID PAYLOAD_DIR "/medium-id"
 
 enum stage_type { STAGE_FILE, STAGE_DIR, STAGE_SYMLINK };
 
@@ -30,6 +32,8 @@ struct stage_entry {
 	char *link;             /* SYMLINK: target, stored as written */
 	uint64_t size;
 	char sha256[65];
+	bool on_medium;         /* FILE kept on the boot medium under PAYLOAD_LARGE:
+				 * in the manifest, not in the initrd */
 };
 
 struct stage {
@@ -50,6 +54,10 @@ int stage_add_file(struct stage *s, const char *path, const char *src, unsigned 
 /* Adds every entry below `dir` under `prefix`, keeping modes and keeping
  * symlinks as symlinks (never followed). */
 int stage_add_tree(struct stage *s, const char *prefix, const char *dir, const struct srcloc *at, struct diags *d);
+/* Moves every rootfs file of at least `threshold` bytes to the boot medium
+ * (PAYLOAD_LARGE/<its rootfs path>), and adds PAYLOAD_MEDIUM_ID naming the
+ * medium that must hold them. Returns the number moved. */
+size_t stage_move_large(struct stage *s, uint64_t threshold, struct diags *d);
 /* Adds PAYLOAD_MANIFESTS/<segment> listing every file staged so far. */
 int stage_add_manifest(struct stage *s, const char *segment, struct diags *d);
 const struct stage_entry *stage_find(const struct stage *s, const char *path);

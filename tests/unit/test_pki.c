@@ -102,7 +102,7 @@ static char *slurp(const char *dir, const char *name) {
 	return data;
 }
 
-static void copy_file(const char *dir, const char *from, const char *to) {
+static void copy_pki_file(const char *dir, const char *from, const char *to) {
 	_cleanup_free_ char *data = slurp(dir, from);
 	_cleanup_free_ char *p = path_in(dir, to);
 	struct diags d = DIAGS_INIT;
@@ -374,9 +374,9 @@ static void test_key_problems(const char *dir) {
 
 	fixture_init(&f, dir, PKI_KEY_RSA2048);
 	/* another node's key where w1's should be: never kept */
-	copy_file(dir, "kubelet-w2-key.pem", "kubelet-w1-key.pem");
+	copy_pki_file(dir, "kubelet-w2-key.pem", "kubelet-w1-key.pem");
 	/* w1's certificate where w2's should be */
-	copy_file(dir, "kubelet-w1.pem", "kubelet-w2.pem");
+	copy_pki_file(dir, "kubelet-w1.pem", "kubelet-w2.pem");
 	_cleanup_free_ char *w1_cert = slurp(dir, "kubelet-w1.pem");
 	_cleanup_free_ char *w2_key = slurp(dir, "kubelet-w2-key.pem");
 	_cleanup_free_ char *api_path = path_in(dir, "apiserver-key.pem");
@@ -463,7 +463,7 @@ static void test_ca_errors(const char *dir) {
 	CHECK(d.n && strstr(d.v[0].msg, "ca-key.pem") && strstr(d.v[0].msg, "cannot load"));
 	diags_release(&d);
 
-	copy_file(dir, "kubelet-w1-key.pem", "ca-key.pem");
+	copy_pki_file(dir, "kubelet-w1-key.pem", "ca-key.pem");
 	CHECK(pki_ensure(&f.cfg, &rep, &d) == -EINVAL);
 	CHECK(d.n && strstr(d.v[0].msg, "does not match"));
 	diags_release(&d);
