@@ -9,3 +9,16 @@ int loaders_copy_pxelinux(const char *dir, struct diags *d);
 /* Builds a GRUB EFI image for network boot that reads grub.cfg from the
  * root of the server it was loaded from. */
 int loaders_grub_netboot(const char *out_path, struct diags *d);
+
+/* isolinux.bin, the syslinux modules its menu needs, and the isohybrid MBR
+ * template (isohdpfx.bin), for BIOS boots from CD and from a disk. */
+struct isolinux_files {
+	char *isolinux_bin, *mbr;
+	char *modules[3];       /* ldlinux.c32 menu.c32 libutil.c32 */
+};
+int loaders_isolinux(struct isolinux_files *ret, struct diags *d);
+void loaders_isolinux_release(struct isolinux_files *f);
+/* Writes a FAT image holding EFI/BOOT/BOOTX64.EFI: GRUB finding the file
+ * system labelled `label` and reading its /boot/grub/grub.cfg. `work` is a
+ * scratch directory. Deterministic for the same `epoch`. */
+int loaders_efi_image(const char *out_path, const char *label, const char *work, long long epoch, struct diags *d);

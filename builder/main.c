@@ -11,6 +11,7 @@
 #include "build.h"
 #include "fsutil.h"
 #include "pki.h"
+#include "iso.h"
 #include "pxe.h"
 #include "util.h"
 
@@ -166,6 +167,9 @@ static int cmd_build(struct cmd_args *a) {
 			r = build_write_initrd_output(builds[i], &out, &d);
 	for (size_t i = 0; i < n_bundles && r == 0; i++)
 		r = pxe_write_bundle(bundles[i].builds, bundles[i].n, bundles[i].path, &out, &d);
+	for (int i = 0; i < a->n_rest && r == 0; i++)
+		if (builds[i]->recipe->outputs.iso)
+			r = iso_write(builds[i], &out, &d);
 	if (r == 0)
 		r = pending_commit(&out, &d);
 	else
@@ -175,6 +179,9 @@ static int cmd_build(struct cmd_args *a) {
 			say_written("initrd segments", builds[i]->recipe->outputs.initrd, builds[i]->n_nodes);
 	for (size_t i = 0; i < n_bundles && r == 0 && verbosity > 0; i++)
 		say_written("PXE bundle", bundles[i].path, bundles[i].n_nodes);
+	for (int i = 0; i < a->n_rest && r == 0 && verbosity > 0; i++)
+		if (builds[i]->recipe->outputs.iso)
+			say_written("ISO", builds[i]->recipe->outputs.iso, builds[i]->n_nodes);
 	for (size_t i = 0; i < n_bundles; i++)
 		free(bundles[i].builds);
 	free(bundles);

@@ -276,8 +276,46 @@ static void load_install(struct recipe *r, const struct value *doc, struct diags
 		diag_error(d, &wipe->loc, "'wipe' must be true or false");
 }
 
+/* ISO 9660 volume identifiers: up to 32 of A-Z, 0-9 and '_'. GRUB finds
+ * the medium by it, so it must survive every file system's rules. */
+static bool iso_label_valid(const char *s) {
+	size_t n = strlen(s);
+	if (n == 0 || n > 32)
+		return false;
+	for (; *s; s++)
+		if (!(isupper((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '_'))
+			return false;
+	return true;
+}
+
+static void load_iso(struct recipe *r, const struct value *iso, struct diags *d) {
+	static const char *const iso_keys[] = { "path", "label", "max_size", "large_file_size" };
+	schema_keys(iso, iso_keys, ARRAY_SIZE(iso_keys), "outputs.iso", d);
+	const char *path = schema_str(iso, "path", true, "outputs.iso", d);
+	if (path)
+		r->outputs.iso = path_relative_to(r->path, path);
+	r->outputs.iso_loc = iso->loc;
+	const char *label = schema_str(iso, "label", false, "outputs.iso", d);
+	if (label) {
+		r->outputs.iso_label = xstrdup(label);
+		if (!iso_label_valid(label))
+			diag_error(d, schema_loc(iso, "label"), "invalid volume label '%s' (1 to 32 of A-Z, 0-9 and '_')", label);
+	} else {
+		r->outputs.iso_label = xasprintf("DLWS_%.27s", r->name ? r->name : "");
+		for (char *p = r->outputs.iso_label; *p; p++)
+			*p = *p == '-' || *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+	}
+	const char *max = schema_str(iso, "max_size", false, "outputs.iso", d);
+	if (max && parse_size(max, &r->outputs.max_iso) < 0)
+		diag_error(d, schema_loc(iso, "max_size"), "invalid size '%s' (expected e.g. 4G)", max);
+	r->outputs.iso_large = (uint64_t)1 << 20;
+	const char *large = schema_str(iso, "large_file_size", false, "outputs.iso", d);
+	if (large && parse_size(large, &r->outputs.iso_large) < 0)
+		diag_error(d, schema_loc(iso, "large_file_size"), "invalid size '%s' (expected e.g. 1M)", large);
+}
+
 static void load_outputs(struct recipe *r, const struct value *doc, struct diags *d) {
-	static const char *const keys[] = { "initrd", "pxe" };
+	static const char *const keys[] = { "initrd", "pxe", "iso" };
 	static const char *const initrd_keys[] = { "path", "max_size" };
 	static const char *const pxe_keys[] = { "path", "max_initrd" };
 	const struct value *out = schema_get(doc, "outputs", VALUE_MAP, true, "recipe", d);
@@ -297,7 +335,10 @@ static void load_outputs(struct recipe *r, const struct value *doc, struct diags
 		if (max && parse_size(max, &r->outputs.max_pxe_initrd) < 0)
 			diag_error(d, schema_loc(pxe, "max_initrd"), "invalid size '%s' (expected e.g. 64M or 4G)", max);
 	}
-	if (!initrd && !pxe && d->n_errors == errors_before)
+	const struct value *iso = schema_get(out, "iso", VALUE_MAP, false, "outputs", d);
+	if (iso)
+		load_iso(r, iso, d);
+	if (!initrd && !pxe && !iso && d->n_errors == errors_before)
 		diag_error(d, &out->loc, "'outputs' lists nothing to build");
 	if (initrd) {
 		schema_keys(initrd, initrd_keys, ARRAY_SIZE(initrd_keys), "outputs.initrd", d);
@@ -395,6 +436,8 @@ void recipe_free(struct recipe *r) {
 	free(r->install.after);
 	free(r->outputs.initrd);
 	free(r->outputs.pxe);
+	free(r->outputs.iso);
+	free(r->outputs.iso_label);
 	value_free(r->values);
 	value_free(r->doc);
 	free(r->path);

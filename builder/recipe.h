@@ -62,6 +62,11 @@ struct recipe {
 		char *pxe;      /* outputs.pxe.path: a TFTP/HTTP root (and <path>.tar) */
 		uint64_t max_pxe_initrd;        /* outputs.pxe.max_initrd, 0 = no limit */
 		struct srcloc pxe_loc;
+		char *iso;      /* outputs.iso.path: a hybrid ISO (CD and USB stick, BIOS and UEFI) */
+		char *iso_label;        /* volume label; default DLWS_<NAME> */
+		uint64_t max_iso;       /* outputs.iso.max_size, 0 = no limit */
+		uint64_t iso_large;     /* outputs.iso.large_file_size: files this big stay on the medium */
+		struct srcloc iso_loc;
 	} outputs;
 	struct value *values;   /* recipe "values:" (owned, may be empty map) */
 	struct value *doc;      /* owned */

@@ -5,11 +5,11 @@ set -euo pipefail
 
 packages=(
 	# build
-	build-essential pkg-config libyaml-dev libssl-dev libarchive-dev zlib1g-dev
+	build-essential pkg-config libyaml-dev libssl-dev libarchive-dev zlib1g-dev libisofs-dev
 	# the built-in default base (base/mkbase.sh)
 	linux-image-amd64 busybox-static cpio kmod xz-utils zstd
 	# tests: independent readers and boots
-	openssl libarchive-tools qemu-system-x86 xorriso e2fsprogs
+	openssl libarchive-tools qemu-system-x86 xorriso e2fsprogs gdisk fdisk
 	# PXE bundles and ISOs: bootloaders, UEFI firmware for boot tests
 	pxelinux syslinux-common isolinux grub-efi-amd64-bin ovmf ipxe-qemu mtools dosfstools dnsmasq-base
 )

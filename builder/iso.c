@@ -1,0 +1,359 @@
+#include "iso.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+/* Without libburn, libisofs declares struct burn_source itself. */
+#define LIBISOFS_WITHOUT_LIBBURN 1
+#include <libisofs/libisofs.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bootcfg.h"
+#include "fsutil.h"
+#include "hash.h"
+#include "loaders.h"
+#include "util.h"
+
+#define MENU_TIMEOUT_S 3
+#define MBR_TEMPLATE_MAX 512
+
+struct iso_ctx {
+	IsoImage *image;
+	time_t epoch;
+	struct diags *d;
+	const char *out;
+};
+
+static int iso_fail(struct iso_ctx *c, int code, const char *what) {
+	diag_error(c->d, NULL, "cannot write '%s': %s: %s", c->out, what, iso_error_to_msg(code));
+	return -EIO;
+}
+
+static void own(IsoNode *n, mode_t mode, time_t t) {
+	iso_node_set_permissions(n, mode);
+	iso_node_set_uid(n, 0);
+	iso_node_set_gid(n, 0);
+	iso_node_set_mtime(n, t);
+	iso_node_set_atime(n, t);
+	iso_node_set_ctime(n, t);
+}
+
+/* The directory at `path` ("a/b"), made as needed. */
+static int dir_at(struct iso_ctx *c, const char *path, IsoDir **ret) {
+	IsoDir *dir = iso_image_get_root(c->image);
+	_cleanup_free_ char *copy = xstrdup(path);
+	char *save = NULL;
+	for (char *part = strtok_r(copy, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+		IsoNode *node = NULL;
+		if (iso_dir_get_node(dir, part, &node) == 1 && iso_node_get_type(node) == LIBISO_DIR) {
+			dir = (IsoDir *)node;
+			continue;
+		}
+		IsoDir *sub = NULL;
+		int r = iso_tree_add_new_dir(dir, part, &sub);
+		if (r < 0)
+			return iso_fail(c, r, path);
+		own((IsoNode *)sub, 0755, c->epoch);
+		dir = sub;
+	}
+	*ret = dir;
+	return 0;
+}
+
+/* Adds the file at `src` on disk as `path` in the image. */
+static int add_file(struct iso_ctx *c, const char *path, const char *src, mode_t mode) {
+	_cleanup_free_ char *parent = xstrdup(path);
+	char *slash = strrchr(parent, '/');
+	const char *name = slash ? slash + 1 : path;
+	if (slash)
+		*slash = '\0';
+	IsoDir *dir = NULL;
+	int r = dir_at(c, slash ? parent : "", &dir);
+	if (r < 0)
+		return r;
+	/* libisofs takes local paths as absolute ones. */
+	_cleanup_free_ char *abs = realpath(src, NULL);
+	if (!abs) {
+		int e = errno;
+		diag_error(c->d, NULL, "cannot open '%s': %s", src, strerror(e));
+		return -e;
+	}
+	IsoNode *node = NULL;
+	int k = iso_tree_add_new_node(c->image, dir, name, abs, &node);
+	if (k < 0)
+		return iso_fail(c, k, src);
+	own(node, mode, c->epoch);
+	return 0;
+}
+
+static int add_text(struct iso_ctx *c, const char *work, const char *path, char *text) {
+	_cleanup_free_ char *flat = xstrdup(path);
+	for (char *p = flat; *p; p++)
+		if (*p == '/')
+			*p = '_';
+	_cleanup_free_ char *src = path_join(work, flat);
+	int r = write_file_atomic(src, text, strlen(text), 0644, c->d);
+	free(text);
+	return r < 0 ? r : add_file(c, path, src, 0644);
+}
+
+/* Which entry boots unattended: the node's own when the recipe has one
+ * node, else the role's (a medium for many nodes must be told which). */
+static void make_menu(const struct build *b, struct boot_menu *m) {
+	const struct recipe *rc = b->recipe;
+	_cleanup_free_ char *k = xasprintf("%s/vmlinuz", rc->name);
+	_cleanup_free_ char *cmdline = xasprintf("%s%sdlws.recipe=%s dlws.medium=%s", rc->base.cmdline,
+						 rc->base.cmdline[0] ? " " : "", rc->name, rc->outputs.iso_label);
+	_cleanup_free_ char *title = xasprintf("%s: %s without node configuration", rc->name, role_name(rc->role));
+	struct boot_entry *e = boot_menu_add(m, rc->name, title, k, cmdline);
+	strv_push_take(&e->initrds, xasprintf("%s/base.img", rc->name));
+	strv_push_take(&e->initrds, xasprintf("%s/shared.cpio.gz", rc->name));
+	for (size_t i = 0; i < b->n_nodes; i++) {
+		const struct node *n = b->nodes[i];
+		_cleanup_free_ char *ntitle = xasprintf("%s: %s %s", n->hostname, role_name(n->role), n->ip);
+		_cleanup_free_ char *ncmd = xasprintf("%s dlws.node=%s", cmdline, n->hostname);
+		struct boot_entry *ne = boot_menu_add(m, n->hostname, ntitle, k, ncmd);
+		strv_push_take(&ne->initrds, xasprintf("%s/base.img", rc->name));
+		strv_push_take(&ne->initrds, xasprintf("%s/shared.cpio.gz", rc->name));
+		strv_push_take(&ne->initrds, xasprintf("nodes/%s.cpio.gz", n->hostname));
+	}
+	m->default_entry = b->n_nodes == 1 ? 1 : 0;
+	/* Rescue: the default's live system, without running an install. */
+	const struct boot_entry *def = &m->v[m->default_entry];
+	_cleanup_free_ char *rtitle = xasprintf("rescue: %s without installing", def->label);
+	_cleanup_free_ char *rcmd = xasprintf("%s dlws.noinstall", def->cmdline);
+	_cleanup_free_ char *rkernel = xstrdup(def->kernel);
+	struct strv initrds = STRV_INIT;
+	for (size_t i = 0; i < def->initrds.n; i++)
+		strv_push(&initrds, def->initrds.v[i]);
+	struct boot_entry *re = boot_menu_add(m, "rescue", rtitle, rkernel, rcmd);
+	re->initrds = initrds;
+}
+
+/* The tree: kernel, initrds, segments, large files, bootloaders, menus. */
+static int fill(struct iso_ctx *c, const struct build *b, const char *work) {
+	const struct recipe *rc = b->recipe;
+	_cleanup_free_ char *rdir = path_join(work, rc->name);
+	_cleanup_free_ char *ndir = path_join(work, "nodes");
+	if (mkdir_p(rdir, 0755) < 0 || mkdir_p(ndir, 0755) < 0) {
+		diag_error(c->d, NULL, "cannot create '%s': %s", rdir, strerror(errno));
+		return -errno;
+	}
+	_cleanup_free_ char *shared = path_join(rdir, "shared.cpio.gz");
+	struct stage large = STAGE_INIT;
+	struct segment_sizes sizes = { 0 };
+	int r = build_write_segments(b, shared, ndir, "", rc->outputs.iso_large, &large, &sizes, c->d);
+	segment_sizes_release(&sizes);
+	_cleanup_free_ char *k = xasprintf("%s/vmlinuz", rc->name);
+	_cleanup_free_ char *bi = xasprintf("%s/base.img", rc->name);
+	_cleanup_free_ char *si = xasprintf("%s/shared.cpio.gz", rc->name);
+	if (r == 0)
+		r = add_file(c, k, rc->base.kernel, 0644);
+	if (r == 0)
+		r = add_file(c, bi, rc->base.initrd, 0644);
+	if (r == 0)
+		r = add_file(c, si, shared, 0644);
+	for (size_t i = 0; i < b->n_nodes && r == 0; i++) {
+		_cleanup_free_ char *name = xasprintf("nodes/%s.cpio.gz", b->nodes[i]->hostname);
+		_cleanup_free_ char *src = path_join(work, name);
+		r = add_file(c, name, src, 0644);
+	}
+	/* Large files keep their payload mode: the live system checks it. */
+	static const char large_prefix[] = PAYLOAD_LARGE "/";
+	for (size_t i = 0; i < large.n && r == 0; i++) {
+		const struct stage_entry *e = &large.v[i];
+		if (e->on_medium) {
+			_cleanup_free_ char *path = xasprintf("dlws/large/%s", e->path + strlen(large_prefix));
+			r = add_file(c, path, e->src, e->mode);
+		} else if (streq(e->path, PAYLOAD_MEDIUM_ID)) {
+			r = add_text(c, work, "dlws/medium-id", xstrndup(e->data, e->size));
+		}
+	}
+	stage_release(&large);
+	return r;
+}
+
+static int add_boot(struct iso_ctx *c, const struct build *b, const char *work, struct isolinux_files *isl, IsoWriteOpts *opts) {
+	struct boot_menu menu = { .timeout_s = MENU_TIMEOUT_S };
+	make_menu(b, &menu);
+	int r = add_file(c, "isolinux/isolinux.bin", isl->isolinux_bin, 0644);
+	static const char *const names[] = { "ldlinux.c32", "menu.c32", "libutil.c32" };
+	for (size_t i = 0; i < ARRAY_SIZE(names) && r == 0; i++) {
+		_cleanup_free_ char *p = xasprintf("isolinux/%s", names[i]);
+		r = add_file(c, p, isl->modules[i], 0644);
+	}
+	if (r == 0)
+		r = add_text(c, work, "isolinux/isolinux.cfg", bootcfg_syslinux(&menu, NULL, "/"));
+	if (r == 0)
+		r = add_text(c, work, "boot/grub/grub.cfg", bootcfg_grub(&menu, NULL));
+	boot_menu_release(&menu);
+	_cleanup_free_ char *efi = path_join(work, "efi.img");
+	if (r == 0)
+		r = loaders_efi_image(efi, b->recipe->outputs.iso_label, work, (long long)c->epoch, c->d);
+	if (r == 0)
+		r = add_file(c, "boot/efi.img", efi, 0644);
+	if (r < 0)
+		return r;
+
+	ElToritoBootImage *bios = NULL, *uefi = NULL;
+	int k = iso_image_set_boot_image(c->image, "/isolinux/isolinux.bin", ELTORITO_NO_EMUL, "/isolinux/boot.cat", &bios);
+	if (k < 0)
+		return iso_fail(c, k, "BIOS boot image");
+	el_torito_set_load_size(bios, 4);
+	el_torito_set_isolinux_options(bios, 1 /* boot info table */, 0);
+	k = iso_image_add_boot_image(c->image, "/boot/efi.img", ELTORITO_NO_EMUL, 0, &uefi);
+	if (k < 0)
+		return iso_fail(c, k, "UEFI boot image");
+	el_torito_set_boot_platform_id(uefi, 0xef);
+	/* Mentioned in the GPT as a partition, so UEFI finds it on a stick. */
+	el_torito_set_isolinux_options(uefi, 1 << 2, 0);
+
+	/* The isohybrid MBR: SeaBIOS and PC firmware boot the stick by it. */
+	char *area = xcalloc(1, 32768);
+	char *mbr = NULL;
+	size_t len = 0;
+	r = read_file(isl->mbr, MBR_TEMPLATE_MAX, &mbr, &len, c->d);
+	if (r == 0) {
+		memcpy(area, mbr, len);
+		k = iso_write_opts_set_system_area(opts, area, 1 << 1 /* isohybrid MBR */, 0);
+		if (k < 0)
+			r = iso_fail(c, k, "system area");
+	}
+	free(mbr);
+	free(area);
+	return r;
+}
+
+static IsoWriteOpts *make_opts(struct iso_ctx *c, const struct build *b) {
+	IsoWriteOpts *opts = NULL;
+	if (iso_write_opts_new(&opts, 0) < 0)
+		return NULL;
+	iso_write_opts_set_iso_level(opts, 3);
+	iso_write_opts_set_rockridge(opts, 1);
+	iso_write_opts_set_joliet(opts, 1);
+	iso_write_opts_set_allow_deep_paths(opts, 1);
+	iso_write_opts_set_always_gmt(opts, 1);
+	iso_write_opts_set_replace_timestamps(opts, 1);
+	iso_write_opts_set_default_timestamp(opts, c->epoch);
+	/* Reproducible: volume times from SOURCE_DATE_EPOCH, GPT GUID from the recipe. */
+	char uuid[32];
+	struct tm tm;
+	gmtime_r(&c->epoch, &tm);
+	strftime(uuid, sizeof(uuid), "%Y%m%d%H%M%S00", &tm);
+	iso_write_opts_set_pvd_times(opts, c->epoch, c->epoch, 0, c->epoch, uuid);
+	char hex[SHA256_HEX_LEN + 1];
+	_cleanup_free_ char *seed = xasprintf("dlws-mkimage %s %s", b->recipe->name, b->recipe->outputs.iso_label);
+	sha256_hex(seed, strlen(seed), hex);
+	uint8_t guid[16];
+	for (int i = 0; i < 16; i++)
+		sscanf(hex + 2 * i, "%2hhx", &guid[i]);
+	guid[7] = (uint8_t)((guid[7] & 0x0f) | 0x40);
+	guid[8] = (uint8_t)((guid[8] & 0x3f) | 0x80);
+	iso_write_opts_set_gpt_guid(opts, guid, 1);
+	return opts;
+}
+
+static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_path, uint64_t *ret_size) {
+	struct burn_source *src = NULL;
+	int k = iso_image_create_burn_source(c->image, opts, &src);
+	if (k < 0)
+		return iso_fail(c, k, "image generation");
+	struct atomic_file f = ATOMIC_FILE_INIT;
+	int r = atomic_open(&f, tmp_path, 0644, c->d);
+	unsigned char buf[2048];
+	uint64_t total = 0;
+	while (r == 0) {
+		int n = src->read_xt(src, buf, sizeof(buf));
+		if (n == 0)
+			break;
+		if (n < 0) {
+			diag_error(c->d, NULL, "cannot write '%s': libisofs failed while generating the image", c->out);
+			r = -EIO;
+			break;
+		}
+		for (int off = 0; off < n;) {
+			ssize_t w = write(f.fd, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				r = -errno;
+				diag_error(c->d, NULL, "cannot write '%s': %s", f.tmp, strerror(errno));
+				break;
+			}
+			off += (int)w;
+		}
+		total += (uint64_t)n;
+	}
+	if (r < 0 && src->cancel)
+		src->cancel(src);
+	src->free_data(src);
+	free(src);
+	if (r < 0) {
+		if (f.fd >= 0)
+			atomic_abort(&f);
+		return r;
+	}
+	*ret_size = total;
+	return atomic_commit(&f, c->d);
+}
+
+int iso_write(const struct build *b, struct pending *out, struct diags *d) {
+	const struct recipe *rc = b->recipe;
+	_cleanup_free_ char *work = xasprintf("%s.parts", rc->outputs.iso);
+	_cleanup_free_ char *tmp = xasprintf("%s.pending", rc->outputs.iso);
+	rm_rf(work);
+	if (mkdir_p(work, 0755) < 0) {
+		diag_error(d, NULL, "cannot create '%s': %s", work, strerror(errno));
+		return -errno;
+	}
+	struct iso_ctx c = { .epoch = b->opts->epoch, .d = d, .out = rc->outputs.iso };
+	struct isolinux_files isl = { 0 };
+	IsoWriteOpts *opts = NULL;
+	int r = loaders_isolinux(&isl, d);
+	if (r == 0 && iso_init() < 0) {
+		diag_error(d, NULL, "cannot start libisofs");
+		r = -EIO;
+	}
+	if (r == 0) {
+		int k = iso_image_new(rc->outputs.iso_label, &c.image);
+		if (k < 0)
+			r = iso_fail(&c, k, "new image");
+	}
+	if (r == 0) {
+		iso_tree_set_follow_symlinks(c.image, 0);
+		iso_image_set_ignore_aclea(c.image, 1 | 2);
+		iso_image_set_volume_id(c.image, rc->outputs.iso_label);
+		iso_image_set_application_id(c.image, "DLWS-MKIMAGE");
+		own((IsoNode *)iso_image_get_root(c.image), 0755, c.epoch);
+		opts = make_opts(&c, b);
+		if (!opts)
+			r = iso_fail(&c, ISO_OUT_OF_MEM, "options");
+	}
+	if (r == 0)
+		r = fill(&c, b, work);
+	if (r == 0)
+		r = add_boot(&c, b, work, &isl, opts);
+	uint64_t size = 0;
+	if (r == 0)
+		r = write_image(&c, opts, tmp, &size);
+	if (r == 0 && rc->outputs.max_iso && size > rc->outputs.max_iso) {
+		diag_error(d, &rc->outputs.iso_loc, "the ISO takes %llu bytes, more than max_size %llu",
+			   (unsigned long long)size, (unsigned long long)rc->outputs.max_iso);
+		r = -EFBIG;
+	}
+	if (opts)
+		iso_write_opts_free(opts);
+	if (c.image)
+		iso_image_unref(c.image);
+	iso_finish();
+	loaders_isolinux_release(&isl);
+	rm_rf(work);
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	pending_add(out, tmp, rc->outputs.iso);
+	return 0;
+}
