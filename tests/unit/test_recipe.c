@@ -43,8 +43,8 @@ static const struct { const char *text, *want; } error_cases[] = {
 	{ L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE "outputs: { initrd: { paht: ../out } }\n",
 	  "6:22: unknown key 'paht' in outputs.initrd (did you mean 'path'?)\n"
 	  "6:20: missing required key 'path' in outputs.initrd" },
-	{ L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE "outputs: { iso: { path: ../out/m.iso } }\n",
-	  "6:12: unknown key 'iso' in outputs" },
+	{ L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE "outputs: { dvd: { path: ../out/m.iso } }\n",
+	  "6:12: unknown key 'dvd' in outputs" },
 	{ HEAD "pki: { dri: ../keys }\n", "7:8: unknown key 'dri' in pki (did you mean 'dir'?)" },
 	{ HEAD "install: { device: auto, aftr: reboot }\n", "7:26: unknown key 'aftr' in install (did you mean 'after'?)" },
 	{ HEAD FILES KUBELET "sha256: " KUBELET_SUM ", mod: '0755' }\n",
