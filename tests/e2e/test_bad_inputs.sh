@@ -44,7 +44,7 @@ case_ missing_required_key $R \
 	"recipes/master.recipe:4:1: error: missing required key 'role' in recipe" \
 	"sed -i '/^role:/d' $R"
 case_ duplicate_key $R \
-	"recipes/master.recipe:41:1: error: duplicate key 'name' (first defined at 5:1)" \
+	"recipes/master.recipe:$(( $(wc -l <"$WORK/base/$R") + 1 )):1: error: duplicate key 'name' (first defined at 5:1)" \
 	"echo 'name: again' >>$R"
 case_ missing_file $R \
 	"recipes/master.recipe:14:11: error: cannot find 'recipes/../out/base/vmlinuz-nope': No such file or directory" \
