@@ -232,6 +232,10 @@ static IsoWriteOpts *make_opts(struct iso_ctx *c, const struct build *b) {
 		return NULL;
 	iso_write_opts_set_iso_level(opts, 3);
 	iso_write_opts_set_rockridge(opts, 1);
+	/* Rock Ridge 1.10 without file serial numbers: libisofs would number
+	 * files from their inodes on the build machine, which differ per build. */
+	iso_write_opts_set_rrip_version_1_10(opts, 1);
+	iso_write_opts_set_rrip_1_10_px_ino(opts, 0);
 	iso_write_opts_set_joliet(opts, 1);
 	iso_write_opts_set_allow_deep_paths(opts, 1);
 	iso_write_opts_set_always_gmt(opts, 1);

@@ -9,7 +9,7 @@ packages=(
 	# the built-in default base (base/mkbase.sh)
 	linux-image-amd64 busybox-static cpio kmod xz-utils zstd
 	# tests: independent readers and boots
-	openssl libarchive-tools qemu-system-x86 xorriso e2fsprogs gdisk fdisk
+	openssl libarchive-tools qemu-system-x86 xorriso genisoimage e2fsprogs gdisk fdisk
 	# PXE bundles and ISOs: bootloaders, UEFI firmware for boot tests
 	pxelinux syslinux-common isolinux grub-efi-amd64-bin ovmf ipxe-qemu mtools dosfstools dnsmasq-base
 )
