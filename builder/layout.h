@@ -1,0 +1,30 @@
+/* Where the payload goes on an installed system: one definition for the
+ * install agent (agent/dlws-install.c) and the builder's disk outputs.
+ * These follow flatcar-install: the cloud-config as user_data on ROOT, an
+ * Ignition config as config.ign on OEM; partitions found by GPT label. */
+#pragma once
+
+#define LAYOUT_PART_ROOT "ROOT"
+#define LAYOUT_PART_OEM "OEM"
+#define LAYOUT_PART_EFI "EFI-SYSTEM"
+
+/* Paths inside the ROOT partition's file system. */
+#define LAYOUT_USER_DATA "var/lib/flatcar-install/user_data"
+#define LAYOUT_IMAGES_DIR "var/lib/dlws/images"
+#define LAYOUT_IMAGES_UNIT "etc/systemd/system/dlws-load-images.service"
+#define LAYOUT_IMAGES_WANTS "etc/systemd/system/multi-user.target.wants/dlws-load-images.service"
+#define LAYOUT_INSTALL_LOG "var/log/dlws-install.log"
+/* Inside the OEM partition's file system. */
+#define LAYOUT_IGNITION "config.ign"
+
+/* In the live system: what the builder puts in the payload for the agent. */
+#define LAYOUT_LIVE_CLOUD_CONFIG "/usr/share/oem/cloud-config.yml"
+#define LAYOUT_LIVE_IGNITION "/usr/share/oem/config.ign"
+#define LAYOUT_LIVE_ROOTFS "/usr/share/oem/dlws/rootfs"
+#define LAYOUT_LIVE_MANIFESTS "/usr/share/oem/dlws/manifest.d"
+#define LAYOUT_LIVE_INSTALL_CONF "/usr/share/oem/dlws/install.conf"
+#define LAYOUT_LIVE_AGENT "/usr/share/oem/dlws/install"
+/* The OS image and container images; on an ISO they are read from the
+ * medium under /usr/share/oem/dlws/large/ instead (install.conf says where). */
+#define LAYOUT_LIVE_IMAGE_DIR "/usr/share/oem/dlws/os"
+#define LAYOUT_LIVE_IMAGES_DIR "/usr/share/oem/dlws/images"
