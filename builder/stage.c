@@ -170,15 +170,15 @@ int stage_add_manifest(struct stage *s, const char *segment, struct diags *d) {
 }
 
 size_t stage_move_large(struct stage *s, uint64_t threshold, struct diags *d) {
-	static const char rootfs[] = PAYLOAD_ROOTFS "/";
+	static const char dir[] = PAYLOAD_DIR "/";
 	stage_sort(s);
 	size_t moved = 0;
 	struct buf ids = BUF_INIT;
 	for (size_t i = 0; i < s->n; i++) {
 		struct stage_entry *e = &s->v[i];
-		if (e->type != STAGE_FILE || !e->src || e->size < threshold || !startswith(e->path, rootfs))
+		if (e->type != STAGE_FILE || !e->src || e->size < threshold || !startswith(e->path, dir))
 			continue;
-		char *large = xasprintf(PAYLOAD_LARGE "/%s", e->path + strlen(rootfs));
+		char *large = xasprintf(PAYLOAD_LARGE "/%s", e->path + strlen(dir));
 		free(e->path);
 		e->path = large;
 		e->on_medium = true;

@@ -54,8 +54,9 @@ int stage_add_file(struct stage *s, const char *path, const char *src, unsigned 
 /* Adds every entry below `dir` under `prefix`, keeping modes and keeping
  * symlinks as symlinks (never followed). */
 int stage_add_tree(struct stage *s, const char *prefix, const char *dir, const struct srcloc *at, struct diags *d);
-/* Moves every rootfs file of at least `threshold` bytes to the boot medium
- * (PAYLOAD_LARGE/<its rootfs path>), and adds PAYLOAD_MEDIUM_ID naming the
+/* Moves every file of at least `threshold` bytes under PAYLOAD_DIR to the
+ * boot medium: PAYLOAD_DIR/X is listed as PAYLOAD_LARGE/X (so a rootfs file
+ * becomes PAYLOAD_LARGE/rootfs/...). Adds PAYLOAD_MEDIUM_ID naming the
  * medium that must hold them. Returns the number moved. */
 size_t stage_move_large(struct stage *s, uint64_t threshold, struct diags *d);
 /* Adds PAYLOAD_MANIFESTS/<segment> listing every file staged so far. */

@@ -47,7 +47,7 @@ iso_boot() {
 	if [ $rc -ne 0 ]; then
 		fail "$name" "QEMU ended with $rc ($QEMU_BOOT_END); console log kept at $log"
 	elif grep -q '^DLWS-PAYLOAD: OK ' <<<"$c" && grep -q '^DLWS-MEDIUM: /dev/' <<<"$c" &&
-		grep -qx "DLWS-FILE: $kubectl_sum /usr/share/oem/dlws/large/opt/bin/kubectl" <<<"$c" &&
+		grep -qx "DLWS-FILE: $kubectl_sum /usr/share/oem/dlws/large/rootfs/opt/bin/kubectl" <<<"$c" &&
 		grep -qx "DLWS-FILE: $key_sum /usr/share/oem/dlws/rootfs/etc/kubernetes/ssl/kubelet-key.pem" <<<"$c" &&
 		grep -qx 'DLWS-HOSTNAME: dlws-master' <<<"$c" && grep -q 'linked 1 large files from the boot medium' <<<"$c"; then
 		pass "$name"

@@ -36,7 +36,7 @@
 # shellcheck shell=bash
 
 if ! declare -F qemu_boot >/dev/null 2>&1; then
-    # shellcheck source=tests/lib/qemu-boot.sh
+    # shellcheck source=qemu-boot.sh source-path=SCRIPTDIR
     . "$(dirname "${BASH_SOURCE[0]}")/qemu-boot.sh"
 fi
 
