@@ -193,35 +193,44 @@ static int lookup_sum(struct recipe *r, const struct value *item, const char *su
 	return result;
 }
 
-static void load_files(struct recipe *r, const struct value *doc, struct diags *d) {
-	static const char *const keys[] = { "src", "dest", "mode", "sha256", "sha256sums" };
-	const struct value *list = schema_get(doc, "files", VALUE_LIST, false, "recipe", d);
+/* A list of pinned files: `files:` (with dest and mode) or `images:`
+ * (container images: src and pin only). */
+static void load_pinned(struct recipe *r, const struct value *doc, const char *key, bool with_dest,
+			struct recipe_file **ret, size_t *ret_n, struct diags *d) {
+	static const char *const file_keys[] = { "src", "dest", "mode", "sha256", "sha256sums" };
+	static const char *const image_keys[] = { "src", "sha256", "sha256sums" };
+	const struct value *list = schema_get(doc, key, VALUE_LIST, false, "recipe", d);
 	if (!list)
 		return;
-	r->files = xcalloc(list->n, sizeof(*r->files));
+	_cleanup_free_ char *what = xasprintf("%s entry", key);
+	*ret = xcalloc(list->n, sizeof(**ret));
 	for (size_t i = 0; i < list->n; i++) {
 		const struct value *item = list->items[i];
-		if (!schema_is(item, VALUE_MAP, "a 'files' entry", d))
+		_cleanup_free_ char *a = xasprintf("a '%s' entry", key);
+		if (!schema_is(item, VALUE_MAP, a, d))
 			continue;
-		schema_keys(item, keys, ARRAY_SIZE(keys), "files entry", d);
-		struct recipe_file *f = &r->files[r->n_files];
-		f->src = resolve_existing(r, item, "src", true, false, "files entry", d);
-		f->dest = dest_path(item, "files entry", d);
+		if (with_dest)
+			schema_keys(item, file_keys, ARRAY_SIZE(file_keys), what, d);
+		else
+			schema_keys(item, image_keys, ARRAY_SIZE(image_keys), what, d);
+		struct recipe_file *f = &(*ret)[*ret_n];
+		f->src = resolve_existing(r, item, "src", true, false, what, d);
+		f->dest = with_dest ? dest_path(item, what, d) : NULL;
 		f->mode = 0644;
 		f->loc = item->loc;
-		const struct value *mode = schema_get(item, "mode", VALUE_SCALAR, false, "files entry", d);
+		const struct value *mode = with_dest ? schema_get(item, "mode", VALUE_SCALAR, false, what, d) : NULL;
 		if (mode)
 			parse_mode(mode, &f->mode, d);
 		/* Binaries are pinned: an unpinned file would make the media
 		 * depend on whatever happened to be on the build machine. The pin
 		 * is written inline, or looked up in a SHA256SUMS file by name. */
-		const char *sum = schema_str(item, "sha256", false, "files entry", d);
-		const char *sums = schema_str(item, "sha256sums", false, "files entry", d);
+		const char *sum = schema_str(item, "sha256", false, what, d);
+		const char *sums = schema_str(item, "sha256sums", false, what, d);
 		_cleanup_free_ char *looked_up = NULL;
 		if (sum && sums)
 			diag_error(d, schema_loc(item, "sha256sums"), "give either 'sha256' or 'sha256sums', not both");
 		else if (!sum && !sums)
-			diag_error(d, &item->loc, "missing required key 'sha256' in files entry (every file is pinned)");
+			diag_error(d, &item->loc, "missing required key 'sha256' in %s (every file is pinned)", what);
 		else if (sums && f->src && lookup_sum(r, item, sums, f->src, &looked_up, d) == 0)
 			sum = looked_up;
 		if (sum && !sha256_valid(sum))
@@ -229,7 +238,7 @@ static void load_files(struct recipe *r, const struct value *doc, struct diags *
 		else if (sum)
 			for (int k = 0; k < 65; k++)
 				f->sha256[k] = (char)tolower((unsigned char)sum[k]);
-		r->n_files++;
+		(*ret_n)++;
 	}
 }
 
@@ -271,6 +280,8 @@ static void load_install(struct recipe *r, const struct value *doc, struct diags
 		known |= streq(r->install.after, afters[i]);
 	if (!known)
 		diag_error(d, schema_loc(inst, "after"), "'after' must be poweroff, reboot or shell, not '%s'", r->install.after);
+	if (!value_lookup(doc, "base.image"))
+		diag_error(d, &inst->loc, "'install' needs 'base.image': the OS image to write to the disk");
 	const struct value *wipe = value_map_get(inst, "wipe");
 	if (wipe && !value_as_bool(wipe, &r->install.wipe))
 		diag_error(d, &wipe->loc, "'wipe' must be true or false");
@@ -355,7 +366,7 @@ static void load_outputs(struct recipe *r, const struct value *doc, struct diags
 int recipe_load(const char *path, struct recipe **ret, struct diags *d) {
 	static const char *const keys[] = {
 		"recipe", "name", "role", "cluster", "base", "pki", "config", "files",
-		"overlays", "install", "outputs", "values",
+		"overlays", "install", "images", "outputs", "values",
 	};
 	size_t errors_before = d->n_errors;
 	char *text = NULL;
@@ -394,7 +405,8 @@ int recipe_load(const char *path, struct recipe **ret, struct diags *d) {
 	load_base(rc, doc, d);
 	load_pki(rc, doc, d);
 	load_configs(rc, doc, d);
-	load_files(rc, doc, d);
+	load_pinned(rc, doc, "files", true, &rc->files, &rc->n_files, d);
+	load_pinned(rc, doc, "images", false, &rc->images, &rc->n_images, d);
 	load_overlays(rc, doc, d);
 	load_install(rc, doc, d);
 	load_outputs(rc, doc, d);
@@ -429,6 +441,9 @@ void recipe_free(struct recipe *r) {
 		free(r->files[i].dest);
 	}
 	free(r->files);
+	for (size_t i = 0; i < r->n_images; i++)
+		free(r->images[i].src);
+	free(r->images);
 	for (size_t i = 0; i < r->n_overlays; i++)
 		free(r->overlays[i].dir);
 	free(r->overlays);

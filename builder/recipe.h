@@ -47,6 +47,8 @@ struct recipe {
 	size_t n_configs;
 	struct recipe_file *files;
 	size_t n_files;
+	struct recipe_file *images;     /* container images (docker save tarballs); dest unused */
+	size_t n_images;
 	struct recipe_overlay *overlays;
 	size_t n_overlays;
 	struct {

@@ -29,6 +29,9 @@
 #define L_OUTPUTS "outputs: { initrd: { path: ../out } }\n"
 /* Six valid lines: what a case adds starts on line 7. */
 #define HEAD L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE L_OUTPUTS
+/* An install needs an OS image to write. */
+#define L_BASE_IMG "base: { kernel: ../base/vmlinuz, initrd: ../base/initrd.img, image: ../base/initrd.img }\n"
+#define HEAD_IMG L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE_IMG L_OUTPUTS
 #define FILES "files:\n"
 /* src at column 12, dest at 34, the next key at 52 and its value at 58..64. */
 #define KUBELET "  - { src: ../bin/kubelet, dest: /opt/bin/kubelet, "
@@ -46,7 +49,7 @@ static const struct { const char *text, *want; } error_cases[] = {
 	{ L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE "outputs: { dvd: { path: ../out/m.iso } }\n",
 	  "6:12: unknown key 'dvd' in outputs" },
 	{ HEAD "pki: { dri: ../keys }\n", "7:8: unknown key 'dri' in pki (did you mean 'dir'?)" },
-	{ HEAD "install: { device: auto, aftr: reboot }\n", "7:26: unknown key 'aftr' in install (did you mean 'after'?)" },
+	{ HEAD_IMG "install: { device: auto, aftr: reboot }\n", "7:26: unknown key 'aftr' in install (did you mean 'after'?)" },
 	{ HEAD FILES KUBELET "sha256: " KUBELET_SUM ", mod: '0755' }\n",
 	  "8:126: unknown key 'mod' in files entry (did you mean 'mode'?)" },
 	{ HEAD "config:\n  - { templte: ../templates/cloud-config.yml, dest: /usr/share/oem/cloud-config.yml }\n",
@@ -62,7 +65,7 @@ static const struct { const char *text, *want; } error_cases[] = {
 	{ HEAD "config: [../templates/cloud-config.yml]\n", "7:10: a 'config' entry must be a map, not a string" },
 	{ HEAD "overlays: ../overlays/common\n", "7:11: 'overlays' must be a list, not a string" },
 	{ HEAD "overlays: [[../overlays/common]]\n", "7:12: an overlay must be a string, not a list" },
-	{ HEAD "install: { device: /dev/sda, wipe: maybe }\n", "7:36: 'wipe' must be true or false" },
+	{ HEAD_IMG "install: { device: /dev/sda, wipe: maybe }\n", "7:36: 'wipe' must be true or false" },
 	{ HEAD "pki: { include_ca_key: 'yes' }\n", "7:24: 'include_ca_key' must be true or false" },
 	{ HEAD "pki: ../keys\n", "7:6: 'pki' must be a map, not a string" },
 	{ HEAD "values: [a]\n", "7:9: 'values' must be a map, not a list" },
@@ -82,7 +85,7 @@ static const struct { const char *text, *want; } error_cases[] = {
 	{ L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE "outputs:\n", "1:1: missing required key 'outputs' in recipe" },
 	/* a null output is no output: building must not succeed with nothing written */
 	{ L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE "outputs: { initrd: ~ }\n", "6:10: 'outputs' lists nothing to build" },
-	{ HEAD "install: { wipe: true }\n", "7:10: missing required key 'device' in install" },
+	{ HEAD_IMG "install: { wipe: true }\n", "7:10: missing required key 'device' in install" },
 	{ HEAD FILES "  - { dest: /opt/bin/kubelet, sha256: " KUBELET_SUM " }\n", "8:5: missing required key 'src' in files entry" },
 	{ HEAD FILES "  - { src: ../bin/kubelet, sha256: " KUBELET_SUM " }\n", "8:5: missing required key 'dest' in files entry" },
 	{ HEAD FILES KUBELET "mode: '0755' }\n", "8:5: missing required key 'sha256' in files entry (every file is pinned)" },
@@ -138,9 +141,9 @@ static const struct { const char *text, *want; } error_cases[] = {
 	{ HEAD "config:\n  - { template: ../templates/cloud-config.yml, dest: / }\n",
 	  "8:54: 'dest' must be an absolute path inside the node's file system, not '/'" },
 	/* install */
-	{ HEAD "install: { device: sda }\n", "7:20: 'device' must be 'auto' or a path under /dev, not 'sda'" },
-	{ HEAD "install: { device: /dev/sda, after: halt }\n", "7:37: 'after' must be poweroff, reboot or shell, not 'halt'" },
-	{ HEAD "install: { device: /dev/sda, after: [reboot] }\n",
+	{ HEAD_IMG "install: { device: sda }\n", "7:20: 'device' must be 'auto' or a path under /dev, not 'sda'" },
+	{ HEAD_IMG "install: { device: /dev/sda, after: halt }\n", "7:37: 'after' must be poweroff, reboot or shell, not 'halt'" },
+	{ HEAD_IMG "install: { device: /dev/sda, after: [reboot] }\n",
 	  "7:37: 'after' must be a string, not a list" },
 	/* the rest */
 	{ HEAD "pki: { key_type: dsa }\n", "7:18: 'key_type' must be 'rsa' or 'ecdsa', not 'dsa'" },
@@ -173,6 +176,7 @@ static const struct { const char *text, *want; } error_cases[] = {
 	  "8:73: 'sha256' must be 64 hex digits\n"
 	  "9:12: cannot find overlay 'recipes/../overlays/nope': No such file or directory\n"
 	  "10:20: 'device' must be 'auto' or a path under /dev, not 'sda'\n"
+	  "10:10: 'install' needs 'base.image': the OS image to write to the disk\n"
 	  "11:46: invalid size '4X' (expected e.g. 64M or 4G)" },
 };
 
@@ -185,6 +189,7 @@ static const char good_recipe[] =
 	"base:\n"
 	"  kernel: ../base/vmlinuz\n"
 	"  initrd: ../base/initrd.img\n"
+	"  image: ../base/initrd.img\n"
 	"  cmdline: \"console=ttyS0,115200n8 flatcar.autologin\"\n"
 	"config:\n"
 	"  - { template: ../templates/cloud-config.yml, dest: /usr/share/oem/cloud-config.yml }\n"
@@ -316,7 +321,7 @@ static void test_good(void) {
 	CHECK_STREQ(rc->base.kernel, "recipes/../base/vmlinuz");
 	CHECK_STREQ(rc->base.initrd, "recipes/../base/initrd.img");
 	CHECK_STREQ(rc->base.cmdline, "console=ttyS0,115200n8 flatcar.autologin");
-	CHECK(rc->base.image == NULL);
+	CHECK_STREQ(rc->base.image, "recipes/../base/initrd.img");
 	/* pki defaults: ../keys beside the recipes, RSA, the CA key stays home */
 	CHECK_STREQ(rc->pki.dir, "recipes/../keys");
 	CHECK_INTEQ(rc->pki.key_type, PKI_KEY_RSA2048);
@@ -326,7 +331,7 @@ static void test_good(void) {
 	CHECK_STREQ(rc->configs[0].template, "recipes/../templates/cloud-config.yml");
 	CHECK_STREQ(rc->configs[0].dest, "/usr/share/oem/cloud-config.yml");
 	CHECK_INTEQ(rc->configs[0].mode, 0644);
-	CHECK_INTEQ(rc->configs[0].loc.line, 11);
+	CHECK_INTEQ(rc->configs[0].loc.line, 12);
 	CHECK_STREQ(rc->configs[1].dest, "/etc/kubernetes/kubelet.env");
 	CHECK_INTEQ(rc->configs[1].mode, 0600);
 
@@ -336,14 +341,14 @@ static void test_good(void) {
 	CHECK_INTEQ(rc->files[0].mode, 0755);
 	CHECK_STREQ(rc->files[0].sha256, KUBELET_SUM);
 	CHECK_STREQ(rc->files[0].loc.file, rc->path);
-	CHECK_INTEQ(rc->files[0].loc.line, 14);
+	CHECK_INTEQ(rc->files[0].loc.line, 15);
 	/* looked up by file name in SHA256SUMS, '*' and folders ignored, lowercased */
 	CHECK_STREQ(rc->files[1].sha256, KUBECTL_SUM);
 	CHECK_INTEQ(rc->files[1].mode, 0644);
 
 	CHECK_INTEQ(rc->n_overlays, 1);
 	CHECK_STREQ(rc->overlays[0].dir, "recipes/../overlays/common");
-	CHECK_INTEQ(rc->overlays[0].loc.line, 16);
+	CHECK_INTEQ(rc->overlays[0].loc.line, 17);
 
 	CHECK(rc->install.enabled);
 	CHECK_STREQ(rc->install.device, "/dev/sda");
@@ -352,7 +357,7 @@ static void test_good(void) {
 
 	CHECK_STREQ(rc->outputs.initrd, "recipes/../out/master");
 	CHECK_INTEQ(rc->outputs.max_initrd, 64 << 20);
-	CHECK_INTEQ(rc->outputs.initrd_loc.line, 19);
+	CHECK_INTEQ(rc->outputs.initrd_loc.line, 20);
 
 	CHECK(rc->values != value_map_get(rc->doc, "values"));
 	CHECK_STREQ(value_lookup(rc->values, "etcd_node_num")->text, "3");
