@@ -8,6 +8,7 @@
 
 #include "fsutil.h"
 #include "hash.h"
+#include "rawimage.h"
 #include "template.h"
 #include "yamldoc.h"
 
@@ -277,6 +278,56 @@ int build_render(const struct build *b, const struct node *node, struct rendered
 	return 0;
 }
 
+/* The install agent: next to this program in a checkout (out/agent/), or
+ * where DLWS_AGENT says. */
+static char *agent_path(void) {
+	const char *env = getenv("DLWS_AGENT");
+	if (env && *env)
+		return xstrdup(env);
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return xstrdup("out/agent/dlws-install");
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	static const char *const candidates[] = { "out/agent/dlws-install", "../out/agent/dlws-install" };
+	for (size_t i = 0; i < ARRAY_SIZE(candidates); i++) {
+		char *p = path_join(exe, candidates[i]);
+		if (path_exists(p))
+			return p;
+		free(p);
+	}
+	return path_join(exe, candidates[0]);
+}
+
+/* What an unattended install needs in the live system: the agent, the OS
+ * image and install.conf (see layout.h and agent/). */
+static int stage_install(const struct build *b, struct stage *s, struct diags *d) {
+	const struct recipe *rc = b->recipe;
+	_cleanup_free_ char *agent = agent_path();
+	if (!path_exists(agent)) {
+		diag_error(d, &rc->install_loc, "cannot find the install agent '%s' (run 'make', or set DLWS_AGENT)", agent);
+		return -ENOENT;
+	}
+	int r = stage_add_file(s, PAYLOAD_DIR "/install", agent, 0755, NULL, NULL, d);
+	uint64_t size = 0;
+	if (r == 0)
+		r = rawimage_size(rc->base.image, &size, d);
+	const char *base = strrchr(rc->base.image, '/') ? strrchr(rc->base.image, '/') + 1 : rc->base.image;
+	_cleanup_free_ char *image = xasprintf(PAYLOAD_DIR "/os/%s", base);
+	if (r == 0)
+		r = stage_add_file(s, image, rc->base.image, 0644, NULL, NULL, d);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *conf = xasprintf("DLWS_INSTALL_DEVICE=%s\nDLWS_INSTALL_WIPE=%d\nDLWS_INSTALL_AFTER=%s\n"
+					      "DLWS_INSTALL_IMAGE=/%s\nDLWS_INSTALL_IMAGE_SIZE=%llu\n",
+					      rc->install.device, rc->install.wipe ? 1 : 0, rc->install.after, image,
+					      (unsigned long long)size);
+	return stage_add_data(s, PAYLOAD_DIR "/install.conf", conf, strlen(conf), 0644, d);
+}
+
 int build_stage_shared(const struct build *b, uint64_t large_threshold, struct stage *ret, struct diags *d) {
 	const struct recipe *rc = b->recipe;
 	struct stage s = STAGE_INIT;
@@ -290,6 +341,14 @@ int build_stage_shared(const struct build *b, uint64_t large_threshold, struct s
 		int k = stage_add_file(&s, path, f->src, f->mode, f->sha256, &f->loc, d);
 		if (k < 0 && r == 0)
 			r = k;
+	}
+	if (r == 0 && rc->install.enabled)
+		r = stage_install(b, &s, d);
+	for (size_t i = 0; i < rc->n_images && r == 0; i++) {
+		const struct recipe_file *f = &rc->images[i];
+		const char *base = strrchr(f->src, '/') ? strrchr(f->src, '/') + 1 : f->src;
+		_cleanup_free_ char *path = xasprintf(PAYLOAD_DIR "/images/%s", base);
+		r = stage_add_file(&s, path, f->src, 0644, f->sha256, &f->loc, d);
 	}
 	if (r == 0 && large_threshold)
 		stage_move_large(&s, large_threshold, d);

@@ -269,6 +269,7 @@ static void load_install(struct recipe *r, const struct value *doc, struct diags
 		return;
 	schema_keys(inst, keys, ARRAY_SIZE(keys), "install", d);
 	r->install.enabled = true;
+	r->install_loc = inst->loc;
 	const char *device = schema_str(inst, "device", true, "install", d);
 	if (device && !streq(device, "auto") && !startswith(device, "/dev/"))
 		diag_error(d, schema_loc(inst, "device"), "'device' must be 'auto' or a path under /dev, not '%s'", device);

@@ -51,6 +51,7 @@ struct recipe {
 	size_t n_images;
 	struct recipe_overlay *overlays;
 	size_t n_overlays;
+	struct srcloc install_loc;
 	struct {
 		bool enabled;
 		char *device;   /* a path, or "auto" */
