@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "bootcfg.h"
 #include "hash.h"
 #include "rawimage.h"
 #include "template.h"
@@ -466,4 +467,28 @@ int build_write_initrd_output(const struct build *b, struct pending *out, struct
 	}
 	pending_add(out, tmp, rc->outputs.initrd);
 	return 0;
+}
+
+void build_menu_entries(const struct build *b, const char *extra, struct boot_menu *m) {
+	const struct recipe *rc = b->recipe;
+	_cleanup_free_ char *k = xasprintf("%s/vmlinuz", rc->name);
+	/* An install's after-step is the live system's to take (dlws.after). */
+	_cleanup_free_ char *after = rc->install.enabled ? xasprintf(" dlws.after=%s", rc->install.after) : xstrdup("");
+	_cleanup_free_ char *cmdline = xasprintf("%s%sdlws.recipe=%s%s%s%s", rc->base.cmdline, rc->base.cmdline[0] ? " " : "",
+						 rc->name, after, extra[0] ? " " : "", extra);
+	_cleanup_free_ char *title = xasprintf("%s: %s without node configuration", rc->name, role_name(rc->role));
+	struct boot_entry *e = boot_menu_add(m, rc->name, title, k, cmdline);
+	strv_push_take(&e->initrds, xasprintf("%s/base.img", rc->name));
+	strv_push_take(&e->initrds, xasprintf("%s/shared.cpio.gz", rc->name));
+	for (size_t i = 0; i < b->n_nodes; i++) {
+		const struct node *n = b->nodes[i];
+		_cleanup_free_ char *ntitle = xasprintf("%s: %s %s", n->hostname, role_name(n->role), n->ip);
+		_cleanup_free_ char *ncmd = xasprintf("%s dlws.node=%s", cmdline, n->hostname);
+		struct boot_entry *ne = boot_menu_add(m, n->hostname, ntitle, k, ncmd);
+		strv_push_take(&ne->initrds, xasprintf("%s/base.img", rc->name));
+		strv_push_take(&ne->initrds, xasprintf("%s/shared.cpio.gz", rc->name));
+		strv_push_take(&ne->initrds, xasprintf("nodes/%s.cpio.gz", n->hostname));
+		if (n->mac)
+			ne->mac = xstrdup(n->mac);
+	}
 }

@@ -54,6 +54,13 @@ int build_stage_shared(const struct build *b, uint64_t large_threshold, struct s
 /* One node's segment: rendered configs, its certificates and keys, node.env. */
 int build_stage_node(const struct build *b, const struct node *node, struct stage *ret, struct diags *d);
 
+/* The boot entries of a recipe: one for the role (kernel, base initrd and
+ * shared segment) and one per node (plus its segment), paths relative to
+ * the boot root as "<recipe>/..." and "nodes/<hostname>.cpio.gz", the
+ * kernel command line base.cmdline plus dlws.* arguments and `extra`. */
+struct boot_menu;
+void build_menu_entries(const struct build *b, const char *extra, struct boot_menu *m);
+
 /* Sizes of what a node's bootloader loads: the base initrd, the shared
  * segment, and each node's segment (parallel to b->nodes). */
 struct segment_sizes {

@@ -102,23 +102,8 @@ static int add_text(struct iso_ctx *c, const char *work, const char *path, char 
 /* Which entry boots unattended: the node's own when the recipe has one
  * node, else the role's (a medium for many nodes must be told which). */
 static void make_menu(const struct build *b, struct boot_menu *m) {
-	const struct recipe *rc = b->recipe;
-	_cleanup_free_ char *k = xasprintf("%s/vmlinuz", rc->name);
-	_cleanup_free_ char *cmdline = xasprintf("%s%sdlws.recipe=%s dlws.medium=%s", rc->base.cmdline,
-						 rc->base.cmdline[0] ? " " : "", rc->name, rc->outputs.iso_label);
-	_cleanup_free_ char *title = xasprintf("%s: %s without node configuration", rc->name, role_name(rc->role));
-	struct boot_entry *e = boot_menu_add(m, rc->name, title, k, cmdline);
-	strv_push_take(&e->initrds, xasprintf("%s/base.img", rc->name));
-	strv_push_take(&e->initrds, xasprintf("%s/shared.cpio.gz", rc->name));
-	for (size_t i = 0; i < b->n_nodes; i++) {
-		const struct node *n = b->nodes[i];
-		_cleanup_free_ char *ntitle = xasprintf("%s: %s %s", n->hostname, role_name(n->role), n->ip);
-		_cleanup_free_ char *ncmd = xasprintf("%s dlws.node=%s", cmdline, n->hostname);
-		struct boot_entry *ne = boot_menu_add(m, n->hostname, ntitle, k, ncmd);
-		strv_push_take(&ne->initrds, xasprintf("%s/base.img", rc->name));
-		strv_push_take(&ne->initrds, xasprintf("%s/shared.cpio.gz", rc->name));
-		strv_push_take(&ne->initrds, xasprintf("nodes/%s.cpio.gz", n->hostname));
-	}
+	_cleanup_free_ char *medium = xasprintf("dlws.medium=%s", b->recipe->outputs.iso_label);
+	build_menu_entries(b, medium, m);
 	m->default_entry = b->n_nodes == 1 ? 1 : 0;
 	/* Rescue: the default's live system, without running an install. */
 	const struct boot_entry *def = &m->v[m->default_entry];

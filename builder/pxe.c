@@ -44,23 +44,7 @@ static int add_recipe(const struct build *b, const char *tmp, struct boot_menu *
 	if (r < 0)
 		return r;
 
-	_cleanup_free_ char *k = xasprintf("%s/vmlinuz", rc->name);
-	_cleanup_free_ char *cmdline = xasprintf("%s%sdlws.recipe=%s", rc->base.cmdline, rc->base.cmdline[0] ? " " : "", rc->name);
-	_cleanup_free_ char *title = xasprintf("%s: %s without node configuration", rc->name, role_name(rc->role));
-	struct boot_entry *e = boot_menu_add(menu, rc->name, title, k, cmdline);
-	strv_push_take(&e->initrds, xasprintf("%s/base.img", rc->name));
-	strv_push_take(&e->initrds, xasprintf("%s/shared.cpio.gz", rc->name));
-	for (size_t i = 0; i < b->n_nodes; i++) {
-		const struct node *n = b->nodes[i];
-		_cleanup_free_ char *ntitle = xasprintf("%s: %s %s", n->hostname, role_name(n->role), n->ip);
-		_cleanup_free_ char *ncmd = xasprintf("%s dlws.node=%s", cmdline, n->hostname);
-		struct boot_entry *ne = boot_menu_add(menu, n->hostname, ntitle, k, ncmd);
-		strv_push_take(&ne->initrds, xasprintf("%s/base.img", rc->name));
-		strv_push_take(&ne->initrds, xasprintf("%s/shared.cpio.gz", rc->name));
-		strv_push_take(&ne->initrds, xasprintf("nodes/%s.cpio.gz", n->hostname));
-		if (n->mac)
-			ne->mac = xstrdup(n->mac);
-	}
+	build_menu_entries(b, "", menu);
 	return 0;
 }
 
