@@ -223,26 +223,31 @@ int dir_replace(const char *tmp, const char *dst, struct diags *d) {
 	return 0;
 }
 
+int dir_names(const char *dir, struct strv *ret, const struct srcloc *at, struct diags *d) {
+	DIR *dh = opendir(dir);
+	if (!dh) {
+		int r = -errno;
+		diag_error(d, at, "cannot open directory '%s': %s", dir, strerror(errno));
+		return r;
+	}
+	struct dirent *de;
+	while ((de = readdir(dh)))
+		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+			strv_push(ret, de->d_name);
+	closedir(dh);
+	/* Sorted, so outputs do not depend on directory order. */
+	strv_sort(ret);
+	return 0;
+}
+
 static int list_into(const char *root, const char *rel, struct strv *out, int depth, struct diags *d) {
 	_cleanup_free_ char *dir = rel[0] ? path_join(root, rel) : xstrdup(root);
 	if (depth > 32) {
 		diag_error(d, NULL, "'%s' is nested too deep", dir);
 		return -ELOOP;
 	}
-	DIR *dh = opendir(dir);
-	if (!dh) {
-		int r = -errno;
-		diag_error(d, NULL, "cannot open '%s': %s", dir, strerror(errno));
-		return r;
-	}
 	struct strv names = STRV_INIT;
-	struct dirent *de;
-	while ((de = readdir(dh)))
-		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-			strv_push(&names, de->d_name);
-	closedir(dh);
-	strv_sort(&names);
-	int r = 0;
+	int r = dir_names(dir, &names, NULL, d);
 	for (size_t i = 0; i < names.n && r == 0; i++) {
 		char *child = rel[0] ? path_join(rel, names.v[i]) : xstrdup(names.v[i]);
 		_cleanup_free_ char *full = path_join(root, child);

@@ -41,6 +41,8 @@ int dir_replace(const char *tmp, const char *dst, struct diags *d);
 /* Writes `name` inside `dir`: "<sha256>  <relative path>" for every regular
  * file below `dir` (sorted, itself excluded), as sha256sum -c reads it. */
 int sha256sums_write(const char *dir, const char *name, struct diags *d);
+/* The names in `dir` (not . and ..), sorted; errors reported at `at`. */
+int dir_names(const char *dir, struct strv *ret, const struct srcloc *at, struct diags *d);
 /* Lists regular files and symlinks below `dir`, relative and sorted. */
 int tree_list(const char *dir, struct strv *ret, struct diags *d);
 /* Copies a regular file (mode `mode`), atomically. */

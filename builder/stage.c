@@ -89,22 +89,8 @@ static int add_tree(struct stage *s, const char *prefix, const char *dir, int de
 		diag_error(d, at, "'%s' is nested deeper than %d levels", dir, MAX_TREE_DEPTH);
 		return -ELOOP;
 	}
-	DIR *dh = opendir(dir);
-	if (!dh) {
-		int r = -errno;
-		diag_error(d, at, "cannot open overlay directory '%s': %s", dir, strerror(errno));
-		return r;
-	}
-	/* Sorted, so the payload does not depend on directory order. */
 	struct strv names = STRV_INIT;
-	struct dirent *de;
-	while ((de = readdir(dh)))
-		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-			strv_push(&names, de->d_name);
-	closedir(dh);
-	strv_sort(&names);
-
-	int r = 0;
+	int r = dir_names(dir, &names, at, d);
 	for (size_t i = 0; i < names.n && r == 0; i++) {
 		_cleanup_free_ char *src = path_join(dir, names.v[i]);
 		_cleanup_free_ char *dest = prefix[0] ? path_join(prefix, names.v[i]) : xstrdup(names.v[i]);

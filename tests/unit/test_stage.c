@@ -234,7 +234,7 @@ static void test_add_tree(void) {
 	stage_release(&s);
 
 	CHECK_INTEQ(stage_add_tree(&s, "x", "no-such-overlay", &recipe_at, &d), -ENOENT);
-	check_diags(&d, "3:7: cannot open overlay directory 'no-such-overlay': No such file or directory");
+	check_diags(&d, "3:7: cannot open directory 'no-such-overlay': No such file or directory");
 	CHECK_INTEQ(stage_add_tree(&s, "x", "odd-overlay", &recipe_at, &d), -EINVAL);
 	check_diags(&d, "3:7: 'odd-overlay/fifo' is not a regular file, directory or symlink");
 	stage_release(&s);
