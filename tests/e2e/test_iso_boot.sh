@@ -14,7 +14,7 @@ cd "$WORK"
 make_project p
 cp "$base/vmlinuz" "$base/initrd.img" p/out/base/
 cd p
-sed -i 's|^  cmdline: .*|  cmdline: "console=ttyS0 quiet dlws.test"|' recipes/*.recipe
+sed -i 's|^  cmdline: .*|  cmdline: "console=ttyS0 quiet panic=1 dlws.test"|' recipes/*.recipe
 # Large enough to stay on the medium (over 1 MiB), never loaded into RAM.
 head -c 5000000 /dev/urandom >vendor/bin/kubectl && chmod 0755 vendor/bin/kubectl
 (cd vendor/bin && sha256sum kubectl etcd etcdctl >../SHA256SUMS)

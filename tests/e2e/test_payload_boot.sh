@@ -20,7 +20,7 @@ cp -r "$ROOT/recipes" "$ROOT/overlays" . && cp -r "$base" out/base && ln -s "$RO
 "$MK" -q recipes/master.recipe || { fail shipped_master_builds "recipes/master.recipe did not build"; finish; }
 log=$logs/payload-boot-shipped-master.log
 cat out/base/initrd.img out/master-initrd/shared.cpio.gz out/master-initrd/node-dlws-master.cpio.gz >"$WORK/initrd-master"
-qemu_boot shipped-master 180 "$log" -- -m 768 -kernel out/base/vmlinuz -initrd "$WORK/initrd-master" -append "console=ttyS0 quiet dlws.test"
+qemu_boot shipped-master 180 "$log" -- -m 768 -kernel out/base/vmlinuz -initrd "$WORK/initrd-master" -append "console=ttyS0 quiet panic=1 dlws.test"
 echo "boot of the shipped master took ${QEMU_BOOT_SECS}s (end: $QEMU_BOOT_END)"
 c=$(console_text "$log")
 kubectl_sum=$(sha256sum <"$ROOT/vendor/bin/kubectl" | cut -d' ' -f1)
@@ -44,7 +44,7 @@ boot_node() {
 	local host=$1 log=$logs/payload-boot-$1.log
 	cat out/base/initrd.img out/worker-initrd/shared.cpio.gz "out/worker-initrd/node-$host.cpio.gz" >"$WORK/initrd-$host"
 	qemu_boot "payload-$host" 120 "$log" -- -kernel out/base/vmlinuz -initrd "$WORK/initrd-$host" \
-		-append "console=ttyS0 quiet dlws.test"
+		-append "console=ttyS0 quiet panic=1 dlws.test"
 	local rc=$?
 	echo "boot of $host took ${QEMU_BOOT_SECS}s (end: $QEMU_BOOT_END)"
 	if [ $rc -ne 0 ]; then
@@ -81,7 +81,7 @@ cp -r "$ROOT/recipes" "$ROOT/overlays" . && cp -r "$base" out/base && ln -s "$RO
 "$MK" -q recipes/master.recipe || { fail shipped_master_builds "recipes/master.recipe did not build"; finish; }
 log=$logs/payload-boot-shipped-master.log
 cat out/base/initrd.img out/master-initrd/shared.cpio.gz out/master-initrd/node-dlws-master.cpio.gz >"$WORK/initrd-master"
-qemu_boot shipped-master 180 "$log" -- -m 768 -kernel out/base/vmlinuz -initrd "$WORK/initrd-master" -append "console=ttyS0 quiet dlws.test"
+qemu_boot shipped-master 180 "$log" -- -m 768 -kernel out/base/vmlinuz -initrd "$WORK/initrd-master" -append "console=ttyS0 quiet panic=1 dlws.test"
 echo "boot of the shipped master took ${QEMU_BOOT_SECS}s (end: $QEMU_BOOT_END)"
 c=$(console_text "$log")
 kubectl_sum=$(sha256sum <"$ROOT/vendor/bin/kubectl" | cut -d' ' -f1)

@@ -14,7 +14,7 @@ cd "$WORK"
 make_project p
 cp "$base/vmlinuz" "$base/initrd.img" p/out/base/
 cd p
-sed -i 's|^  cmdline: .*|  cmdline: "console=ttyS0 quiet dlws.test"|' recipes/*.recipe
+sed -i 's|^  cmdline: .*|  cmdline: "console=ttyS0 quiet panic=1 dlws.test"|' recipes/*.recipe
 "$MK" -q recipes/worker.recipe recipes/etcd.recipe || { fail build "bundle did not build"; finish; }
 logs=${DLWS_TEST_LOGS:-$ROOT/out/test-logs}
 mkdir -p "$logs"
