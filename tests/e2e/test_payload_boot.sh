@@ -8,29 +8,7 @@
 base=$ROOT/out/base
 if [ ! -f "$base/vmlinuz" ] || [ ! -f "$base/initrd.img" ]; then
 	fail setup "no default base in $base (run 'make base')"
-	
-# The built-in default as shipped: real Debian binaries from vendor/ (as
-# `make` leaves them), the master recipe, booted the same way.
-if [ ! -f "$ROOT/vendor/SHA256SUMS" ]; then
-	fail shipped_master_boots "no vendor/ binaries (run 'make vendor')"
 	finish
-fi
-mkdir -p "$WORK/shipped/out" && cd "$WORK/shipped"
-cp -r "$ROOT/recipes" "$ROOT/overlays" . && cp -r "$base" out/base && ln -s "$ROOT/vendor" vendor
-"$MK" -q recipes/master.recipe || { fail shipped_master_builds "recipes/master.recipe did not build"; finish; }
-log=$logs/payload-boot-shipped-master.log
-cat out/base/initrd.img out/master-initrd/shared.cpio.gz out/master-initrd/node-dlws-master.cpio.gz >"$WORK/initrd-master"
-qemu_boot shipped-master 180 "$log" -- -m 768 -kernel out/base/vmlinuz -initrd "$WORK/initrd-master" -append "console=ttyS0 quiet panic=1 dlws.test"
-echo "boot of the shipped master took ${QEMU_BOOT_SECS}s (end: $QEMU_BOOT_END)"
-c=$(console_text "$log")
-kubectl_sum=$(sha256sum <"$ROOT/vendor/bin/kubectl" | cut -d' ' -f1)
-if grep -q '^DLWS-PAYLOAD: OK ' <<<"$c" && grep -qx "DLWS-FILE: $kubectl_sum /usr/share/oem/dlws/rootfs/opt/bin/kubectl" <<<"$c" &&
-	grep -qx 'DLWS-HOSTNAME: dlws-master' <<<"$c"; then
-	pass shipped_master_boots
-else
-	fail shipped_master_boots "$(grep -E 'DLWS-(PAYLOAD|VERIFY)' <<<"$c" | head -3) (console log: $log)"
-fi
-finish
 fi
 cd "$WORK"
 make_project p
@@ -40,10 +18,11 @@ cd p
 logs=${DLWS_TEST_LOGS:-$ROOT/out/test-logs}
 mkdir -p "$logs"
 
+# boot_node HOST [SEGMENT-DIR]: boots the base with the shared and HOST's segments.
 boot_node() {
-	local host=$1 log=$logs/payload-boot-$1.log
-	cat out/base/initrd.img out/worker-initrd/shared.cpio.gz "out/worker-initrd/node-$host.cpio.gz" >"$WORK/initrd-$host"
-	qemu_boot "payload-$host" 120 "$log" -- -kernel out/base/vmlinuz -initrd "$WORK/initrd-$host" \
+	local host=$1 dir=${2:-out/worker-initrd} log=$logs/payload-boot-$1.log
+	cat out/base/initrd.img "$dir/shared.cpio.gz" "$dir/node-$host.cpio.gz" >"$WORK/initrd-$host"
+	qemu_boot "payload-$host" 180 "$log" -- -m 768 -kernel out/base/vmlinuz -initrd "$WORK/initrd-$host" \
 		-append "console=ttyS0 quiet panic=1 dlws.test"
 	local rc=$?
 	echo "boot of $host took ${QEMU_BOOT_SECS}s (end: $QEMU_BOOT_END)"
@@ -79,11 +58,8 @@ fi
 mkdir -p "$WORK/shipped/out" && cd "$WORK/shipped"
 cp -r "$ROOT/recipes" "$ROOT/overlays" . && cp -r "$base" out/base && ln -s "$ROOT/vendor" vendor
 "$MK" -q recipes/master.recipe || { fail shipped_master_builds "recipes/master.recipe did not build"; finish; }
-log=$logs/payload-boot-shipped-master.log
-cat out/base/initrd.img out/master-initrd/shared.cpio.gz out/master-initrd/node-dlws-master.cpio.gz >"$WORK/initrd-master"
-qemu_boot shipped-master 180 "$log" -- -m 768 -kernel out/base/vmlinuz -initrd "$WORK/initrd-master" -append "console=ttyS0 quiet panic=1 dlws.test"
-echo "boot of the shipped master took ${QEMU_BOOT_SECS}s (end: $QEMU_BOOT_END)"
-c=$(console_text "$log")
+boot_node dlws-master out/master-initrd || finish
+c=$(cat "$WORK/console-dlws-master")
 kubectl_sum=$(sha256sum <"$ROOT/vendor/bin/kubectl" | cut -d' ' -f1)
 if grep -q '^DLWS-PAYLOAD: OK ' <<<"$c" && grep -qx "DLWS-FILE: $kubectl_sum /usr/share/oem/dlws/rootfs/opt/bin/kubectl" <<<"$c" &&
 	grep -qx 'DLWS-HOSTNAME: dlws-master' <<<"$c"; then
