@@ -1,5 +1,5 @@
 # dlws-mkimage — see README.md.
-#   make            the tool and everything the shipped recipes refer to
+#   make            the tool, the install agent and everything the shipped recipes refer to
 #   make deps       install the Debian packages the build and tests need (root)
 #   make check      deps + build + the whole test suite (unit, e2e, boots)
 #   make asan       the test suite again under ASan/UBSan
@@ -20,7 +20,7 @@ LIB_OBJS := $(LIB_SRCS:builder/%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-all: dlws-mkimage base vendor
+all: dlws-mkimage base vendor agent
 
 dlws-mkimage: $(BUILD)/dlws-mkimage
 	cp $< $@
@@ -78,4 +78,5 @@ clean:
 	rm -rf build build-asan dlws-mkimage
 
 .PHONY: all base vendor deps check asan unit unit-asan clean
+include agent/agent.mk
 -include $(wildcard $(BUILD)/*.d)

@@ -162,7 +162,9 @@ size_t stage_move_large(struct stage *s, uint64_t threshold, struct diags *d) {
 	struct buf ids = BUF_INIT;
 	for (size_t i = 0; i < s->n; i++) {
 		struct stage_entry *e = &s->v[i];
-		if (e->type != STAGE_FILE || !e->src || e->size < threshold || !startswith(e->path, dir))
+		/* What the live system runs (the install agent) stays in the initrd. */
+		if (e->type != STAGE_FILE || !e->src || e->size < threshold || !startswith(e->path, dir) ||
+		    streq(e->path, PAYLOAD_DIR "/install"))
 			continue;
 		char *large = xasprintf(PAYLOAD_LARGE "/%s", e->path + strlen(dir));
 		free(e->path);

@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential pkg-config libyaml-dev libssl-dev libarchive-dev zlib1g-dev libisofs-dev
+	# the install agent is linked statically: the .a files libarchive needs
+	libbz2-dev liblzma-dev libxml2-dev nettle-dev libzstd-dev liblz4-dev libacl1-dev
 	# the built-in default base (base/mkbase.sh)
 	linux-image-amd64 busybox-static cpio kmod xz-utils zstd
 	# tests: independent readers and boots
