@@ -274,7 +274,7 @@ static void looks_like_media(const char *name, char *why, size_t n)
 static int choose_auto(const struct install_conf *c, const struct mounts *m, struct disk_target *t,
 		       struct agent_err *e)
 {
-	char dir[AGENT_PATH_MAX], medium[256], why_not[1024] = "";
+	char dir[AGENT_PATH_MAX], medium[256], why_not[1024] = "", not_disks[1024] = "";
 	struct dirent **names = NULL;
 	int count, r = -ENODEV;
 
@@ -285,14 +285,15 @@ static int choose_auto(const struct install_conf *c, const struct mounts *m, str
 	if (count < 0)
 		return err_set(e, -errno, "cannot list /sys/block: %s", strerror(errno));
 	for (int i = 0; i < count; i++) {
-		const char *name = names[i]->d_name, *kind;
+		const char *name = names[i]->d_name;
 		char path[AGENT_PATH_MAX], why[700] = "";
 		uint64_t v, size = 0;
 
 		if (r == 0 || name[0] == '.')
 			goto next;
-		if ((kind = skipped_kind(name))) {
-			snprintf(why, sizeof why, "%s* device", kind);
+		if (skipped_kind(name)) {
+			append(not_disks, sizeof not_disks, " %s", name);
+			goto next;
 		} else if (sys_block_path(path, sizeof path, name, "removable") == 0 &&
 			   read_u64(path, &v) == 0 && v == 1) {
 			snprintf(why, sizeof why, "removable");
@@ -334,10 +335,11 @@ static int choose_auto(const struct install_conf *c, const struct mounts *m, str
 		free(names[i]);
 	}
 	free(names);
+	if (not_disks[0])
+		log_step("not considered (loop, ram, sr, zram, dm, md):%s", not_disks);
 	if (r == -ENODEV)
-		return err_set(e, r, "no disk for the install (the image needs %llu bytes)%s%s%s",
-			       (unsigned long long)c->image_size, why_not[0] ? " (" : "", why_not,
-			       why_not[0] ? ")" : "");
+		return err_set(e, r, "no disk to install on (the image needs %llu bytes)%s%s",
+			       (unsigned long long)c->image_size, why_not[0] ? ": " : "", why_not);
 	return r;
 }
 

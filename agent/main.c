@@ -164,12 +164,17 @@ static int partition_node(const struct disk_target *t, const struct gpt *g, cons
 {
 	/* Once the kernel missed one partition it misses them all: don't wait again. */
 	static bool kernel_missed;
-	int r = disk_partition_node(t, p->number, kernel_missed ? 0 : PARTITION_TIMEOUT, node, n, e);
+	int r;
 
-	if (r != -ETIMEDOUT)
-		return r;
-	kernel_missed = true;
-	log_step("%s; adding it from the GPT (BLKPG)", e->msg);
+	if (kernel_missed) {
+		log_step("adding partition %u of %s from the GPT (BLKPG)", p->number, t->display);
+	} else {
+		r = disk_partition_node(t, p->number, PARTITION_TIMEOUT, node, n, e);
+		if (r != -ETIMEDOUT)
+			return r;
+		kernel_missed = true;
+		log_step("%s; adding it from the GPT (BLKPG)", e->msg);
+	}
 	r = disk_add_partition(t, p->number, p->first_lba * g->sector,
 			       (p->last_lba - p->first_lba + 1) * g->sector, e);
 	if (r == 0)
@@ -241,8 +246,9 @@ static int install(const struct opts *o, struct mount_state *ms, char *done_on, 
 	 * exclusively (a mounted partition, LVM, md). */
 	fd = open(t.path, O_WRONLY | O_CLOEXEC | (t.is_file ? 0 : O_EXCL));
 	if (fd < 0) {
-		r = err_set(e, -errno, "cannot open %s for writing: %s%s", t.display, strerror(errno),
-			    errno == EBUSY ? " (something holds it: a mounted partition, LVM, md?)" : "");
+		int err = errno;
+		r = err_set(e, -err, "cannot open %s for writing: %s%s", t.display, strerror(err),
+			    err == EBUSY ? " (something holds it: a mounted partition, LVM, md?)" : "");
 		goto out;
 	}
 	r = zero_tail(fd, t.size, c.image_size, t.display, e);

@@ -321,7 +321,11 @@ int place_images(const char *root, const struct manifest *m, struct place_stats 
 	if (r < 0)
 		return r;
 	if (st->files == before) {
+		/* No images: leave no trace (rmdir fails, harmlessly, on what was there before). */
+		char parent[AGENT_PATH_MAX];
 		rmdir(dst_dir);
+		if (dir_of(dst_dir, parent, sizeof parent) == 0)
+			rmdir(parent);
 		return 0;
 	}
 	if (path_join(unit, sizeof unit, root, LAYOUT_IMAGES_UNIT) < 0 ||

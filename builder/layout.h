@@ -17,7 +17,11 @@
 /* Inside the OEM partition's file system. */
 #define LAYOUT_IGNITION "config.ign"
 
-/* In the live system: what the builder puts in the payload for the agent. */
+/* In the live system: what the builder puts in the payload for the agent.
+ * A file at LAYOUT_LIVE_DLWS/X may instead be at LAYOUT_LIVE_LARGE/X:
+ * large files stay on the boot medium (base/README.md, "Large files"). */
+#define LAYOUT_LIVE_DLWS "/usr/share/oem/dlws"
+#define LAYOUT_LIVE_LARGE "/usr/share/oem/dlws/large"
 #define LAYOUT_LIVE_CLOUD_CONFIG "/usr/share/oem/cloud-config.yml"
 #define LAYOUT_LIVE_IGNITION "/usr/share/oem/config.ign"
 #define LAYOUT_LIVE_ROOTFS "/usr/share/oem/dlws/rootfs"
