@@ -191,6 +191,14 @@ static int build_context(const struct build *b, const struct node *node, struct 
 	value_map_set_str(payload, "dir", "/" PAYLOAD_DIR);
 	value_map_set_str(payload, "rootfs", "/" PAYLOAD_ROOTFS);
 	value_map_set(ctx, "payload", payload);
+	/* install.* only when the recipe installs: templates test `defined install`. */
+	if (b->recipe->install.enabled) {
+		struct value *inst = value_new_map(NULL);
+		value_map_set_str(inst, "device", b->recipe->install.device);
+		value_map_set_str(inst, "after", b->recipe->install.after);
+		value_map_set_str(inst, "agent", "/" PAYLOAD_DIR "/install");
+		value_map_set(ctx, "install", inst);
+	}
 	struct value *pki = NULL;
 	int r = pki_value(b, node, &pki, d);
 	if (r == 0) {

@@ -30,6 +30,14 @@ for r in master worker; do
 	printf 'install: { device: auto, after: poweroff }\nimages:\n  - { src: ../images/hyperkube.tar, sha256: %s }\n' "$hk_sum" >>recipes/$r.recipe
 done
 "$MK" -q recipes/master.recipe recipes/worker.recipe || { fail build "recipes with install: did not build"; finish; }
+# On Flatcar the live cloud-config runs the agent: the unit is rendered.
+cc=$(bsdtar -xOf out/master-initrd/node-dlws-master.cpio.gz usr/share/oem/cloud-config.yml)
+if grep -q 'name: dlws-install.service' <<<"$cc" && grep -q 'ExecStart=/usr/share/oem/dlws/install$' <<<"$cc" &&
+	grep -q 'ExecStartPost=/usr/bin/systemctl poweroff' <<<"$cc"; then
+	pass live_cloud_config_runs_agent
+else
+	fail live_cloud_config_runs_agent "no dlws-install.service in the rendered cloud-config"
+fi
 logs=${DLWS_TEST_LOGS:-$ROOT/out/test-logs}
 mkdir -p "$logs"
 sha() { sha256sum | cut -d' ' -f1; }
