@@ -27,13 +27,14 @@ mkdir -p images/layer && echo layer >images/layer/layer.tar && tar -C images -cf
 hk_sum=$(sha256sum <images/hyperkube.tar | cut -d' ' -f1)
 for r in master worker; do
 	sed -i 's|^  cmdline: .*|  cmdline: "console=ttyS0 quiet panic=1 dlws.test"\n  image: ../out/os.img.bz2|' recipes/$r.recipe
-	printf 'install: { device: auto, after: poweroff }\nimages:\n  - { src: ../images/hyperkube.tar, sha256: %s }\n' "$hk_sum" >>recipes/$r.recipe
+	# after: reboot, so the tests see that a failed install powers off instead.
+	printf 'install: { device: auto, after: reboot }\nimages:\n  - { src: ../images/hyperkube.tar, sha256: %s }\n' "$hk_sum" >>recipes/$r.recipe
 done
 "$MK" -q recipes/master.recipe recipes/worker.recipe || { fail build "recipes with install: did not build"; finish; }
 # On Flatcar the live cloud-config runs the agent: the unit is rendered.
 cc=$(bsdtar -xOf out/master-initrd/node-dlws-master.cpio.gz usr/share/oem/cloud-config.yml)
 if grep -q 'name: dlws-install.service' <<<"$cc" && grep -q 'ExecStart=/usr/share/oem/dlws/install$' <<<"$cc" &&
-	grep -q 'ExecStartPost=/usr/bin/systemctl poweroff' <<<"$cc"; then
+	grep -q 'ExecStartPost=/usr/bin/systemctl reboot' <<<"$cc"; then
 	pass live_cloud_config_runs_agent
 else
 	fail live_cloud_config_runs_agent "no dlws-install.service in the rendered cloud-config"
@@ -93,7 +94,11 @@ iso=$PWD/out/master.iso
 truncate -s 128M "$WORK/blank.img"
 if boot_install iso_bios "$WORK/blank.img" -drive "file=$iso,format=raw,media=cdrom,readonly=on" -boot d; then
 	c=$WORK/console-iso_bios
-	if grep -qx 'DLWS-INSTALL: rc=0' "$c" && grep -q '^DLWS-DONE' "$c"; then pass iso_install_powers_off; else fail iso_install_powers_off "$(grep -E 'DLWS-(INSTALL|PAYLOAD)' "$c" | tr '\n' ' ')"; fi
+	if grep -qx 'DLWS-INSTALL: rc=0' "$c" && grep -q '^DLWS-DONE' "$c" && [ "$QEMU_BOOT_END" = reboot ]; then
+		pass iso_install_then_after_step
+	else
+		fail iso_install_then_after_step "$(grep -E 'DLWS-(INSTALL|PAYLOAD)' "$c" | tr '\n' ' ') end: $QEMU_BOOT_END"
+	fi
 	check_installed iso_install_payload_on_disk "$WORK/blank.img" dlws-master out/master-initrd/node-dlws-master.cpio.gz
 fi
 
@@ -105,6 +110,7 @@ truncate -s 128M "$WORK/blank2.img"
 if boot_install flipped_byte "$WORK/blank2.img" -drive "file=$WORK/bad.iso,format=raw,media=cdrom,readonly=on" -boot d; then
 	c=$WORK/console-flipped_byte
 	if grep -q '^DLWS-VERIFY: FAIL /usr/share/oem/dlws/large/rootfs/opt/bin/kubectl' "$c" && ! grep -qx 'DLWS-INSTALL: rc=0' "$c" &&
+		[ "$QEMU_BOOT_END" = poweroff ] &&
 		[ "$(sha <"$WORK/blank2.img")" = "$(head -c 128M /dev/zero | sha)" ]; then
 		pass flipped_byte_refused_target_untouched
 	else
@@ -117,7 +123,8 @@ cp out/os.img "$WORK/used.img" && truncate -s 128M "$WORK/used.img"
 before=$(sha <"$WORK/used.img")
 if boot_install used_disk "$WORK/used.img" -drive "file=$iso,format=raw,media=cdrom,readonly=on" -boot d; then
 	c=$WORK/console-used_disk
-	if grep -q 'DLWS-INSTALL-ERROR: .*already has partitions' "$c" && ! grep -qx 'DLWS-INSTALL: rc=0' "$c" && [ "$(sha <"$WORK/used.img")" = "$before" ]; then
+	if grep -q 'DLWS-INSTALL-ERROR: .*already has partitions' "$c" && ! grep -qx 'DLWS-INSTALL: rc=0' "$c" && [ "$(sha <"$WORK/used.img")" = "$before" ] &&
+		[ "$QEMU_BOOT_END" = poweroff ] && grep -q 'install failed: powering off instead of rebooting' "$c"; then
 		pass partitioned_target_refused_untouched
 	else
 		fail partitioned_target_refused_untouched "$(grep -E 'DLWS-INSTALL' "$c" | tr '\n' ' ')"
@@ -129,7 +136,7 @@ truncate -s 128M "$WORK/blank3.img"
 if boot_install pxe_worker1 "$WORK/blank3.img" -boot n -netdev "user,id=n0,tftp=$PWD/out/pxe,bootfile=pxelinux.0,restrict=on" \
 	-device virtio-net-pci,netdev=n0,mac=52:54:00:00:21:01 -m 1024; then
 	c=$WORK/console-pxe_worker1
-	if grep -qx 'DLWS-INSTALL: rc=0' "$c"; then pass pxe_install_powers_off; else fail pxe_install_powers_off "$(grep -E 'DLWS-(INSTALL|PAYLOAD)' "$c" | tr '\n' ' ')"; fi
+	if grep -qx 'DLWS-INSTALL: rc=0' "$c" && [ "$QEMU_BOOT_END" = reboot ]; then pass pxe_install_then_after_step; else fail pxe_install_then_after_step "$(grep -E 'DLWS-(INSTALL|PAYLOAD)' "$c" | tr '\n' ' ') end: $QEMU_BOOT_END"; fi
 	check_installed pxe_install_payload_on_disk "$WORK/blank3.img" dlws-worker1 out/pxe/nodes/dlws-worker1.cpio.gz
 fi
 finish
