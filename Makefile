@@ -63,7 +63,7 @@ ASAN_CFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-s
 # The suite runs twice in one summary: as built, and under ASan/UBSan.
 check: deps
 	$(MAKE) all unit
-	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_CFLAGS)" build-asan/dlws-mkimage unit-asan
+	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_CFLAGS)" build-asan/dlws-mkimage unit-asan out/agent/asan/dlws-install
 	ASAN_BUILD=build-asan tests/run.sh $(BUILD)
 
 # Only the ASan/UBSan pass.

@@ -74,6 +74,7 @@ run_pass "" "$PWD/$build/tests" "$DLWS_MKIMAGE"
 # fail the run.
 if [ -n "${ASAN_BUILD:-}" ]; then
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+	export DLWS_ASAN_PASS=1
 	run_pass "asan/" "$PWD/$ASAN_BUILD/tests" "$PWD/$ASAN_BUILD/dlws-mkimage"
 fi
 
