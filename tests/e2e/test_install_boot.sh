@@ -73,8 +73,12 @@ check_installed() {
 	[ "$(in_root "$fs" opt/bin/kubectl)" = "$want_kubectl" ] || why="$why kubectl;"
 	[ "$(mode_in_root "$fs" opt/bin/kubectl)" = 0755 ] || why="$why kubectl mode;"
 	[ "$(in_root "$fs" var/lib/dlws/images/hyperkube.tar)" = "$hk_sum" ] || why="$why image;"
-	debugfs -R "cat /etc/systemd/system/dlws-load-images.service" "$fs" 2>/dev/null | grep -q 'docker load' || why="$why images unit;"
-	debugfs -R "cat /var/log/dlws-install.log" "$fs" 2>/dev/null | grep -q . || why="$why log;"
+	# Read whole, then grep: never a pipe that grep -q can cut short.
+	local unit log
+	unit=$(debugfs -R "cat /etc/systemd/system/dlws-load-images.service" "$fs" 2>/dev/null)
+	log=$(debugfs -R "cat /var/log/dlws-install.log" "$fs" 2>/dev/null)
+	grep -q 'docker load' <<<"$unit" || why="$why images unit;"
+	grep -q 'DLWS-INSTALL\|dlws-install' <<<"$log" || why="$why log;"
 	[ "$(in_root "$fs" etc/os-release)" = "$(echo 'stand-in OS image for dlws-mkimage tests' | sha)" ] || why="$why os image;"
 	if [ -z "$why" ]; then pass "$name"; else fail "$name" "wrong on the target:$why"; fi
 }
