@@ -14,39 +14,75 @@
 #include "hash.h"
 #include "util.h"
 
-int read_file(const char *path, size_t limit, char **ret, size_t *ret_len, struct diags *d) {
+int stream_file(const char *path, stream_sink sink, void *ctx, uint64_t *ret_size, struct diags *d) {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int r = -errno;
 		diag_error(d, NULL, "cannot open '%s': %s", path, strerror(errno));
 		return r;
 	}
-	struct buf b = { .limit = limit };
-	char chunk[65536];
+	static char chunk[1 << 17];
+	uint64_t total = 0;
 	int r = 0;
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
 			r = -errno;
 			diag_error(d, NULL, "cannot read '%s': %s", path, strerror(errno));
 			break;
 		}
 		if (n == 0)
 			break;
-		if (buf_append(&b, chunk, (size_t)n) < 0) {
-			r = -EFBIG;
-			diag_error(d, NULL, "cannot read '%s': larger than %zu bytes", path, limit);
+		total += (uint64_t)n;
+		r = sink(ctx, chunk, (size_t)n);
+		if (r < 0)
 			break;
-		}
 	}
 	close(fd);
+	if (r == 0 && ret_size)
+		*ret_size = total;
+	return r;
+}
+
+int write_all(int fd, const void *data, size_t len) {
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+struct read_ctx {
+	struct buf b;
+	const char *path;
+	struct diags *d;
+};
+
+static int read_sink(void *ctx, const void *data, size_t len) {
+	struct read_ctx *c = ctx;
+	if (buf_append(&c->b, data, len) < 0) {
+		diag_error(c->d, NULL, "cannot read '%s': larger than %zu bytes", c->path, c->b.limit);
+		return -EFBIG;
+	}
+	return 0;
+}
+
+int read_file(const char *path, size_t limit, char **ret, size_t *ret_len, struct diags *d) {
+	struct read_ctx c = { .b = { .limit = limit }, .path = path, .d = d };
+	int r = stream_file(path, read_sink, &c, NULL, d);
 	if (r < 0) {
-		buf_release(&b);
+		buf_release(&c.b);
 		return r;
 	}
-	*ret = buf_steal(&b, ret_len);
+	*ret = buf_steal(&c.b, ret_len);
 	return 0;
 }
 
@@ -105,19 +141,11 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 	int r = atomic_open(&f, path, mode, d);
 	if (r < 0)
 		return r;
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = write(f.fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			diag_error(d, NULL, "cannot write '%s': %s", f.tmp, strerror(errno));
-			atomic_abort(&f);
-			return r;
-		}
-		p += n;
-		len -= (size_t)n;
+	r = write_all(f.fd, data, len);
+	if (r < 0) {
+		diag_error(d, NULL, "cannot write '%s': %s", f.tmp, strerror(-r));
+		atomic_abort(&f);
+		return r;
 	}
 	return atomic_commit(&f, d);
 }
@@ -294,46 +322,32 @@ int sha256sums_write(const char *dir, const char *name, struct diags *d) {
 	return r;
 }
 
+struct copy_ctx {
+	struct atomic_file *f;
+	struct diags *d;
+};
+
+static int copy_sink(void *ctx, const void *data, size_t len) {
+	struct copy_ctx *c = ctx;
+	int r = write_all(c->f->fd, data, len);
+	if (r < 0)
+		diag_error(c->d, NULL, "cannot write '%s': %s", c->f->tmp, strerror(-r));
+	return r;
+}
+
 int copy_file(const char *src, const char *dst, unsigned mode, struct diags *d) {
-	int in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0) {
+	/* Opened before the target, so a missing source leaves no temp file. */
+	if (access(src, R_OK) < 0) {
 		int r = -errno;
 		diag_error(d, NULL, "cannot open '%s': %s", src, strerror(errno));
 		return r;
 	}
 	struct atomic_file f = ATOMIC_FILE_INIT;
 	int r = atomic_open(&f, dst, mode, d);
-	if (r < 0) {
-		close(in);
+	if (r < 0)
 		return r;
-	}
-	char chunk[1 << 16];
-	for (;;) {
-		ssize_t n = read(in, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			diag_error(d, NULL, "cannot read '%s': %s", src, strerror(errno));
-			break;
-		}
-		if (n == 0)
-			break;
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = write(f.fd, chunk + off, (size_t)(n - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				r = -errno;
-				diag_error(d, NULL, "cannot write '%s': %s", f.tmp, strerror(errno));
-				break;
-			}
-			off += w;
-		}
-		if (r < 0)
-			break;
-	}
-	close(in);
+	struct copy_ctx c = { &f, d };
+	r = stream_file(src, copy_sink, &c, NULL, d);
 	if (r < 0) {
 		atomic_abort(&f);
 		return r;

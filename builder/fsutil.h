@@ -2,9 +2,18 @@
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "diag.h"
 #include "util.h"
+
+/* Streams `path` to `sink` in chunks; a sink returns 0 or a negative errno
+ * (and reports its own errors). Open/read errors are reported as "cannot
+ * open/read 'path': reason". The size read goes to ret_size (may be NULL). */
+typedef int (*stream_sink)(void *ctx, const void *data, size_t len);
+int stream_file(const char *path, stream_sink sink, void *ctx, uint64_t *ret_size, struct diags *d);
+/* write(2) until all of `data` is written; 0 or -errno. */
+int write_all(int fd, const void *data, size_t len);
 
 /* Reads a whole file (NUL-terminated) up to `limit` bytes. Errors are
  * reported as "cannot read 'path': reason"; returns 0 or -errno. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "util.h"
 
 static void to_hex(const unsigned char *md, char hex[SHA256_HEX_LEN + 1]) {
@@ -25,41 +26,21 @@ void sha256_hex(const void *data, size_t len, char hex[SHA256_HEX_LEN + 1]) {
 	to_hex(md, hex);
 }
 
+static int digest_sink(void *ctx, const void *data, size_t len) {
+	EVP_DigestUpdate(ctx, data, len);
+	return 0;
+}
+
 int sha256_file_hex(const char *path, char hex[SHA256_HEX_LEN + 1], uint64_t *ret_size, struct diags *d) {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int r = -errno;
-		diag_error(d, NULL, "cannot open '%s': %s", path, strerror(errno));
-		return r;
-	}
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		abort();
-	static unsigned char chunk[1 << 17];
-	uint64_t size = 0;
-	int r = 0;
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			diag_error(d, NULL, "cannot read '%s': %s", path, strerror(errno));
-			break;
-		}
-		if (n == 0)
-			break;
-		EVP_DigestUpdate(ctx, chunk, (size_t)n);
-		size += (uint64_t)n;
-	}
-	close(fd);
+		abort(); /* only fails on allocation failure */
+	int r = stream_file(path, digest_sink, ctx, ret_size, d);
 	if (r == 0) {
 		unsigned char md[32];
 		unsigned int mdlen = 0;
 		EVP_DigestFinal_ex(ctx, md, &mdlen);
 		to_hex(md, hex);
-		if (ret_size)
-			*ret_size = size;
 	}
 	EVP_MD_CTX_free(ctx);
 	return r;

@@ -56,45 +56,33 @@ static int write_parents(struct writer *w, const char *path) {
 	return 0;
 }
 
+struct content_ctx {
+	struct writer *w;
+	const struct stage_entry *e;
+	uint64_t total;
+};
+
+static int content_sink(void *ctx, const void *data, size_t len) {
+	struct content_ctx *c = ctx;
+	c->total += len;
+	if (c->total > c->e->size) {
+		diag_error(c->w->d, NULL, "'%s' changed while the payload was written", c->e->src);
+		return -EIO;
+	}
+	if (archive_write_data(c->w->a, data, len) != (la_ssize_t)len)
+		return archive_fail(c->w, c->e->path);
+	return 0;
+}
+
 static int write_content(struct writer *w, const struct stage_entry *e) {
 	if (e->data) {
 		if (e->size && archive_write_data(w->a, e->data, e->size) != (la_ssize_t)e->size)
 			return archive_fail(w, e->path);
 		return 0;
 	}
-	int fd = open(e->src, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int r = -errno;
-		diag_error(w->d, NULL, "cannot open '%s': %s", e->src, strerror(errno));
-		return r;
-	}
-	static char chunk[1 << 17];
-	uint64_t total = 0;
-	int r = 0;
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			diag_error(w->d, NULL, "cannot read '%s': %s", e->src, strerror(errno));
-			break;
-		}
-		if (n == 0)
-			break;
-		total += (uint64_t)n;
-		if (total > e->size) {
-			diag_error(w->d, NULL, "'%s' changed while the payload was written", e->src);
-			r = -EIO;
-			break;
-		}
-		if (archive_write_data(w->a, chunk, (size_t)n) != n) {
-			r = archive_fail(w, e->path);
-			break;
-		}
-	}
-	close(fd);
-	if (r == 0 && total != e->size) {
+	struct content_ctx c = { w, e, 0 };
+	int r = stream_file(e->src, content_sink, &c, NULL, w->d);
+	if (r == 0 && c.total != e->size) {
 		diag_error(w->d, NULL, "'%s' changed while the payload was written", e->src);
 		r = -EIO;
 	}

@@ -1,7 +1,6 @@
 #include "iso.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 /* Without libburn, libisofs declares struct burn_source itself. */
 #define LIBISOFS_WITHOUT_LIBBURN 1
@@ -262,16 +261,10 @@ static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_pa
 			r = -EIO;
 			break;
 		}
-		for (int off = 0; off < n;) {
-			ssize_t w = write(f.fd, buf + off, (size_t)(n - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				r = -errno;
-				diag_error(c->d, NULL, "cannot write '%s': %s", f.tmp, strerror(errno));
-				break;
-			}
-			off += (int)w;
+		r = write_all(f.fd, buf, (size_t)n);
+		if (r < 0) {
+			diag_error(c->d, NULL, "cannot write '%s': %s", f.tmp, strerror(-r));
+			break;
 		}
 		total += (uint64_t)n;
 	}

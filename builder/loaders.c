@@ -118,7 +118,6 @@ int loaders_efi_image(const char *out_path, const char *label, const char *work,
 	long long kib = ((long long)st.st_size / 1024 + 512 + 1023) / 1024 * 1024;
 	_cleanup_free_ char *kib_text = xasprintf("%lld", kib);
 	_cleanup_free_ char *epoch_text = xasprintf("%lld", epoch);
-	_cleanup_free_ char *efi_dst = xasprintf("::/EFI/BOOT/BOOTX64.EFI");
 	/* mtools and mkfs.fat take their timestamps from SOURCE_DATE_EPOCH. */
 	setenv("SOURCE_DATE_EPOCH", epoch_text, 1);
 	struct timespec times[2] = { { epoch, 0 }, { epoch, 0 } };
@@ -126,7 +125,7 @@ int loaders_efi_image(const char *out_path, const char *label, const char *work,
 	unlink(out_path);
 	const char *mkfs[] = { "mkfs.fat", "-C", "-n", "EFIBOOT", "-i", "d1e5b007", "--invariant", out_path, kib_text, NULL };
 	const char *mmd[] = { "mmd", "-i", out_path, "::/EFI", "::/EFI/BOOT", NULL };
-	const char *mcopy[] = { "mcopy", "-m", "-i", out_path, efi, efi_dst, NULL };
+	const char *mcopy[] = { "mcopy", "-m", "-i", out_path, efi, "::/EFI/BOOT/BOOTX64.EFI", NULL };
 	r = run_command(mkfs, d);
 	if (r == 0)
 		r = run_command(mmd, d);

@@ -48,8 +48,7 @@ static int add_recipe(const struct build *b, const char *tmp, struct boot_menu *
 	return 0;
 }
 
-/* Recipes sharing a bundle must not claim the same name, node or MAC. */
-static int check_unique(const struct build *const *builds, size_t n, struct diags *d) {
+int pxe_check(const struct build *const *builds, size_t n, struct diags *d) {
 	struct strv labels = STRV_INIT, macs = STRV_INIT;
 	int r = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -142,10 +141,6 @@ static int write_menus(const struct boot_menu *m, const struct build *const *bui
 	if (r == 0)
 		r = write_text(tmp, "dnsmasq.conf", dnsmasq_conf(builds, n, bundle), d);
 	return r;
-}
-
-int pxe_check(const struct build *const *builds, size_t n, struct diags *d) {
-	return check_unique(builds, n, d);
 }
 
 int pxe_write_bundle(const struct build *const *builds, size_t n, const char *path, struct pending *out, struct diags *d) {

@@ -11,6 +11,21 @@
 #include "fsutil.h"
 #include "util.h"
 
+struct tar_ctx {
+	struct archive *a;
+	const char *name;
+	struct diags *d;
+};
+
+static int tar_sink(void *ctx, const void *data, size_t len) {
+	struct tar_ctx *c = ctx;
+	if (archive_write_data(c->a, data, len) != (la_ssize_t)len) {
+		diag_error(c->d, NULL, "cannot write '%s' into the tarball: %s", c->name, archive_error_string(c->a));
+		return -EIO;
+	}
+	return 0;
+}
+
 static int add_file(struct archive *a, struct archive_entry *e, const char *full, const char *name, time_t mtime,
 		    struct diags *d) {
 	struct stat st;
@@ -46,33 +61,8 @@ static int add_file(struct archive *a, struct archive_entry *e, const char *full
 	}
 	if (!S_ISREG(st.st_mode))
 		return 0;
-	int fd = open(full, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int r = -errno;
-		diag_error(d, NULL, "cannot open '%s': %s", full, strerror(errno));
-		return r;
-	}
-	static char chunk[1 << 17];
-	int r = 0;
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n < 0) {
-				r = -errno;
-				diag_error(d, NULL, "cannot read '%s': %s", full, strerror(errno));
-			}
-			break;
-		}
-		if (archive_write_data(a, chunk, (size_t)n) != n) {
-			diag_error(d, NULL, "cannot write '%s' into the tarball: %s", name, archive_error_string(a));
-			r = -EIO;
-			break;
-		}
-	}
-	close(fd);
-	return r;
+	struct tar_ctx c = { a, name, d };
+	return stream_file(full, tar_sink, &c, NULL, d);
 }
 
 int tarball_write(const char *dir, const char *top, const char *out_path, time_t mtime, struct diags *d) {
