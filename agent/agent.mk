@@ -8,7 +8,7 @@
 # libxml2-dev, nettle-dev, and, needed for -larchive's static link line,
 # libzstd-dev, liblz4-dev and libacl1-dev.
 #   make out/agent/dlws-install
-#   make agent-check               agent/test-agent.sh (builds the agent first)
+#   make agent-check               tests/agent/test-agent.sh (builds the agent first)
 #   make agent-asan-check          the same tests on an ASan/UBSan build
 
 AGENT_CC       ?= $(CC)
@@ -42,12 +42,19 @@ out/agent/asan/obj/%.o: agent/%.c $(wildcard agent/*.h) builder/layout.h VERSION
 	@mkdir -p $(dir $@)
 	$(AGENT_CC) $(AGENT_CPPFLAGS) $(AGENT_WARN) $(AGENT_ASAN_CFLAGS) -c -o $@ $<
 
-agent: out/agent/dlws-install
+# The live system's payload step (dlws-payload.service on Flatcar, /init on
+# the default base): a POSIX sh script the builder puts in every payload.
+out/agent/dlws-payload: agent/dlws-payload.sh
+	@mkdir -p $(dir $@)
+	sh -n $<
+	install -m 0755 $< $@
+
+agent: out/agent/dlws-install out/agent/dlws-payload
 
 agent-check: out/agent/dlws-install
-	agent/test-agent.sh
+	tests/agent/test-agent.sh
 
 agent-asan-check: out/agent/asan/dlws-install
-	DLWS_INSTALL=$(CURDIR)/out/agent/asan/dlws-install DLWS_INSTALL_DYNAMIC=1 agent/test-agent.sh
+	DLWS_INSTALL=$(CURDIR)/out/agent/asan/dlws-install DLWS_INSTALL_DYNAMIC=1 tests/agent/test-agent.sh
 
 .PHONY: agent agent-check agent-asan-check

@@ -13,30 +13,6 @@
 
 #define IMAGES_DIR "/" LAYOUT_IMAGES_DIR
 
-/* Runs once: the rename makes ConditionPathExists false on later boots (and
- * keeps the tarballs for inspection; delete images.loaded to free the space).
- * A failed load leaves the directory, so the next boot tries again. "$$" is
- * systemd's escape for "$". */
-const char place_images_unit[] =
-	"# Written by dlws-install: loads the container images that came with the\n"
-	"# install medium on first boot, so that no registry is contacted.\n"
-	"[Unit]\n"
-	"Description=Load the container images installed by dlws-install\n"
-	"ConditionPathExists=" IMAGES_DIR "\n"
-	"Requires=docker.service\n"
-	"After=docker.service\n"
-	"Before=kubelet.service\n"
-	"\n"
-	"[Service]\n"
-	"Type=oneshot\n"
-	"RemainAfterExit=yes\n"
-	"ExecStart=/bin/sh -c 'set -e; for f in " IMAGES_DIR "/*; do [ -f \"$$f\" ] || continue; "
-	"echo \"dlws-load-images: $$f\"; docker load -i \"$$f\"; done'\n"
-	"ExecStartPost=/bin/mv -T " IMAGES_DIR " " IMAGES_DIR ".loaded\n"
-	"\n"
-	"[Install]\n"
-	"WantedBy=multi-user.target\n";
-
 /* Makes the missing directories of `rel_dir` below `base` (mode `mode`,
  * owner root), refusing to follow a symbolic link: on a mounted target an
  * absolute link would lead out of it, into the live system. */
@@ -301,7 +277,6 @@ static int copy_images(const char *src_dir, const char *live_dir, const char *sh
 int place_images(const char *root, const struct manifest *m, struct place_stats *st, struct agent_err *e)
 {
 	char src[AGENT_PATH_MAX], alt_live[AGENT_PATH_MAX], alt[AGENT_PATH_MAX], dst_dir[AGENT_PATH_MAX];
-	char unit[AGENT_PATH_MAX], wants[AGENT_PATH_MAX], wants_dir[AGENT_PATH_MAX];
 	struct stat sst;
 	bool have_main;
 	int r;
@@ -328,23 +303,8 @@ int place_images(const char *root, const struct manifest *m, struct place_stats 
 			rmdir(parent);
 		return 0;
 	}
-	if (path_join(unit, sizeof unit, root, LAYOUT_IMAGES_UNIT) < 0 ||
-	    path_join(wants, sizeof wants, root, LAYOUT_IMAGES_WANTS) < 0 ||
-	    dir_of(LAYOUT_IMAGES_WANTS, wants_dir, sizeof wants_dir) < 0)
-		return err_set(e, -ENAMETOOLONG, "path too long");
-	r = make_dirs(root, wants_dir, 0755, NULL, e);
-	if (r == 0)
-		r = write_file(unit, place_images_unit, sizeof place_images_unit - 1, 0644, e);
-	if (r < 0)
-		return r;
-	if (unlink(wants) < 0 && errno != ENOENT)
-		return err_set(e, -errno, "cannot replace '%s': %s", wants, strerror(errno));
-	/* As `systemctl enable` makes it: an absolute link. */
-	if (symlink("/" LAYOUT_IMAGES_UNIT, wants) < 0)
-		return err_set(e, -errno, "cannot create '%s': %s", wants, strerror(errno));
-	if (lchown(wants, 0, 0) < 0 && !(errno == EPERM && geteuid() != 0))
-		return err_set(e, -errno, "cannot set owner of '%s': %s", wants, strerror(errno));
-	log_step("installed /%s, enabled by /%s", LAYOUT_IMAGES_UNIT, LAYOUT_IMAGES_WANTS);
+	/* dlws-load-images.service (the payload's Ignition config, on OEM)
+	 * imports them on first boot. */
 	return 0;
 }
 

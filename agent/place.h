@@ -25,8 +25,8 @@ int place_user_data(const char *root, struct agent_err *e);
 int place_rootfs(const char *root, const struct manifest *m, struct place_stats *st, struct agent_err *e);
 
 /* Every regular file in LAYOUT_LIVE_IMAGES_DIR (and large/) into
- * LAYOUT_IMAGES_DIR, plus the unit that loads them on first boot, enabled.
- * Nothing (not even the unit) when there are no images. */
+ * LAYOUT_IMAGES_DIR, where dlws-load-images.service (the payload's Ignition
+ * config) imports them on first boot. Nothing when there are no images. */
 int place_images(const char *root, const struct manifest *m, struct place_stats *st, struct agent_err *e);
 
 /* Whether the payload has an Ignition config. */
@@ -37,5 +37,3 @@ int place_ignition(const char *oem, struct agent_err *e);
 /* The log so far as LAYOUT_INSTALL_LOG, mode 0644. */
 int place_log(const char *root, struct agent_err *e);
 
-/* The systemd unit text that place_images writes. */
-extern const char place_images_unit[];

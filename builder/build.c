@@ -8,16 +8,17 @@
 
 #include "fsutil.h"
 #include "bootcfg.h"
+#include "cloudconfig.h"
 #include "hash.h"
 #include "rawimage.h"
 #include "template.h"
+#include "units.h"
 #include "yamldoc.h"
 
 #define TEMPLATE_FILE_LIMIT ((size_t)1 << 20)
 #define RENDER_LIMIT ((size_t)4 << 20)
 #define PEM_LIMIT ((size_t)64 << 10)
 #define APISERVER_PORT 443
-#define CLOUD_CONFIG_DEST "/usr/share/oem/cloud-config.yml"
 
 int build_load(const char *recipe_path, const struct build_opts *opts, struct build **ret, struct diags *d) {
 	struct build *b = xcalloc(1, sizeof(*b));
@@ -218,19 +219,29 @@ static bool is_yaml_dest(const char *dest) {
 }
 
 /* A rendered cloud-config (or any .yml config) must be YAML, and a
- * cloud-config must say so in its first line, or coreos-cloudinit ignores it. */
-static int check_rendered(const struct recipe_config *cfg, const char *text, size_t len, struct diags *d) {
+ * cloud-config must say so in its first line, or coreos-cloudinit ignores it.
+ * A cloud-config must also fit coreos-cloudinit's schema, as it ignores keys
+ * it does not know: those findings are shown at the template's lines (`map`). */
+static int check_rendered(const struct recipe_config *cfg, const char *text, size_t len, const struct template_map *map,
+			  struct diags *d) {
 	struct srcloc at = { cfg->template, 0, 0 };
-	bool cloud_config = streq(cfg->dest, CLOUD_CONFIG_DEST) || endswith(cfg->dest, "cloud-config.yml");
+	bool cloud_config = streq(cfg->dest, RECIPE_CLOUD_CONFIG_DEST) || endswith(cfg->dest, "cloud-config.yml");
 	if (cloud_config && !startswith(text, "#cloud-config\n")) {
 		diag_error(d, &at, "rendered cloud-config must start with a '#cloud-config' line");
 		return -EINVAL;
 	}
+	cloud_config = cloud_config || cloudconfig_is_header(text, len);
 	if (!cloud_config && !is_yaml_dest(cfg->dest))
 		return 0;
 	struct diags yd = DIAGS_INIT;
 	struct value *doc = NULL;
 	int r = yaml_parse("rendered", text, len, &doc, &yd);
+	if (r == 0 && cloud_config) {
+		struct diags cd = DIAGS_INIT;
+		r = cloudconfig_check(doc, &cd);
+		template_map_diags(map, &cd, d);
+		diags_release(&cd);
+	}
 	value_free(doc);
 	if (r < 0 && yd.n) {
 		/* Show the rendered line: the mistake is often in a value, not the template. */
@@ -268,10 +279,12 @@ int build_render(const struct build *b, const struct node *node, struct rendered
 			continue;
 		}
 		struct buf text = { .limit = RENDER_LIMIT };
-		r = template_render(cfg->template, src, len, ctx, &text, d);
+		struct template_map *map = NULL;
+		r = template_render_map(cfg->template, src, len, ctx, &text, &map, d);
 		free(src);
 		if (r == 0)
-			r = check_rendered(cfg, text.data ? text.data : "", text.len, d);
+			r = check_rendered(cfg, text.data ? text.data : "", text.len, map, d);
+		template_map_free(map);
 		out[i].config = cfg;
 		out[i].text = buf_steal(&text, &out[i].len);
 		if (r < 0)
@@ -287,35 +300,48 @@ int build_render(const struct build *b, const struct node *node, struct rendered
 	return 0;
 }
 
-/* The install agent: next to this program in a checkout (out/agent/), or
- * where DLWS_AGENT says. */
-static char *agent_path(void) {
-	const char *env = getenv("DLWS_AGENT");
-	if (env && *env)
-		return xstrdup(env);
+/* What the builder puts in every payload from out/agent/ (`make agent`):
+ * next to this program in a checkout, or where `env` says. */
+static char *agent_file(const char *name, const char *env) {
+	const char *set = getenv(env);
+	if (set && *set)
+		return xstrdup(set);
+	_cleanup_free_ char *rel = xasprintf("out/agent/%s", name);
+	_cleanup_free_ char *up = xasprintf("../%s", rel);
 	char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n < 0)
-		return xstrdup("out/agent/dlws-install");
+		return xstrdup(rel);
 	exe[n] = '\0';
 	char *slash = strrchr(exe, '/');
 	if (slash)
 		*slash = '\0';
-	static const char *const candidates[] = { "out/agent/dlws-install", "../out/agent/dlws-install" };
+	const char *const candidates[] = { rel, up };
 	for (size_t i = 0; i < ARRAY_SIZE(candidates); i++) {
 		char *p = path_join(exe, candidates[i]);
 		if (path_exists(p))
 			return p;
 		free(p);
 	}
-	return path_join(exe, candidates[0]);
+	return path_join(exe, rel);
+}
+
+/* The live system's payload step (dlws-payload.service on Flatcar, /init on
+ * the default base), in every payload. */
+static int stage_payload_script(struct stage *s, struct diags *d) {
+	_cleanup_free_ char *script = agent_file("dlws-payload", "DLWS_PAYLOAD_SCRIPT");
+	if (!path_exists(script)) {
+		diag_error(d, NULL, "cannot find the payload script '%s' (run 'make', or set DLWS_PAYLOAD_SCRIPT)", script);
+		return -ENOENT;
+	}
+	return stage_add_file(s, PAYLOAD_SCRIPT, script, 0755, NULL, NULL, d);
 }
 
 /* What an unattended install needs in the live system: the agent, the OS
  * image and install.conf (see layout.h and agent/). */
 static int stage_install(const struct build *b, struct stage *s, struct diags *d) {
 	const struct recipe *rc = b->recipe;
-	_cleanup_free_ char *agent = agent_path();
+	_cleanup_free_ char *agent = agent_file("dlws-install", "DLWS_AGENT");
 	if (!path_exists(agent)) {
 		diag_error(d, &rc->install_loc, "cannot find the install agent '%s' (run 'make', or set DLWS_AGENT)", agent);
 		return -ENOENT;
@@ -351,6 +377,8 @@ int build_stage_shared(const struct build *b, uint64_t large_threshold, struct s
 		if (k < 0 && r == 0)
 			r = k;
 	}
+	if (r == 0)
+		r = stage_payload_script(&s, d);
 	if (r == 0 && rc->install.enabled)
 		r = stage_install(b, &s, d);
 	for (size_t i = 0; i < rc->n_images && r == 0; i++) {
@@ -383,6 +411,11 @@ int build_stage_node(const struct build *b, const struct node *node, struct stag
 		stage_add_data(&s, path, configs[i].text, configs[i].len, configs[i].config->mode, d);
 	}
 	rendered_free(configs, n_configs);
+	/* The units that put this payload in place, through Flatcar's
+	 * documented route for live boots (flatcar.first_boot=1 on the
+	 * node's boot entries) and the OEM partition for installs. */
+	_cleanup_free_ char *ign = units_ignition_config(b->recipe);
+	stage_add_data(&s, PAYLOAD_IGNITION, ign, strlen(ign), 0600, d);
 
 	struct pki_item *items = NULL;
 	size_t n_items = 0;
@@ -491,7 +524,9 @@ void build_menu_entries(const struct build *b, const char *extra, struct boot_me
 	for (size_t i = 0; i < b->n_nodes; i++) {
 		const struct node *n = b->nodes[i];
 		_cleanup_free_ char *ntitle = xasprintf("%s: %s %s", n->hostname, role_name(n->role), n->ip);
-		_cleanup_free_ char *ncmd = xasprintf("%s dlws.node=%s", cmdline, n->hostname);
+		/* Ignition runs the node's config.ign only on a first boot; a
+		 * live system's every boot is one. */
+		_cleanup_free_ char *ncmd = xasprintf("%s dlws.node=%s " FLATCAR_FIRST_BOOT, cmdline, n->hostname);
 		struct boot_entry *ne = boot_menu_add(m, n->hostname, ntitle, k, ncmd);
 		strv_push_take(&ne->initrds, xasprintf("%s/base.img", rc->name));
 		strv_push_take(&ne->initrds, xasprintf("%s/shared.cpio.gz", rc->name));

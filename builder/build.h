@@ -14,6 +14,9 @@
 #include "stage.h"
 #include "util.h"
 
+/* On a node's boot entries: Flatcar runs Ignition on this boot. */
+#define FLATCAR_FIRST_BOOT "flatcar.first_boot=1"
+
 struct build_opts {
 	const char *const *sets;        /* "KEY=VALUE" overrides of template values */
 	size_t n_sets;

@@ -10,9 +10,9 @@
 
 /* Paths inside the ROOT partition's file system. */
 #define LAYOUT_USER_DATA "var/lib/flatcar-install/user_data"
+/* Container images, imported by dlws-load-images.service (the payload's
+ * Ignition config) on first boot; on a live system the payload links them here. */
 #define LAYOUT_IMAGES_DIR "var/lib/dlws/images"
-#define LAYOUT_IMAGES_UNIT "etc/systemd/system/dlws-load-images.service"
-#define LAYOUT_IMAGES_WANTS "etc/systemd/system/multi-user.target.wants/dlws-load-images.service"
 #define LAYOUT_INSTALL_LOG "var/log/dlws-install.log"
 /* Inside the OEM partition's file system. */
 #define LAYOUT_IGNITION "config.ign"
@@ -22,8 +22,13 @@
  * large files stay on the boot medium (base/README.md, "Large files"). */
 #define LAYOUT_LIVE_DLWS "/usr/share/oem/dlws"
 #define LAYOUT_LIVE_LARGE "/usr/share/oem/dlws/large"
-#define LAYOUT_LIVE_CLOUD_CONFIG "/usr/share/oem/cloud-config.yml"
+/* The cloud-config travels as a rootfs file: put at /LAYOUT_USER_DATA on
+ * the live system by dlws-payload, on ROOT by the agent. */
+#define LAYOUT_LIVE_CLOUD_CONFIG "/usr/share/oem/dlws/rootfs/" LAYOUT_USER_DATA
+/* Ignition reads it on a live boot with flatcar.first_boot=1 (Flatcar's
+ * documented "custom OEM" route); the agent puts it on OEM for installs. */
 #define LAYOUT_LIVE_IGNITION "/usr/share/oem/config.ign"
+#define LAYOUT_LIVE_PAYLOAD_SCRIPT "/usr/share/oem/dlws/bin/dlws-payload"
 #define LAYOUT_LIVE_ROOTFS "/usr/share/oem/dlws/rootfs"
 #define LAYOUT_LIVE_MANIFESTS "/usr/share/oem/dlws/manifest.d"
 #define LAYOUT_LIVE_INSTALL_CONF "/usr/share/oem/dlws/install.conf"

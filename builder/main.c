@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "build.h"
+#include "layout.h"
+#include "units.h"
 #include "fsutil.h"
 #include "pki.h"
 #include "iso.h"
@@ -250,6 +252,9 @@ static int cmd_render(struct cmd_args *a) {
 				buf_putc(&out, '\n');
 		}
 		rendered_free(v, nv);
+		/* What dlws-mkimage adds: the node's Ignition config (its units). */
+		_cleanup_free_ char *ign = units_ignition_config(b->recipe);
+		buf_printf(&out, "# --- %s: %s (dlws-mkimage's units)\n%s", n->hostname, LAYOUT_LIVE_IGNITION, ign);
 	}
 	if (r == 0 && out.len)
 		fwrite(out.data, 1, out.len, stdout);

@@ -7,6 +7,7 @@
 
 #include "fsutil.h"
 #include "schema.h"
+#include "stage.h"
 #include "util.h"
 #include "yamldoc.h"
 
@@ -81,6 +82,10 @@ static char *dest_path(const struct value *map, const char *what, struct diags *
 	}
 	char *abs = xasprintf("/%s", norm);
 	free(norm);
+	/* Flatcar's /usr is a read-only, verity-checked image: a file there
+	 * could not be put in place on a live system nor on an installed one. */
+	if (startswith(abs, "/usr/") && !startswith(abs, "/" PAYLOAD_OEM "/"))
+		diag_error(d, schema_loc(map, "dest"), "'dest' '%s' is under /usr, which is read-only on Flatcar (use /opt or /etc)", abs);
 	return abs;
 }
 
@@ -133,8 +138,17 @@ static void load_configs(struct recipe *r, const struct value *doc, struct diags
 		struct recipe_config *c = &r->configs[r->n_configs];
 		c->template = resolve_existing(r, item, "template", true, false, "config entry", d);
 		c->dest = dest_path(item, "config entry", d);
-		c->mode = 0644;
+		/* As flatcar-install leaves it: only root reads the cloud-config. */
+		c->mode = c->dest && streq(c->dest, RECIPE_CLOUD_CONFIG_DEST) ? 0600 : 0644;
 		c->loc = item->loc;
+		if (c->dest && streq(c->dest, "/" PAYLOAD_OEM "/cloud-config.yml"))
+			diag_error(d, schema_loc(item, "dest"),
+				   "Flatcar 4722+ does not apply '%s' (and stable would apply it twice): use dest '%s'",
+				   c->dest, RECIPE_CLOUD_CONFIG_DEST);
+		if (c->dest && streq(c->dest, LAYOUT_LIVE_IGNITION))
+			diag_error(d, schema_loc(item, "dest"),
+				   "'%s' is the node's Ignition config, which dlws-mkimage writes: put units in the cloud-config",
+				   c->dest);
 		const struct value *mode = schema_get(item, "mode", VALUE_SCALAR, false, "config entry", d);
 		if (mode)
 			parse_mode(mode, &c->mode, d);
@@ -367,7 +381,7 @@ static void load_outputs(struct recipe *r, const struct value *doc, struct diags
 int recipe_load(const char *path, struct recipe **ret, struct diags *d) {
 	static const char *const keys[] = {
 		"recipe", "name", "role", "cluster", "base", "pki", "config", "files",
-		"overlays", "install", "images", "outputs", "values",
+		"overlays", "install", "images", "container_runtime", "outputs", "values",
 	};
 	size_t errors_before = d->n_errors;
 	char *text = NULL;
@@ -408,6 +422,11 @@ int recipe_load(const char *path, struct recipe **ret, struct diags *d) {
 	load_configs(rc, doc, d);
 	load_pinned(rc, doc, "files", true, &rc->files, &rc->n_files, d);
 	load_pinned(rc, doc, "images", false, &rc->images, &rc->n_images, d);
+	const char *runtime = schema_str(doc, "container_runtime", false, "recipe", d);
+	rc->container_runtime = xstrdup(runtime ? runtime : "containerd");
+	if (!streq(rc->container_runtime, "containerd") && !streq(rc->container_runtime, "docker"))
+		diag_error(d, schema_loc(doc, "container_runtime"), "'container_runtime' must be containerd or docker, not '%s'",
+			   rc->container_runtime);
 	load_overlays(rc, doc, d);
 	load_install(rc, doc, d);
 	load_outputs(rc, doc, d);
@@ -431,6 +450,7 @@ void recipe_free(struct recipe *r) {
 	free(r->base.initrd);
 	free(r->base.cmdline);
 	free(r->base.image);
+	free(r->container_runtime);
 	free(r->pki.dir);
 	for (size_t i = 0; i < r->n_configs; i++) {
 		free(r->configs[i].template);

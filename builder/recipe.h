@@ -6,8 +6,14 @@
 #include <stdint.h>
 #include "cluster.h"
 #include "diag.h"
+#include "layout.h"
 #include "pki.h"
 #include "value.h"
+
+/* Where both Flatcar stable and beta run a cloud-config from at every boot
+ * (coreos-cloudinit through user-config.target), and flatcar-install -c
+ * puts it: the dest of a recipe's cloud-config. */
+#define RECIPE_CLOUD_CONFIG_DEST "/" LAYOUT_USER_DATA
 
 struct recipe_config {
 	char *template;         /* resolved path */
@@ -47,8 +53,9 @@ struct recipe {
 	size_t n_configs;
 	struct recipe_file *files;
 	size_t n_files;
-	struct recipe_file *images;     /* container images (docker save tarballs); dest unused */
+	struct recipe_file *images;     /* container images (docker save or OCI tarballs); dest unused */
 	size_t n_images;
+	char *container_runtime;        /* containerd (default) | docker: where images are imported */
 	struct recipe_overlay *overlays;
 	size_t n_overlays;
 	struct srcloc install_loc;

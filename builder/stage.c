@@ -162,9 +162,10 @@ size_t stage_move_large(struct stage *s, uint64_t threshold, struct diags *d) {
 	struct buf ids = BUF_INIT;
 	for (size_t i = 0; i < s->n; i++) {
 		struct stage_entry *e = &s->v[i];
-		/* What the live system runs (the install agent) stays in the initrd. */
+		/* What the live system runs (the install agent, the payload
+		 * script that finds the medium) stays in the initrd. */
 		if (e->type != STAGE_FILE || !e->src || e->size < threshold || !startswith(e->path, dir) ||
-		    streq(e->path, PAYLOAD_DIR "/install"))
+		    streq(e->path, PAYLOAD_DIR "/install") || startswith(e->path, PAYLOAD_BIN "/"))
 			continue;
 		char *large = xasprintf(PAYLOAD_LARGE "/%s", e->path + strlen(dir));
 		free(e->path);

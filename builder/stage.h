@@ -20,6 +20,9 @@
 #define PAYLOAD_MANIFESTS PAYLOAD_DIR "/manifest.d"
 #define PAYLOAD_LARGE PAYLOAD_DIR "/large"
 #define PAYLOAD_MEDIUM_ID PAYLOAD_DIR "/medium-id"
+#define PAYLOAD_BIN PAYLOAD_DIR "/bin"
+#define PAYLOAD_SCRIPT PAYLOAD_BIN "/dlws-payload"
+#define PAYLOAD_IGNITION PAYLOAD_OEM "/config.ign"
 
 enum stage_type { STAGE_FILE, STAGE_DIR, STAGE_SYMLINK };
 

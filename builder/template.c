@@ -5,7 +5,10 @@
  * that each `if`/`each` knows the index of its `else` and `end`. Rendering
  * walks index ranges of that array. Syntax errors are all collected first;
  * rendering only runs on a template that parsed, so that a typo in one tag
- * does not cascade into confusing errors about the rest. */
+ * does not cascade into confusing errors about the rest. When asked, every
+ * piece appended to the output is recorded with where it came from (the
+ * template_map), so later checks of the output can point into the
+ * template. */
 #include "template.h"
 
 #include <errno.h>
@@ -52,6 +55,25 @@ struct item {
 	size_t end_idx;         /* IF, EACH */
 };
 
+/* One piece of output: literal text, or a value some tag inserted. */
+struct span {
+	size_t out_off;         /* where it starts, from the start of the render */
+	bool literal;
+	size_t src_off;         /* literal: where it starts in the template */
+	struct srcloc tag;      /* a value: the tag's '{{' */
+};
+
+struct template_map {
+	const char *name;
+	size_t *src_lines;      /* offsets where template lines start */
+	size_t n_src_lines;
+	struct span *spans;
+	size_t n_spans, cap_spans;
+	size_t *lines;          /* offsets where rendered lines start */
+	size_t n_lines, cap_lines;
+	size_t len;             /* bytes rendered */
+};
+
 struct scope {
 	const char *var;
 	const struct value *item;
@@ -75,6 +97,7 @@ struct tpl {
 	size_t n_scopes;
 	bool unclosed;          /* a tag ran on: later block tags may be misread */
 	bool stop;              /* the output limit was hit: nothing more can be rendered */
+	struct template_map *map; /* NULL unless the caller asked for one */
 };
 
 enum tok_kind { TOK_END, TOK_WORD, TOK_STRING, TOK_PIPE, TOK_EQ, TOK_NE };
@@ -108,16 +131,21 @@ static void tpl_error(struct tpl *t, const struct srcloc *at, const char *fmt, .
 	t->n_errors++;
 }
 
-static struct srcloc loc_at(const struct tpl *t, size_t off) {
-	size_t lo = 0, hi = t->n_lines;
+/* `lines` holds the offsets where lines start; the first is 0. */
+static struct srcloc line_col(const char *name, const size_t *lines, size_t n_lines, size_t off) {
+	size_t lo = 0, hi = n_lines;
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (t->lines[mid] <= off)
+		if (lines[mid] <= off)
 			lo = mid;
 		else
 			hi = mid;
 	}
-	return (struct srcloc){ t->name, (int)lo + 1, (int)(off - t->lines[lo]) + 1 };
+	return (struct srcloc){ name, (int)lo + 1, (int)(off - lines[lo]) + 1 };
+}
+
+static struct srcloc loc_at(const struct tpl *t, size_t off) {
+	return line_col(t->name, t->lines, t->n_lines, off);
 }
 
 static void index_lines(struct tpl *t) {
@@ -561,9 +589,29 @@ static size_t out_limit(const struct tpl *t) {
 	return t->out->limit ? t->out->limit : BUF_DEFAULT_LIMIT;
 }
 
-static void emit(struct tpl *t, const struct srcloc *at, const char *s, size_t n) {
-	if (t->stop || buf_append(t->out, s, n) >= 0)
+static void map_record(struct template_map *m, const struct tpl *t, const struct srcloc *at, const char *s, size_t n, bool literal) {
+	if (n == 0)
 		return;
+	GROW(m->spans, m->cap_spans, m->n_spans + 1);
+	m->spans[m->n_spans++] = (struct span){
+		.out_off = m->len, .literal = literal, .src_off = literal ? (size_t)(s - t->src) : 0, .tag = *at,
+	};
+	for (const char *p = s; (p = memchr(p, '\n', n - (size_t)(p - s))) != NULL; p++) {
+		GROW(m->lines, m->cap_lines, m->n_lines + 1);
+		m->lines[m->n_lines++] = m->len + (size_t)(p - s) + 1;
+	}
+	m->len += n;
+}
+
+/* `literal`: `s` is text of the template itself, not a value. */
+static void emit(struct tpl *t, const struct srcloc *at, const char *s, size_t n, bool literal) {
+	if (t->stop)
+		return;
+	if (buf_append(t->out, s, n) >= 0) {
+		if (t->map)
+			map_record(t->map, t, at, s, n, literal);
+		return;
+	}
 	tpl_error(t, at, "rendered output of '%s' exceeds %zu bytes", t->name, out_limit(t));
 	t->stop = true;
 }
@@ -786,14 +834,14 @@ static void render_expr(struct tpl *t, const struct item *it) {
 		tpl_error(t, &it->path_loc, "value of '%s' contains a newline; use a filter such as indent or yaml", name);
 		return;
 	}
-	emit(t, &it->loc, text, strlen(text));
+	emit(t, &it->loc, text, strlen(text), false);
 }
 
 static void render_range(struct tpl *t, size_t from, size_t to) {
 	for (size_t i = from; i < to && !t->stop; i++) {
 		const struct item *it = &t->items[i];
 		switch (it->kind) {
-		case ITEM_TEXT: emit(t, &it->loc, it->text, it->len); break;
+		case ITEM_TEXT: emit(t, &it->loc, it->text, it->len, true); break;
 		case ITEM_EXPR: render_expr(t, it); break;
 		case ITEM_IF: render_if(t, it, i); i = it->end_idx; break;
 		case ITEM_EACH: render_each(t, it, i); i = it->end_idx; break;
@@ -803,9 +851,16 @@ static void render_range(struct tpl *t, size_t from, size_t to) {
 	}
 }
 
-int template_render(const char *name, const char *src, size_t len, const struct value *ctx, struct buf *out, struct diags *d) {
+int template_render_map(const char *name, const char *src, size_t len, const struct value *ctx, struct buf *out,
+			struct template_map **ret_map, struct diags *d) {
 	struct tpl t = { .name = name, .src = src, .len = len, .d = d, .first_diag = d->n, .ctx = ctx, .out = out };
 	index_lines(&t);
+	if (ret_map) {
+		t.map = xcalloc(1, sizeof(*t.map));
+		t.map->name = name;
+		GROW(t.map->lines, t.map->cap_lines, 1);
+		t.map->lines[t.map->n_lines++] = 0;
+	}
 	lex(&t);
 	if (!t.unclosed)
 		match_blocks(&t);
@@ -814,6 +869,68 @@ int template_render(const char *name, const char *src, size_t len, const struct 
 	for (size_t i = 0; i < t.n_items; i++)
 		item_release(&t.items[i]);
 	free(t.items);
-	free(t.lines);
-	return t.n_errors ? -EINVAL : 0;
+	if (t.n_errors) {
+		free(t.lines);
+		template_map_free(t.map);
+		return -EINVAL;
+	}
+	if (t.map) {
+		t.map->src_lines = t.lines;
+		t.map->n_src_lines = t.n_lines;
+		*ret_map = t.map;
+	} else {
+		free(t.lines);
+	}
+	return 0;
+}
+
+int template_render(const char *name, const char *src, size_t len, const struct value *ctx, struct buf *out, struct diags *d) {
+	return template_render_map(name, src, len, ctx, out, NULL, d);
+}
+
+void template_map_free(struct template_map *m) {
+	if (!m)
+		return;
+	free(m->src_lines);
+	free(m->spans);
+	free(m->lines);
+	free(m);
+}
+
+struct srcloc template_map_loc(const struct template_map *m, int line, int col) {
+	if (!m || m->n_spans == 0 || line < 1)
+		return (struct srcloc){ m ? m->name : NULL, 0, 0 };
+	size_t off = m->len - 1;
+	if ((size_t)line <= m->n_lines) {
+		size_t start = m->lines[line - 1];
+		/* A column past the line's end stays on its newline. */
+		size_t end = (size_t)line < m->n_lines ? m->lines[line] - 1 : m->len;
+		off = col > 1 && (size_t)col - 1 < end - start ? start + (size_t)col - 1 : col > 1 ? end : start;
+		if (off >= m->len)
+			off = m->len - 1;  /* the end of the text, or an empty line after its last newline */
+	}
+	size_t lo = 0, hi = m->n_spans;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->spans[mid].out_off <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	const struct span *sp = &m->spans[lo];
+	if (!sp->literal)
+		return sp->tag;
+	return line_col(m->name, m->src_lines, m->n_src_lines, sp->src_off + (off - sp->out_off));
+}
+
+void template_map_diags(const struct template_map *m, const struct diags *from, struct diags *to) {
+	for (size_t i = 0; i < from->n; i++) {
+		const struct diag *g = &from->v[i];
+		struct srcloc at = template_map_loc(m, g->line, g->col);
+		switch (g->level) {
+		case DIAG_ERROR: diag_error(to, &at, "%s", g->msg); break;
+		case DIAG_WARNING: diag_warning(to, &at, "%s", g->msg); break;
+		case DIAG_NOTE: diag_note(to, &at, "%s", g->msg); break;
+		}
+	}
 }

@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-static void oom(void) {
+void die_oom(void) {
 	fputs("dlws-mkimage: out of memory\n", stderr);
 	abort();
 }
@@ -11,21 +11,21 @@ static void oom(void) {
 void *xmalloc(size_t n) {
 	void *p = malloc(n ? n : 1);
 	if (!p)
-		oom();
+		die_oom();
 	return p;
 }
 
 void *xcalloc(size_t n, size_t size) {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 	if (!p)
-		oom();
+		die_oom();
 	return p;
 }
 
 void *xrealloc(void *p, size_t n) {
 	p = realloc(p, n ? n : 1);
 	if (!p)
-		oom();
+		die_oom();
 	return p;
 }
 
@@ -47,7 +47,7 @@ char *xasprintf(const char *fmt, ...) {
 	int r = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (r < 0)
-		oom();
+		die_oom();
 	return s;
 }
 

@@ -16,6 +16,8 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* For libraries that return NULL on allocation failure. */
+void die_oom(void) __attribute__((noreturn));
 
 /* Grows *v (element size `size`) so that index `need-1` fits. */
 void grow_array(void **v, size_t *cap, size_t need, size_t size);

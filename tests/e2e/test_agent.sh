@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The install agent on fake roots, image files and loop devices:
-# agent/test-agent.sh, its lines in the suite's PASS/FAIL form. In the
+# tests/agent/test-agent.sh, its lines in the suite's PASS/FAIL form. In the
 # suite's ASan pass it runs the ASan/UBSan build of the agent (dynamic, so
 # the checks that need the static binary say SKIP there).
 ROOT=${DLWS_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -10,5 +10,5 @@ if [ -n "${DLWS_ASAN_PASS:-}" ]; then
 fi
 # The checks that need the static binary ran in the plain pass already.
 static_only='static binary|binary is dynamic|DLWS_INSTALL_DYNAMIC'
-bash "$ROOT/agent/test-agent.sh" 2>&1 | sed -E 's/^(PASS|FAIL|SKIP): /\1 /' |
+bash "$ROOT/tests/agent/test-agent.sh" 2>&1 | sed -E 's/^(PASS|FAIL|SKIP): /\1 /' |
 	if [ -n "${DLWS_ASAN_PASS:-}" ]; then sed -E "/^SKIP .*($static_only)/s/^SKIP /ran in the plain pass: /"; else cat; fi

@@ -77,7 +77,7 @@ case_ node_ip_in_pod_range $R \
 	"recipes/cluster.yaml:16:33: error: node IP '10.2.0.9' is inside the pod range '10.2.0.0/16'" \
 	"sed -i 's/192.168.255.11/10.2.0.9/' recipes/cluster.yaml"
 case_ cloud_config_not_yaml $R \
-	"recipes/templates/cloud-config.yml: error: rendered config for '/usr/share/oem/cloud-config.yml' is not valid YAML: rendered line 3:" \
+	"recipes/templates/cloud-config.yml: error: rendered config for '/var/lib/flatcar-install/user_data' is not valid YAML: rendered line 3:" \
 	"sed -i 's/^hostname: .*/hostname: [unclosed/' recipes/templates/cloud-config.yml"
 case_ cloud_config_header $R \
 	"recipes/templates/cloud-config.yml: error: rendered cloud-config must start with a '#cloud-config' line" \
@@ -91,6 +91,19 @@ case_ bad_dest $R \
 case_ too_big_for_max_size $R \
 	"recipes/master.recipe:38:11: error: initrds for 'dlws-master' take" \
 	"sed -i 's|initrd: { path: ../out/master-initrd }|initrd: { path: ../out/master-initrd, max_size: 2K }|' $R"
+# What Flatcar would not apply, or could not take, is refused at the recipe.
+case_ cloud_config_at_oem_path $R \
+	"recipes/master.recipe:21:51: error: Flatcar 4722+ does not apply '/usr/share/oem/cloud-config.yml' (and stable would apply it twice): use dest '/var/lib/flatcar-install/user_data'" \
+	"sed -i 's|dest: /var/lib/flatcar-install/user_data|dest: /usr/share/oem/cloud-config.yml|' $R"
+case_ dest_under_read_only_usr $R \
+	"recipes/master.recipe:33:41: error: 'dest' '/usr/bin/kubectl' is under /usr, which is read-only on Flatcar (use /opt or /etc)" \
+	"sed -i 's|dest: /opt/bin/kubectl|dest: /usr/bin/kubectl|' $R"
+case_ dest_is_builders_ignition $R \
+	"recipes/master.recipe:27:54: error: '/usr/share/oem/config.ign' is the node's Ignition config, which dlws-mkimage writes: put units in the cloud-config" \
+	"sed -i 's|dest: /etc/flannel/options.env|dest: /usr/share/oem/config.ign|' $R"
+case_ unknown_container_runtime $R \
+	"recipes/master.recipe:41:20: error: 'container_runtime' must be containerd or docker, not 'cri-o'" \
+	"echo 'container_runtime: cri-o' >>$R"
 case_ role_without_nodes recipes/etcd.recipe \
 	"recipes/etcd.recipe:6:10: error: 'recipes/cluster.yaml' lists no etcd nodes for role 'etcd'" \
 	"sed -i '/dlws-etcd1/d; s/^etcd:/etcd: []/' recipes/cluster.yaml"

@@ -2,8 +2,10 @@
 # asan-pass: no (boots the base with hand-made payloads; runs no dlws-mkimage code)
 # e2e: boot the default base (out/base) under QEMU with hand-made payloads and
 # check the payload contract of base/init (see base/README.md):
-#   1. payload in two initrd segments -> DLWS-PAYLOAD: OK, hostname from
-#      node.env, DLWS-FILE lines, rootfs copied, install agent run, poweroff
+#   1. payload in two initrd segments -> DLWS-PAYLOAD: OK (the payload's
+#      own dlws-payload script, run by /init as Flatcar's units run it),
+#      hostname from node.env, DLWS-FILE lines, rootfs copied, install agent
+#      run, poweroff
 #   2. one byte flipped in a payload file (plus a wrong mode, a missing file
 #      and a malformed manifest line) -> DLWS-VERIFY: FAIL <path>: <reason>,
 #      DLWS-PAYLOAD: FAIL, install skipped, still powers off
@@ -88,7 +90,7 @@ boot() {   # boot NAME INITRD APPEND [QEMU-ARGS...]
 # --- payload 1: two segments, as two initrds -------------------------------
 P=$WORK/p1
 SEG_A=$WORK/seg-a SEG_B=$WORK/seg-b
-mkdir -p "$SEG_A/$DL/manifest.d" "$SEG_B/$DL/manifest.d" \
+mkdir -p "$SEG_A/$DL/manifest.d" "$SEG_A/$DL/bin" "$SEG_B/$DL/manifest.d" \
     "$SEG_B/$DL/rootfs/opt/bin" "$SEG_B/$DL/rootfs/etc/kubernetes/ssl"
 cat > "$SEG_A/$OEM/cloud-config.yml" <<'EOF'
 #cloud-config
@@ -111,10 +113,12 @@ exit 3
 EOF
 printf '#!/bin/sh\necho kubelet-e2e-v1\n' > "$SEG_B/$DL/rootfs/opt/bin/kubelet"
 head -c 1675 /dev/urandom | base64 > "$SEG_B/$DL/rootfs/etc/kubernetes/ssl/worker-key.pem"
+# The payload's own step, as the builder puts it in every payload.
+cp "$ROOT/agent/dlws-payload.sh" "$SEG_A/$DL/bin/dlws-payload"
 chmod 0644 "$SEG_A/$OEM/cloud-config.yml" "$SEG_A/$DL/node.env"
-chmod 0755 "$SEG_A/$DL/install" "$SEG_B/$DL/rootfs/opt/bin/kubelet"
+chmod 0755 "$SEG_A/$DL/install" "$SEG_A/$DL/bin/dlws-payload" "$SEG_B/$DL/rootfs/opt/bin/kubelet"
 chmod 0600 "$SEG_B/$DL/rootfs/etc/kubernetes/ssl/worker-key.pem"
-FILES_A="$OEM/cloud-config.yml $DL/node.env $DL/install"
+FILES_A="$OEM/cloud-config.yml $DL/node.env $DL/install $DL/bin/dlws-payload"
 FILES_B="$DL/rootfs/opt/bin/kubelet $DL/rootfs/etc/kubernetes/ssl/worker-key.pem"
 { echo "# segment a"; echo; for f in $FILES_A; do manifest_line "$SEG_A" "$f"; done; } \
     > "$SEG_A/$DL/manifest.d/00-config"
@@ -124,7 +128,7 @@ pack "$SEG_B" "$WORK/seg-b.cpio.gz"
 cat "$BASE/initrd.img" "$WORK/seg-a.cpio.gz" "$WORK/seg-b.cpio.gz" > "$WORK/initrd-ok.img"
 
 boot ok "$WORK/initrd-ok.img" "console=ttyS0 dlws.test quiet"
-assert_console_line "$LOG" "DLWS-PAYLOAD: OK 5 files" "ok: DLWS-PAYLOAD: OK 5 files"
+assert_console_line "$LOG" "DLWS-PAYLOAD: OK 6 files" "ok: DLWS-PAYLOAD: OK 6 files"
 assert_console_line "$LOG" "DLWS-HOSTNAME: e2e-node-1" "ok: hostname from node.env"
 for f in $FILES_A; do
     assert_console_line "$LOG" "DLWS-FILE: $(sha "$SEG_A/$f") /$f" "ok: DLWS-FILE /$f"
@@ -167,7 +171,7 @@ assert_console_line "$LOG" "DLWS-VERIFY: FAIL /$DL/rootfs/etc/not-there: missing
     "bad: missing file reported"
 assert_console_line "$LOG" "DLWS-VERIFY: FAIL /$DL/rootfs/etc/motd: malformed manifest line (30-broken:3)" \
     "bad: malformed manifest line reported"
-assert_console_line "$LOG" "DLWS-PAYLOAD: FAIL 4 of 8 files" "bad: DLWS-PAYLOAD: FAIL 4 of 8 files"
+assert_console_line "$LOG" "DLWS-PAYLOAD: FAIL 4 of 9 files" "bad: DLWS-PAYLOAD: FAIL 4 of 9 files"
 assert_console_line "$LOG" "DLWS-FILE: $(sha "$K") /$DL/rootfs/opt/bin/kubelet" \
     "bad: DLWS-FILE shows the sha256 the node actually got"
 assert_console_line "$LOG" "DLWS-INSTALL: skipped (payload not verified)" "bad: install agent not run"
@@ -205,7 +209,9 @@ if command -v mke2fs >/dev/null 2>&1; then
         -drive "file=$WORK/medium.img,format=raw,if=virtio,readonly=on"
     assert_console "$LOG" '^DLWS-MEDIUM: /dev/vdb \(ext4\)$' "large-disk: medium found by medium-id, decoy skipped"
     assert_console_line "$LOG" "DLWS-FILE: $LARGE_SHA /$DL/large/images/os.bin" "large-disk: large file verified"
-    assert_console_line "$LOG" "DLWS-PAYLOAD: OK 7 files" "large-disk: DLWS-PAYLOAD: OK 7 files"
+    assert_console_line "$LOG" "DLWS-PAYLOAD: OK 7 files" "large-disk: DLWS-PAYLOAD: OK 7 files (in the initrd)"
+    assert_console_line "$LOG" "DLWS-LARGE: OK 1 files" "large-disk: DLWS-LARGE: OK 1 files (on the medium)"
+    assert_console_line "$LOG" "dlws-payload: linked 1 large files from the boot medium" "large-disk: the image linked into place"
 else
     echo "SKIP large-disk: mke2fs not installed"
 fi
@@ -217,6 +223,7 @@ if command -v xorriso >/dev/null 2>&1; then
         -cdrom "$WORK/medium.iso"
     assert_console "$LOG" '^DLWS-MEDIUM: /dev/sr0 \(iso9660\)$' "large-iso: medium found on the CD-ROM"
     assert_console_line "$LOG" "DLWS-PAYLOAD: OK 7 files" "large-iso: DLWS-PAYLOAD: OK 7 files"
+    assert_console_line "$LOG" "DLWS-LARGE: OK 1 files" "large-iso: DLWS-LARGE: OK 1 files"
 else
     echo "SKIP large-iso: xorriso not installed"
 fi

@@ -31,22 +31,27 @@ for r in master worker; do
 	printf 'install: { device: auto, after: reboot }\nimages:\n  - { src: ../images/hyperkube.tar, sha256: %s }\n' "$hk_sum" >>recipes/$r.recipe
 done
 "$MK" -q recipes/master.recipe recipes/worker.recipe || { fail build "recipes with install: did not build"; finish; }
-# On Flatcar the live cloud-config runs the agent: the unit is rendered.
-cc=$(bsdtar -xOf out/master-initrd/node-dlws-master.cpio.gz usr/share/oem/cloud-config.yml)
-if grep -q 'name: dlws-install.service' <<<"$cc" && grep -q 'ExecStart=/usr/share/oem/dlws/install$' <<<"$cc" &&
-	grep -q 'ExecStartPost=/usr/bin/systemctl reboot' <<<"$cc"; then
-	pass live_cloud_config_runs_agent
+# On Flatcar the node's Ignition config runs the agent (dlws-install.service),
+# not the cloud-config: coreos-cloudinit stops waiting for a unit after 10
+# minutes, an install must never be cut off.
+cc=$(bsdtar -xOf out/master-initrd/node-dlws-master.cpio.gz usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data)
+unit=$(bsdtar -xOf out/master-initrd/node-dlws-master.cpio.gz usr/share/oem/config.ign |
+	jq -r '.systemd.units[] | select(.name == "dlws-install.service") | select(.enabled) | .contents')
+if grep -qx 'ExecStart=/usr/share/oem/dlws/install' <<<"$unit" && grep -qx 'TimeoutStartSec=infinity' <<<"$unit" &&
+	grep -qx 'ExecStartPost=/usr/bin/systemctl --no-block reboot' <<<"$unit" && ! grep -q dlws-install <<<"$cc"; then
+	pass live_ignition_runs_agent
 else
-	fail live_cloud_config_runs_agent "no dlws-install.service in the rendered cloud-config"
+	fail live_ignition_runs_agent "no enabled dlws-install.service without a start timeout in config.ign (or it is in the cloud-config)"
 fi
 logs=${DLWS_TEST_LOGS:-$ROOT/out/test-logs}
 mkdir -p "$logs"
 sha() { sha256sum | cut -d' ' -f1; }
 
-# root_fs DISK OUT: the ROOT partition of DISK (found by its GPT name) as a file.
+# root_fs DISK OUT [NAME]: the ROOT (or NAME) partition of DISK, found by its
+# GPT name, as a file.
 root_fs() {
 	local n start end
-	n=$(sgdisk -p "$1" | awk '$7 == "ROOT" {print $1}')
+	n=$(sgdisk -p "$1" | awk -v want="${3:-ROOT}" '$7 == want {print $1}')
 	[ -n "$n" ] || return 1
 	start=$(sgdisk -i "$n" "$1" | awk '/First sector/ {print $3}')
 	end=$(sgdisk -i "$n" "$1" | awk '/Last sector/ {print $3}')
@@ -64,7 +69,7 @@ check_installed() {
 		return
 	fi
 	local want_cc want_key want_kubectl why=""
-	want_cc=$(bsdtar -xOf "$seg" usr/share/oem/cloud-config.yml | sha)
+	want_cc=$(bsdtar -xOf "$seg" usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data | sha)
 	want_key=$(sha <"keys/kubelet-$host-key.pem")
 	want_kubectl=$(sha <vendor/bin/kubectl)
 	[ "$(in_root "$fs" var/lib/flatcar-install/user_data)" = "$want_cc" ] || why="$why user_data;"
@@ -74,10 +79,18 @@ check_installed() {
 	[ "$(mode_in_root "$fs" opt/bin/kubectl)" = 0755 ] || why="$why kubectl mode;"
 	[ "$(in_root "$fs" var/lib/dlws/images/hyperkube.tar)" = "$hk_sum" ] || why="$why image;"
 	# Read whole, then grep: never a pipe that grep -q can cut short.
-	local unit log
-	unit=$(debugfs -R "cat /etc/systemd/system/dlws-load-images.service" "$fs" 2>/dev/null)
+	local log ign
 	log=$(debugfs -R "cat /var/log/dlws-install.log" "$fs" 2>/dev/null)
-	grep -q 'docker load' <<<"$unit" || why="$why images unit;"
+	# The Ignition config on OEM: Flatcar's first boot enables the units it
+	# carries (dlws-load-images.service imports the images into containerd).
+	if root_fs "$disk" "$WORK/oem-$name.img" OEM; then
+		[ "$(in_root "$WORK/oem-$name.img" config.ign)" = "$(bsdtar -xOf "$seg" usr/share/oem/config.ign | sha)" ] || why="$why config.ign;"
+		ign=$(debugfs -R "cat /config.ign" "$WORK/oem-$name.img" 2>/dev/null)
+		jq -r '.systemd.units[] | select(.name == "dlws-load-images.service") | .contents' <<<"$ign" |
+			grep -q 'ctr --namespace k8s.io images import' || why="$why images unit;"
+	else
+		why="$why no OEM partition;"
+	fi
 	grep -q 'DLWS-INSTALL\|dlws-install' <<<"$log" || why="$why log;"
 	[ "$(in_root "$fs" etc/os-release)" = "$(echo 'stand-in OS image for dlws-mkimage tests' | sha)" ] || why="$why os image;"
 	if [ -z "$why" ]; then pass "$name"; else fail "$name" "wrong on the target:$why"; fi

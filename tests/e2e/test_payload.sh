@@ -20,7 +20,7 @@ e=out/etcd-initrd
 check segments_are_newc_cpio_gzip bash -c "gzip -dc $m/shared.cpio.gz | cpio -it --quiet >/dev/null && gzip -dc $m/node-dlws-master.cpio.gz | cpio -it --quiet >/dev/null"
 check bundle_sha256sums bash -c "cd $m && sha256sum --quiet -c SHA256SUMS"
 
-check cloud_config_at_oem_path bash -c "segment_cat() { bsdtar -xOf \"\$1\" \"\$2\"; }; segment_cat $m/node-dlws-master.cpio.gz usr/share/oem/cloud-config.yml | head -1 | grep -qx '#cloud-config'"
+check cloud_config_as_user_data bash -c "segment_cat() { bsdtar -xOf \"\$1\" \"\$2\"; }; segment_cat $m/node-dlws-master.cpio.gz usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data | head -1 | grep -qx '#cloud-config'"
 check binaries_in_shared_segment bash -c "bsdtar -tvf $m/shared.cpio.gz | grep -E '^-rwxr-xr-x .* 0 +0 .* usr/share/oem/dlws/rootfs/opt/bin/kubectl$' >/dev/null"
 check owner_root_everywhere bash -c "! bsdtar -tvf $m/node-dlws-master.cpio.gz | awk '{print \$3, \$4}' | grep -v '^0 0$'"
 check keys_0600_in_segment bash -c "bsdtar -tvf $m/node-dlws-master.cpio.gz | grep -E 'kubelet-key.pem$' | grep -q '^-rw------- '"

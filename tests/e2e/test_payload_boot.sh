@@ -45,8 +45,8 @@ for host in dlws-worker1 dlws-worker2; do
 	if grep -qx "DLWS-HOSTNAME: $host" "$c"; then pass "boot_${host}_hostname"; else fail "boot_${host}_hostname" "$(grep DLWS-HOSTNAME "$c")"; fi
 	if grep -qx "DLWS-FILE: $(sha keys/kubelet-$host-key.pem) $key_path" "$c"; then pass "boot_${host}_own_key"; else fail "boot_${host}_own_key" "its kubelet key is not on the console"; fi
 	if grep -q "$(sha keys/kubelet-$other-key.pem)" "$c"; then fail "boot_${host}_not_other_key" "$other's key reached $host"; else pass "boot_${host}_not_other_key"; fi
-	cc=$(bsdtar -xOf out/worker-initrd/node-$host.cpio.gz usr/share/oem/cloud-config.yml | sha256sum | cut -d' ' -f1)
-	if grep -qx "DLWS-FILE: $cc /usr/share/oem/cloud-config.yml" "$c"; then pass "boot_${host}_cloud_config"; else fail "boot_${host}_cloud_config" "cloud-config not found at its OEM path"; fi
+	cc=$(bsdtar -xOf out/worker-initrd/node-$host.cpio.gz usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data | sha256sum | cut -d' ' -f1)
+	if grep -qx "DLWS-FILE: $cc /usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data" "$c"; then pass "boot_${host}_cloud_config"; else fail "boot_${host}_cloud_config" "cloud-config not found at its rootfs path (user_data)"; fi
 done
 
 # The built-in default as shipped: real Debian binaries from vendor/ (as

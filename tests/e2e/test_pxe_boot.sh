@@ -47,10 +47,10 @@ key_path=/usr/share/oem/dlws/rootfs/etc/kubernetes/ssl/kubelet-key.pem
 expect_node() {
 	local name=$1 host=$2 other=$3 c=$WORK/console-$1
 	local cc
-	cc=$(bsdtar -xOf "out/pxe/nodes/$host.cpio.gz" usr/share/oem/cloud-config.yml | sha256sum | cut -d' ' -f1)
+	cc=$(bsdtar -xOf "out/pxe/nodes/$host.cpio.gz" usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data | sha256sum | cut -d' ' -f1)
 	if grep -qx "DLWS-HOSTNAME: $host" "$c" && grep -q '^DLWS-PAYLOAD: OK ' "$c" &&
 		grep -qx "DLWS-FILE: $(sha "keys/kubelet-$host-key.pem") $key_path" "$c" &&
-		grep -qx "DLWS-FILE: $cc /usr/share/oem/cloud-config.yml" "$c"; then
+		grep -qx "DLWS-FILE: $cc /usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data" "$c"; then
 		pass "$name"
 	else
 		fail "$name" "$(grep -E '^DLWS-(HOSTNAME|PAYLOAD|VERIFY)' "$c" | tr '\n' ' ') (log: $logs/pxe-$name.log)"

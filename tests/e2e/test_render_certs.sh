@@ -8,7 +8,7 @@ cd p
 
 # render before any build: prints every node's configs, writes nothing.
 out=$("$MK" render recipes/worker.recipe 2>"$WORK/err")
-if [ $? = 0 ] && grep -q '^# --- dlws-worker1: /usr/share/oem/cloud-config.yml' <<<"$out" &&
+if [ $? = 0 ] && grep -q '^# --- dlws-worker1: /var/lib/flatcar-install/user_data' <<<"$out" &&
 	grep -q '^# --- dlws-worker2: /etc/kubernetes/kubelet.env' <<<"$out" && [ ! -e keys ] && [ ! -e out/worker-initrd ]; then
 	pass render_dry_run_writes_nothing
 else

@@ -52,9 +52,18 @@ static const struct { const char *text, *want; } error_cases[] = {
 	{ HEAD_IMG "install: { device: auto, aftr: reboot }\n", "7:26: unknown key 'aftr' in install (did you mean 'after'?)" },
 	{ HEAD FILES KUBELET "sha256: " KUBELET_SUM ", mod: '0755' }\n",
 	  "8:126: unknown key 'mod' in files entry (did you mean 'mode'?)" },
-	{ HEAD "config:\n  - { templte: ../templates/cloud-config.yml, dest: /usr/share/oem/cloud-config.yml }\n",
+	{ HEAD "config:\n  - { templte: ../templates/cloud-config.yml, dest: /var/lib/flatcar-install/user_data }\n",
 	  "8:7: unknown key 'templte' in config entry (did you mean 'template'?)\n"
 	  "8:5: missing required key 'template' in config entry" },
+	/* dests Flatcar would not apply or could not take */
+	{ HEAD "config:\n  - { template: ../templates/cloud-config.yml, dest: /usr/share/oem/cloud-config.yml }\n",
+	  "8:54: Flatcar 4722+ does not apply '/usr/share/oem/cloud-config.yml' (and stable would apply it twice): "
+	  "use dest '/var/lib/flatcar-install/user_data'" },
+	{ HEAD "config:\n  - { template: ../templates/cloud-config.yml, dest: /usr/share/oem/config.ign }\n",
+	  "8:54: '/usr/share/oem/config.ign' is the node's Ignition config, which dlws-mkimage writes: put units in the cloud-config" },
+	{ HEAD FILES "  - { src: ../bin/kubelet, dest: /usr/bin/kubelet, sha256: " KUBELET_SUM " }\n",
+	  "8:34: 'dest' '/usr/bin/kubelet' is under /usr, which is read-only on Flatcar (use /opt or /etc)" },
+	{ HEAD "container_runtime: crio\n", "7:20: 'container_runtime' must be containerd or docker, not 'crio'" },
 	/* wrong types */
 	{ "- recipe: 1\n", "1:1: a recipe must be a map, not a list" },
 	{ L_VERSION "name: [m]\n" L_ROLE L_CLUSTER L_BASE L_OUTPUTS, "2:7: 'name' must be a string, not a list" },
@@ -192,7 +201,7 @@ static const char good_recipe[] =
 	"  image: ../base/initrd.img\n"
 	"  cmdline: \"console=ttyS0,115200n8 flatcar.autologin\"\n"
 	"config:\n"
-	"  - { template: ../templates/cloud-config.yml, dest: /usr/share/oem/cloud-config.yml }\n"
+	"  - { template: ../templates/cloud-config.yml, dest: /var/lib/flatcar-install/user_data }\n"
 	"  - { template: ../templates/cloud-config.yml, dest: /etc//kubernetes/./kubelet.env, mode: \"0600\" }\n"
 	"files:\n"
 	"  - { src: ../bin/kubelet, dest: /opt/bin/kubelet, mode: \"0755\", sha256: " KUBELET_SUM_UPPER " }\n"
@@ -329,8 +338,8 @@ static void test_good(void) {
 
 	CHECK_INTEQ(rc->n_configs, 2);
 	CHECK_STREQ(rc->configs[0].template, "recipes/../templates/cloud-config.yml");
-	CHECK_STREQ(rc->configs[0].dest, "/usr/share/oem/cloud-config.yml");
-	CHECK_INTEQ(rc->configs[0].mode, 0644);
+	CHECK_STREQ(rc->configs[0].dest, "/var/lib/flatcar-install/user_data");
+	CHECK_INTEQ(rc->configs[0].mode, 0600); /* the cloud-config: 0600 as flatcar-install leaves it */
 	CHECK_INTEQ(rc->configs[0].loc.line, 12);
 	CHECK_STREQ(rc->configs[1].dest, "/etc/kubernetes/kubelet.env");
 	CHECK_INTEQ(rc->configs[1].mode, 0600);

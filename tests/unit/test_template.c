@@ -331,6 +331,123 @@ static void test_cloud_config(const struct value *ctx) {
 	free(diags);
 }
 
+/* Line maps: for each rendered line, the template line it came from. */
+static const struct { const char *tpl, *want; } map_cases[] = {
+	{ "a\nb\nc\n", "1 2 3" },
+	{ "a\nb", "1 2" },
+	/* lines holding only a block tag or a comment leave nothing */
+	{ "a:\n  {{ if yes_flag }}\n  b: 1\n  {{ else }}\n  b: 2\n  {{ end }}\nc: 3\n", "1 3 7" },
+	{ "{{ if no_flag }}\nx\n{{ else }}\ny\n{{ end }}\nz\n", "4 6" },
+	{ "a\n  {{# a comment #}}\nb\n", "1 3" },
+	{ "keys:\n{{ each k in keys }}\n  - {{ k | yaml }}\n{{ end }}\nend: 1\n", "1 3 3 5" },
+	{ "{{ each k in none }}\nx\n{{ end }}\ny\n", "4" },
+	/* a value over several lines: every line of it is the tag's */
+	{ "key: |\n  {{ pem | indent 2 }}\nnext: 1\n", "1 2 2 2 2 3" },
+	{ "a\n{{ multi | indent 4 }}\nb\n", "1 2 2 2 3" },
+	{ "{{ name }}\n{{ name }} {{ name }}\n", "1 2" },
+};
+
+static char *map_lines(const char *tpl, const struct value *ctx) {
+	struct buf out = BUF_INIT, lines = BUF_INIT;
+	struct diags d = DIAGS_INIT;
+	struct template_map *map = NULL;
+	CHECK_INTEQ(template_render_map("t.yml", tpl, strlen(tpl), ctx, &out, &map, &d), 0);
+	CHECK(map != NULL);
+	size_t n = 0;
+	for (size_t i = 0; i < out.len; i++)
+		if (out.data[i] == '\n' || i + 1 == out.len)
+			n++;
+	for (size_t i = 1; i <= n; i++) {
+		struct srcloc at = template_map_loc(map, (int)i, 0);
+		CHECK_STREQ(at.file, "t.yml");
+		buf_printf(&lines, "%s%d", i > 1 ? " " : "", at.line);
+	}
+	template_map_free(map);
+	buf_release(&out);
+	diags_release(&d);
+	return buf_steal(&lines, NULL);
+}
+
+static void test_map(const struct value *ctx) {
+	for (size_t i = 0; i < ARRAY_SIZE(map_cases); i++) {
+		char *got = map_lines(map_cases[i].tpl, ctx);
+		if (!streq(got, map_cases[i].want))
+			fprintf(stderr, "map case %zu: %s\n", i, map_cases[i].tpl);
+		CHECK_STREQ(got, map_cases[i].want);
+		free(got);
+	}
+
+	/* Columns: literal text maps character for character, a value to its tag. */
+	struct buf out = BUF_INIT;
+	struct diags d = DIAGS_INIT;
+	struct template_map *map = NULL;
+	buf_puts(&out, "#cloud-config\n");
+	static const char cols[] = "x: 1\nhello {{ name }} x\n";
+	CHECK_INTEQ(template_render_map("t.yml", cols, strlen(cols), ctx, &out, &map, &d), 0);
+	CHECK_STREQ(out.data, "#cloud-config\nx: 1\nhello master-1 x\n");
+	/* Lines count from where this render started appending. */
+	struct srcloc at = template_map_loc(map, 2, 1);
+	CHECK_INTEQ(at.line, 2);
+	CHECK_INTEQ(at.col, 1);
+	at = template_map_loc(map, 2, 8);
+	CHECK_INTEQ(at.line, 2);
+	CHECK_INTEQ(at.col, 7);
+	at = template_map_loc(map, 2, 16);
+	CHECK_INTEQ(at.line, 2);
+	CHECK_INTEQ(at.col, 18);
+	/* Past the end of a line: its newline; past the last line: the end. */
+	at = template_map_loc(map, 2, 99);
+	CHECK_INTEQ(at.line, 2);
+	CHECK_INTEQ(at.col, 19);
+	at = template_map_loc(map, 1, 4);
+	CHECK_INTEQ(at.line, 1);
+	CHECK_INTEQ(at.col, 4);
+	at = template_map_loc(map, 40, 1);
+	CHECK_INTEQ(at.line, 2);
+	CHECK_INTEQ(at.col, 19);
+	at = template_map_loc(map, 0, 0);
+	CHECK_INTEQ(at.line, 0);
+	CHECK_STREQ(at.file, "t.yml");
+
+	/* Diagnostics about the rendered text move to the template. */
+	struct diags rendered = DIAGS_INIT, moved = DIAGS_INIT;
+	diag_error(&rendered, &(struct srcloc){ "rendered", 2, 10 }, "bad value");
+	diag_warning(&rendered, &(struct srcloc){ "rendered", 1, 1 }, "odd key");
+	diag_note(&rendered, NULL, "somewhere");
+	template_map_diags(map, &rendered, &moved);
+	CHECK_INTEQ(moved.n, 3);
+	CHECK_INTEQ(moved.n_errors, 1);
+	CHECK(moved.v[0].level == DIAG_ERROR && moved.v[1].level == DIAG_WARNING && moved.v[2].level == DIAG_NOTE);
+	CHECK_STREQ(moved.v[0].file, "t.yml");
+	CHECK_INTEQ(moved.v[0].line, 2);
+	CHECK_INTEQ(moved.v[0].col, 7);
+	CHECK_STREQ(moved.v[0].msg, "bad value");
+	CHECK_INTEQ(moved.v[1].line, 1);
+	CHECK_INTEQ(moved.v[1].col, 1);
+	CHECK_STREQ(moved.v[2].file, "t.yml");
+	CHECK_INTEQ(moved.v[2].line, 0);
+	diags_release(&rendered);
+	diags_release(&moved);
+	template_map_free(map);
+
+	/* Nothing rendered: nowhere to point but the template. */
+	map = NULL;
+	buf_reset(&out);
+	CHECK_INTEQ(template_render_map("t.yml", "{{ if no_flag }}x{{ end }}", 26, ctx, &out, &map, &d), 0);
+	at = template_map_loc(map, 1, 1);
+	CHECK_STREQ(at.file, "t.yml");
+	CHECK_INTEQ(at.line, 0);
+	template_map_free(map);
+
+	/* A failed render hands back no map. */
+	map = NULL;
+	CHECK_INTEQ(template_render_map("t.yml", "{{ qqq }}", 9, ctx, &out, &map, &d), -EINVAL);
+	CHECK(map == NULL);
+	template_map_free(NULL);
+	buf_release(&out);
+	diags_release(&d);
+}
+
 int main(void) {
 	struct value *ctx = context();
 	test_ok(ctx);
@@ -338,6 +455,7 @@ int main(void) {
 	test_appends(ctx);
 	test_limits(ctx);
 	test_cloud_config(ctx);
+	test_map(ctx);
 	value_free(ctx);
 	return check_summary("test_template");
 }
