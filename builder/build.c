@@ -191,6 +191,11 @@ static int build_context(const struct build *b, const struct node *node, struct 
 	struct value *payload = value_new_map(NULL);
 	value_map_set_str(payload, "dir", "/" PAYLOAD_DIR);
 	value_map_set_str(payload, "rootfs", "/" PAYLOAD_ROOTFS);
+	/* payload.kubelet only when the node has one to run: a unit must not
+	 * start a binary the media do not carry (Flatcar has none). */
+	for (size_t i = 0; i < b->recipe->n_files; i++)
+		if (endswith(b->recipe->files[i].dest, "/kubelet"))
+			value_map_set_str(payload, "kubelet", b->recipe->files[i].dest);
 	value_map_set(ctx, "payload", payload);
 	/* install.* only when the recipe installs: templates test `defined install`. */
 	if (b->recipe->install.enabled) {

@@ -20,7 +20,7 @@ static const char payload_unit[] =
 	"DefaultDependencies=no\n"
 	"RequiresMountsFor=" LAYOUT_LIVE_DLWS "\n"
 	"Conflicts=shutdown.target\n"
-	"Before=shutdown.target sysinit.target systemd-modules-load.service systemd-sysctl.service\n"
+	"Before=shutdown.target sysinit.target systemd-modules-load.service systemd-sysctl.service systemd-sysext.service\n"
 	"Before=systemd-tmpfiles-setup.service systemd-udevd.service " PAYLOAD_CONSUMERS "\n"
 	"\n"
 	"[Service]\n"

@@ -13,7 +13,7 @@ packages=(
 	# tests: independent readers and boots
 	openssl libarchive-tools qemu-system-x86 xorriso genisoimage e2fsprogs gdisk fdisk
 	# the real consumers of what we write for Flatcar: Ignition configs, systemd units
-	ignition systemd jq
+	ignition systemd jq python3 python3-yaml
 	# PXE bundles and ISOs: bootloaders, UEFI firmware for boot tests
 	pxelinux syslinux-common isolinux grub-efi-amd64-bin ovmf ipxe-qemu mtools dosfstools dnsmasq-base
 )

@@ -34,7 +34,8 @@ static void test_plain_recipe(void) {
 	CHECK_INTEQ(count(ign, "\"enabled\": true"), 2);
 	/* Early: before modules-load and sysctl read /etc, pulled in by sysinit. */
 	CHECK(has(ign, "DefaultDependencies=no\\n"));
-	CHECK(has(ign, "Before=shutdown.target sysinit.target systemd-modules-load.service systemd-sysctl.service\\n"));
+	/* and before systemd-sysext merges /etc/extensions (the payload links images there) */
+	CHECK(has(ign, "Before=shutdown.target sysinit.target systemd-modules-load.service systemd-sysctl.service systemd-sysext.service\\n"));
 	CHECK(has(ign, "WantedBy=sysinit.target\\n"));
 	CHECK(has(ign, "ExecStart=/usr/share/oem/dlws/bin/dlws-payload place\\n"));
 	CHECK(has(ign, "ExecStart=/usr/share/oem/dlws/bin/dlws-payload large\\n"));
