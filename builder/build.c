@@ -10,7 +10,11 @@
 #include "bootcfg.h"
 #include "cloudconfig.h"
 #include "hash.h"
+#include "imagearchive.h"
+#include "kubernetes.h"
 #include "rawimage.h"
+#include "sysext.h"
+#include "schema.h"
 #include "template.h"
 #include "units.h"
 #include "yamldoc.h"
@@ -19,10 +23,91 @@
 #define RENDER_LIMIT ((size_t)4 << 20)
 #define PEM_LIMIT ((size_t)64 << 10)
 #define APISERVER_PORT 443
+#define APISERVER_PORT_TEXT "443"
+
+/* Where a node of `rc` finds binary `name` (kubelet, kubeadm, kubectl):
+ * a files: dest, a made sysext's file, or a prebuilt sysext named
+ * "kubernetes" (Flatcar's, with them in /usr/bin and its own
+ * kubelet.service). NULL when the media do not carry it. With
+ * `ret_has_unit`, whether that source brings a kubelet.service too. */
+static char *recipe_binary(const struct recipe *rc, const char *name, bool *ret_has_unit) {
+	_cleanup_free_ char *suffix = xasprintf("/%s", name);
+	char *found = NULL;
+	bool unit = false;
+	for (size_t i = 0; i < rc->n_files && !found; i++)
+		if (endswith(rc->files[i].dest, suffix))
+			found = xstrdup(rc->files[i].dest);
+	for (size_t i = 0; i < rc->n_sysexts && !found; i++) {
+		const struct recipe_sysext *x = &rc->sysexts[i];
+		if (x->src && streq(x->name, "kubernetes")) {
+			found = xasprintf("/usr/bin/%s", name);
+			unit = true;
+		}
+		for (size_t k = 0; k < x->n_files; k++) {
+			if (!found && endswith(x->files[k].dest, suffix))
+				found = xstrdup(x->files[k].dest);
+			unit |= endswith(x->files[k].dest, "/systemd/system/kubelet.service");
+		}
+		if (!found)
+			unit = false;
+	}
+	if (ret_has_unit)
+		*ret_has_unit = unit;
+	return found;
+}
+
+/* Does a node of this recipe run a kubelet? Then it runs pods, whose
+ * images must all come with the media. */
+static bool runs_kubelet(const struct recipe *rc) {
+	_cleanup_free_ char *kubelet = recipe_binary(rc, "kubelet", NULL);
+	return kubelet != NULL;
+}
+
+/* Every image the cluster's Kubernetes release and CNI run on this role
+ * must be in images: (read from the archives themselves): nothing may be
+ * pulled at boot, and a missing one would only show as a pod stuck in
+ * ErrImageNeverPull on the node. */
+static int check_images(const struct build *b, struct diags *d) {
+	const struct recipe *rc = b->recipe;
+	const struct cluster *c = b->cluster;
+	struct k8s_version kv;
+	if (!runs_kubelet(rc) || k8s_version_parse(c->kubernetes_version, &kv) < 0)
+		return 0;
+	struct strv have = STRV_INIT;
+	size_t missing = 0;
+	int r = 0;
+	for (size_t i = 0; i < rc->n_images; i++) {
+		struct strv refs = STRV_INIT;
+		int k = image_archive_refs(rc->images[i].src, &refs, d);
+		if (k < 0)
+			r = k;
+		for (size_t j = 0; j < refs.n; j++)
+			strv_push(&have, refs.v[j]);
+		strv_release(&refs);
+	}
+	size_t n = k8s_images_for_role(&kv, rc->role, c->flannel_version, c->flannel_cni_plugin_version, NULL, 0);
+	char **need = xcalloc(n + 1, sizeof(*need));
+	k8s_images_for_role(&kv, rc->role, c->flannel_version, c->flannel_cni_plugin_version, need, n);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *norm = image_ref_normalize(need[i]);
+		if (r == 0 && !strv_contains(&have, norm)) {
+			diag_error(d, schema_loc(rc->doc, "images"),
+				   "images: lacks '%s', which a %s of Kubernetes %s runs (nodes pull nothing: add its archive, "
+				   "e.g. from `ctr images export` or `docker save`)",
+				   need[i], role_name(rc->role), c->kubernetes_version);
+			missing++;
+		}
+		free(need[i]);
+	}
+	free(need);
+	strv_release(&have);
+	return r < 0 ? r : missing ? -ENOENT : 0;
+}
 
 int build_load(const char *recipe_path, const struct build_opts *opts, struct build **ret, struct diags *d) {
 	struct build *b = xcalloc(1, sizeof(*b));
 	b->opts = opts;
+	b->sysext = sysext_work_new();
 	int r = recipe_load(recipe_path, &b->recipe, d);
 	if (r < 0)
 		goto fail;
@@ -49,6 +134,9 @@ int build_load(const char *recipe_path, const struct build_opts *opts, struct bu
 		.cluster = c,
 		.apiserver_url = b->apiserver_url,
 	};
+	r = check_images(b, d);
+	if (r < 0)
+		goto fail;
 	*ret = b;
 	return 0;
 fail:
@@ -59,6 +147,7 @@ fail:
 void build_free(struct build *b) {
 	if (!b)
 		return;
+	sysext_work_free(b->sysext);
 	recipe_free(b->recipe);
 	cluster_free(b->cluster);
 	free(b->nodes);
@@ -72,13 +161,50 @@ void rendered_free(struct rendered *v, size_t n) {
 	free(v);
 }
 
-static struct value *node_value(const struct node *n) {
-	struct value *v = value_new_map(&n->loc);
-	value_map_set_str(v, "hostname", n->hostname);
-	value_map_set_str(v, "ip", n->ip);
-	value_map_set_str(v, "mac", n->mac ? n->mac : "");
-	value_map_set_str(v, "role", role_name(n->role));
+static bool is_first_master(const struct cluster *c, const struct node *n) {
+	const struct node *first = NULL;
+	cluster_nodes_of(c, ROLE_MASTER, &first, 1);
+	return first == n;
+}
+
+/* A node of the cluster values, or with n NULL the node a role's default
+ * boot entry boots: no name, no address (a worker whose MAC is not listed). */
+static struct value *node_value(const struct cluster *c, const struct node *n, enum node_role role) {
+	struct value *v = value_new_map(n ? &n->loc : NULL);
+	value_map_set_str(v, "hostname", n ? n->hostname : "");
+	value_map_set_str(v, "ip", n ? n->ip : "");
+	value_map_set_str(v, "mac", n && n->mac ? n->mac : "");
+	value_map_set_str(v, "role", role_name(n ? n->role : role));
+	value_map_set_str(v, "first_master", n && is_first_master(c, n) ? "yes" : "");
 	return v;
+}
+
+/* The Kubernetes release: its version, the images it runs, where the
+ * control plane answers. */
+static void kubernetes_values(const struct build *b, struct value *v) {
+	const struct cluster *c = b->cluster;
+	struct k8s_version kv;
+	value_map_set_str(v, "kubernetes_version", c->kubernetes_version);
+	value_map_set_str(v, "apiserver_port", APISERVER_PORT_TEXT);
+	const struct node *first = NULL;
+	cluster_nodes_of(c, ROLE_MASTER, &first, 1);
+	_cleanup_free_ char *endpoint = first ? xasprintf("%s:%s", first->ip, APISERVER_PORT_TEXT) : xstrdup("");
+	value_map_set_str(v, "controlplane_endpoint", endpoint);
+	if (k8s_version_parse(c->kubernetes_version, &kv) < 0)
+		return; /* cluster_load reported it */
+	_cleanup_free_ char *minor = xasprintf("%d.%d", kv.major, kv.minor);
+	value_map_set_str(v, "kubernetes_minor", minor);
+	struct value *images = value_new_map(NULL);
+	static const char *const names[] = { "apiserver", "controller_manager", "scheduler", "proxy", "coredns", "pause" };
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		_cleanup_free_ char *ref = k8s_image(&kv, names[i]);
+		value_map_set_str(images, names[i], ref);
+	}
+	_cleanup_free_ char *flannel = xasprintf(K8S_FLANNEL_REGISTRY "/flannel:%s", c->flannel_version);
+	_cleanup_free_ char *flannel_cni = xasprintf(K8S_FLANNEL_REGISTRY "/flannel-cni-plugin:%s", c->flannel_cni_plugin_version);
+	value_map_set_str(images, "flannel", flannel);
+	value_map_set_str(images, "flannel_cni_plugin", flannel_cni);
+	value_map_set(v, "images", images);
 }
 
 static struct value *cluster_value(const struct build *b) {
@@ -104,7 +230,7 @@ static struct value *cluster_value(const struct build *b) {
 			const struct node *n = &c->nodes[i];
 			if ((int)n->role != role)
 				continue;
-			value_list_push(list, node_value(n));
+			value_list_push(list, node_value(c, n, n->role));
 			if (role == ROLE_ETCD) {
 				/* A static initial cluster: no discovery URL, nothing to reach at boot. */
 				buf_printf(&endpoints, "%shttps://%s:2379", endpoints.len ? "," : "", n->ip);
@@ -115,18 +241,34 @@ static struct value *cluster_value(const struct build *b) {
 	}
 	value_map_set_str(v, "etcd_endpoints", endpoints.data ? endpoints.data : "");
 	value_map_set_str(v, "etcd_initial_cluster", initial.data ? initial.data : "");
+	kubernetes_values(b, v);
 	buf_release(&endpoints);
 	buf_release(&initial);
 	return v;
 }
 
-/* pki.<id>.cert / .key are the paths on the node; pki.<id>.cert_pem is the
- * certificate text. Private key material never enters the template
- * context, so no rendered config (nor `render`) can expose it. */
+/* What a node receives of the PKI; with node NULL, what the role's
+ * default entry carries (an unlisted worker: no node's identity). */
+static int node_pki_items(const struct build *b, const struct node *node, struct pki_item **ret, size_t *ret_n,
+			  struct diags *d) {
+	if (node)
+		return pki_items_for_node(&b->pki, node, b->recipe->pki.include_ca_key, ret, ret_n, d);
+	return pki_items_for_role(&b->pki, b->recipe->role, ret, ret_n, d);
+}
+
+bool build_has_role_segment(const struct build *b) {
+	return b->recipe->role == ROLE_WORKER;
+}
+
+/* pki.<id>.<part> (cert, key, pub, conf) are the paths on the node;
+ * pki.<id>.cert_pem is the certificate text; pki.ca.hash (kubeadm's
+ * caCertHashes entry) and pki.bootstrap_token.id are public values.
+ * Private key material, kubeconfigs and the token's secret never enter the
+ * template context, so no rendered config (nor `render`) can expose them. */
 static int pki_value(const struct build *b, const struct node *node, struct value **ret, struct diags *d) {
 	struct pki_item *items = NULL;
 	size_t n = 0;
-	int r = pki_items_for_node(&b->pki, node, b->recipe->pki.include_ca_key, &items, &n, d);
+	int r = node_pki_items(b, node, &items, &n, d);
 	if (r < 0)
 		return r;
 	struct value *v = value_new_map(NULL);
@@ -147,6 +289,24 @@ static int pki_value(const struct build *b, const struct node *node, struct valu
 		}
 	}
 	pki_items_free(items, n);
+	char *hash = NULL, *token_id = NULL;
+	if (r == 0)
+		r = pki_ca_cert_hash(b->pki.dir, &hash, d);
+	if (r == 0)
+		r = pki_bootstrap_token_id(b->pki.dir, &token_id, d);
+	if (r == 0) {
+		struct value *ca = value_map_get(v, "ca");
+		if (!ca) {
+			ca = value_new_map(NULL);
+			value_map_set(v, "ca", ca);
+		}
+		value_map_set_str(ca, "hash", hash);
+		struct value *token = value_new_map(NULL);
+		value_map_set_str(token, "id", token_id);
+		value_map_set(v, "bootstrap_token", token);
+	}
+	free(hash);
+	free(token_id);
 	if (r < 0) {
 		value_free(v);
 		return r;
@@ -179,6 +339,21 @@ static int apply_sets(struct value *ctx, const struct build_opts *opts, struct d
 	return 0;
 }
 
+/* payload.kubelet, .kubeadm, .kubectl: where the node finds them, only
+ * when its media carry them (a unit must not start a binary the node does
+ * not have: Flatcar has none of them). payload.kubelet_unit when the
+ * kubelet is a plain file: a sysext brings its own kubelet.service. */
+static void payload_binaries(const struct recipe *rc, struct value *payload) {
+	static const char *const names[] = { "kubelet", "kubeadm", "kubectl" };
+	for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
+		bool has_unit = false;
+		_cleanup_free_ char *path = recipe_binary(rc, names[k], &has_unit);
+		value_map_set_str(payload, names[k], path ? path : "");
+		if (k == 0)
+			value_map_set_str(payload, "kubelet_unit", path && !has_unit ? "yes" : "");
+	}
+}
+
 static int build_context(const struct build *b, const struct node *node, struct value **ret, struct diags *d) {
 	struct value *ctx = value_new_map(NULL);
 	struct value *recipe = value_new_map(NULL);
@@ -186,16 +361,12 @@ static int build_context(const struct build *b, const struct node *node, struct 
 	value_map_set_str(recipe, "role", role_name(b->recipe->role));
 	value_map_set(ctx, "recipe", recipe);
 	value_map_set(ctx, "cluster", cluster_value(b));
-	value_map_set(ctx, "node", node_value(node));
+	value_map_set(ctx, "node", node_value(b->cluster, node, b->recipe->role));
 	value_map_set(ctx, "values", merged_values(b));
 	struct value *payload = value_new_map(NULL);
 	value_map_set_str(payload, "dir", "/" PAYLOAD_DIR);
 	value_map_set_str(payload, "rootfs", "/" PAYLOAD_ROOTFS);
-	/* payload.kubelet only when the node has one to run: a unit must not
-	 * start a binary the media do not carry (Flatcar has none). */
-	for (size_t i = 0; i < b->recipe->n_files; i++)
-		if (endswith(b->recipe->files[i].dest, "/kubelet"))
-			value_map_set_str(payload, "kubelet", b->recipe->files[i].dest);
+	payload_binaries(b->recipe, payload);
 	value_map_set(ctx, "payload", payload);
 	/* install.* only when the recipe installs: templates test `defined install`. */
 	if (b->recipe->install.enabled) {
@@ -240,7 +411,8 @@ static int check_rendered(const struct recipe_config *cfg, const char *text, siz
 		return 0;
 	struct diags yd = DIAGS_INIT;
 	struct value *doc = NULL;
-	int r = yaml_parse("rendered", text, len, &doc, &yd);
+	/* A cloud-config is one document; Kubernetes manifests may hold several. */
+	int r = cloud_config ? yaml_parse("rendered", text, len, &doc, &yd) : yaml_check_stream("rendered", text, len, &yd);
 	if (r == 0 && cloud_config) {
 		struct diags cd = DIAGS_INIT;
 		r = cloudconfig_check(doc, &cd);
@@ -266,6 +438,26 @@ static int check_rendered(const struct recipe_config *cfg, const char *text, siz
 	return r;
 }
 
+/* A flag the cluster's Kubernetes release no longer accepts stops that
+ * component at start: an error at the template's place. */
+static int check_removed_flags(const struct build *b, const char *text, const struct template_map *map, struct diags *d) {
+	struct k8s_version kv;
+	size_t off = 0;
+	if (k8s_version_parse(b->cluster->kubernetes_version, &kv) < 0)
+		return 0;
+	const struct k8s_removed_flag *f = k8s_find_removed_flag(&kv, text, &off);
+	if (!f)
+		return 0;
+	int line = 1, col = 1;
+	for (size_t i = 0; i < off; i++, col++)
+		if (text[i] == '\n')
+			line++, col = 0;
+	struct srcloc at = template_map_loc(map, line, col);
+	diag_error(d, &at, "'%s' was removed from %s in Kubernetes 1.%d (the cluster runs %s): %s", f->flag, f->component,
+		   f->removed_in, b->cluster->kubernetes_version, f->instead);
+	return -EINVAL;
+}
+
 int build_render(const struct build *b, const struct node *node, struct rendered **ret, size_t *ret_n, struct diags *d) {
 	struct value *ctx = NULL;
 	int r = build_context(b, node, &ctx, d);
@@ -289,6 +481,8 @@ int build_render(const struct build *b, const struct node *node, struct rendered
 		free(src);
 		if (r == 0)
 			r = check_rendered(cfg, text.data ? text.data : "", text.len, map, d);
+		if (r == 0)
+			r = check_removed_flags(b, text.data ? text.data : "", map, d);
 		template_map_free(map);
 		out[i].config = cfg;
 		out[i].text = buf_steal(&text, &out[i].len);
@@ -382,6 +576,9 @@ int build_stage_shared(const struct build *b, uint64_t large_threshold, struct s
 		if (k < 0 && r == 0)
 			r = k;
 	}
+	/* systemd-sysext images (and their /etc/extensions links) in the rootfs. */
+	if (r == 0)
+		r = sysext_stage(b->sysext, rc, b->opts->epoch, &s, d);
 	if (r == 0)
 		r = stage_payload_script(&s, d);
 	if (r == 0 && rc->install.enabled)
@@ -424,7 +621,7 @@ int build_stage_node(const struct build *b, const struct node *node, struct stag
 
 	struct pki_item *items = NULL;
 	size_t n_items = 0;
-	r = pki_items_for_node(&b->pki, node, b->recipe->pki.include_ca_key, &items, &n_items, d);
+	r = node_pki_items(b, node, &items, &n_items, d);
 	for (size_t i = 0; i < n_items && r == 0; i++) {
 		_cleanup_free_ char *path = stage_payload_path(items[i].dest);
 		r = stage_add_file(&s, path, items[i].src, items[i].mode, NULL, NULL, d);
@@ -432,10 +629,14 @@ int build_stage_node(const struct build *b, const struct node *node, struct stag
 	pki_items_free(items, n_items);
 
 	if (r == 0) {
-		_cleanup_free_ char *env = xasprintf("DLWS_HOSTNAME=%s\nDLWS_IP=%s\nDLWS_ROLE=%s\nDLWS_CLUSTER=%s\nDLWS_RECIPE=%s\n",
-						     node->hostname, node->ip, role_name(node->role), b->cluster->name, b->recipe->name);
+		/* A role's default entry has no name or address: the node finds its own. */
+		_cleanup_free_ char *env = node
+			? xasprintf("DLWS_HOSTNAME=%s\nDLWS_IP=%s\nDLWS_ROLE=%s\nDLWS_CLUSTER=%s\nDLWS_RECIPE=%s\n", node->hostname,
+				    node->ip, role_name(node->role), b->cluster->name, b->recipe->name)
+			: xasprintf("DLWS_ROLE=%s\nDLWS_CLUSTER=%s\nDLWS_RECIPE=%s\n", role_name(b->recipe->role),
+				    b->cluster->name, b->recipe->name);
 		stage_add_data(&s, PAYLOAD_DIR "/node.env", env, strlen(env), 0644, d);
-		r = stage_add_manifest(&s, "node", d);
+		r = stage_add_manifest(&s, node ? "node" : "role", d);
 	}
 	if (r < 0) {
 		stage_release(&s);
@@ -459,6 +660,14 @@ int build_write_segments(const struct build *b, const char *shared_path, const c
 		*ret_shared = s;
 	else
 		stage_release(&s);
+	if (r == 0 && build_has_role_segment(b)) {
+		_cleanup_free_ char *dir = xstrndup(shared_path, (size_t)(strrchr(shared_path, '/') - shared_path));
+		_cleanup_free_ char *role_path = path_join(dir, BUILD_ROLE_SEGMENT);
+		r = build_stage_node(b, NULL, &s, d);
+		if (r == 0)
+			r = initrd_write(&s, role_path, b->opts->epoch, &ret->role, d);
+		stage_release(&s);
+	}
 	for (size_t i = 0; i < b->n_nodes && r == 0; i++) {
 		r = build_stage_node(b, b->nodes[i], &s, d);
 		if (r < 0)
@@ -522,10 +731,19 @@ void build_menu_entries(const struct build *b, const char *extra, struct boot_me
 	_cleanup_free_ char *after = rc->install.enabled ? xasprintf(" dlws.after=%s", rc->install.after) : xstrdup("");
 	_cleanup_free_ char *cmdline = xasprintf("%s%sdlws.recipe=%s%s%s%s", rc->base.cmdline, rc->base.cmdline[0] ? " " : "",
 						 rc->name, after, extra[0] ? " " : "", extra);
-	_cleanup_free_ char *title = xasprintf("%s: %s without node configuration", rc->name, role_name(rc->role));
-	struct boot_entry *e = boot_menu_add(m, rc->name, title, k, cmdline);
+
+	/* A worker's default entry joins the cluster (role segment): Ignition
+	 * must run its units as on a node's entry. */
+	bool role_seg = build_has_role_segment(b);
+	_cleanup_free_ char *role_cmd = role_seg ? xasprintf("%s " FLATCAR_FIRST_BOOT, cmdline) : xstrdup(cmdline);
+	_cleanup_free_ char *title = role_seg
+		? xasprintf("%s: a %s that joins with the bootstrap token", rc->name, role_name(rc->role))
+		: xasprintf("%s: %s without node configuration", rc->name, role_name(rc->role));
+	struct boot_entry *e = boot_menu_add(m, rc->name, title, k, role_cmd);
 	strv_push_take(&e->initrds, xasprintf("%s/base.img", rc->name));
 	strv_push_take(&e->initrds, xasprintf("%s/shared.cpio.gz", rc->name));
+	if (role_seg)
+		strv_push_take(&e->initrds, xasprintf("%s/" BUILD_ROLE_SEGMENT, rc->name));
 	for (size_t i = 0; i < b->n_nodes; i++) {
 		const struct node *n = b->nodes[i];
 		_cleanup_free_ char *ntitle = xasprintf("%s: %s %s", n->hostname, role_name(n->role), n->ip);

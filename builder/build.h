@@ -24,6 +24,8 @@ struct build_opts {
 	time_t now;                     /* for certificate validity */
 };
 
+struct sysext_work;
+
 struct build {
 	struct recipe *recipe;
 	struct cluster *cluster;
@@ -32,6 +34,7 @@ struct build {
 	struct pki_config pki;
 	char *apiserver_url;
 	const struct build_opts *opts;
+	struct sysext_work *sysext;     /* the systemd-sysext images this build makes (owned) */
 };
 
 /* Loads the recipe and its cluster values; the role must have nodes. */
@@ -54,8 +57,15 @@ int build_render(const struct build *b, const struct node *node, struct rendered
  * With `large_threshold`, files of that size or more stay on the boot
  * medium (stage_move_large). */
 int build_stage_shared(const struct build *b, uint64_t large_threshold, struct stage *ret, struct diags *d);
-/* One node's segment: rendered configs, its certificates and keys, node.env. */
+/* One node's segment: rendered configs, its certificates and keys, node.env.
+ * With node NULL, the role's segment (build_has_role_segment). */
 int build_stage_node(const struct build *b, const struct node *node, struct stage *ret, struct diags *d);
+
+/* Workers have a role segment, "<recipe>/role.cpio.gz" beside the shared
+ * one: what the role's default entry boots to join without a node's
+ * identity (a MAC not in the cluster values). */
+#define BUILD_ROLE_SEGMENT "role.cpio.gz"
+bool build_has_role_segment(const struct build *b);
 
 /* The boot entries of a recipe: one for the role (kernel, base initrd and
  * shared segment) and one per node (plus its segment), paths relative to
@@ -67,7 +77,7 @@ void build_menu_entries(const struct build *b, const char *extra, struct boot_me
 /* Sizes of what a node's bootloader loads: the base initrd, the shared
  * segment, and each node's segment (parallel to b->nodes). */
 struct segment_sizes {
-	uint64_t base, shared;
+	uint64_t base, shared, role;
 	uint64_t *node;
 };
 void segment_sizes_release(struct segment_sizes *s);

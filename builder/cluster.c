@@ -1,4 +1,5 @@
 #include "cluster.h"
+#include "kubernetes.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -200,9 +201,21 @@ static void validate_nodes(struct cluster *c, bool ranges_ok, struct diags *d) {
 	}
 }
 
+/* An OCI tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
+static bool image_tag_valid(const char *s) {
+	size_t n = strlen(s);
+	if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (; *s; s++)
+		if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '.' || *s == '-'))
+			return false;
+	return true;
+}
+
 int cluster_load(const char *path, struct cluster **ret, struct diags *d) {
 	static const char *const keys[] = {
 		"cluster_name", "domain", "pod_ip_range", "service_cluster_ip_range",
+		"kubernetes_version", "flannel_version", "flannel_cni_plugin_version",
 		"ssh_keys", "masters", "etcd", "workers", "values",
 	};
 	size_t errors_before = d->n_errors;
@@ -234,6 +247,26 @@ int cluster_load(const char *path, struct cluster **ret, struct diags *d) {
 	c->domain = xstrdup(domain ? domain : "cluster.local");
 	if (!hostname_valid(c->domain))
 		diag_error(d, schema_loc(doc, "domain"), "invalid domain '%s'", c->domain);
+
+	/* Pinned: kubeadm would otherwise ask the internet for stable-1.txt. */
+	const char *kv = schema_str(doc, "kubernetes_version", false, "cluster", d);
+	struct k8s_version k8s;
+	int kr = k8s_version_parse(kv ? kv : CLUSTER_DEFAULT_K8S, &k8s);
+	if (kr == -ERANGE)
+		diag_error(d, schema_loc(doc, "kubernetes_version"),
+			   "kubernetes_version '%s' is not one this dlws-mkimage knows (1.%d to 1.%d): its images and flags are unknown",
+			   kv, K8S_OLDEST_MINOR, K8S_NEWEST_MINOR);
+	else if (kr < 0)
+		diag_error(d, schema_loc(doc, "kubernetes_version"), "invalid kubernetes_version '%s' (expected e.g. v1.34.2)", kv);
+	c->kubernetes_version = kr == 0 ? xasprintf("v%d.%d.%d", k8s.major, k8s.minor, k8s.patch) : xstrdup("");
+	const char *fv = schema_str(doc, "flannel_version", false, "cluster", d);
+	c->flannel_version = xstrdup(fv ? fv : CLUSTER_DEFAULT_FLANNEL);
+	const char *fc = schema_str(doc, "flannel_cni_plugin_version", false, "cluster", d);
+	c->flannel_cni_plugin_version = xstrdup(fc ? fc : CLUSTER_DEFAULT_FLANNEL_CNI);
+	if (!image_tag_valid(c->flannel_version))
+		diag_error(d, schema_loc(doc, "flannel_version"), "invalid image tag '%s'", c->flannel_version);
+	if (!image_tag_valid(c->flannel_cni_plugin_version))
+		diag_error(d, schema_loc(doc, "flannel_cni_plugin_version"), "invalid image tag '%s'", c->flannel_cni_plugin_version);
 
 	int rp = load_range(doc, "pod_ip_range", "10.2.0.0/16", &c->pod_range_text, &c->pod_range, d);
 	int rs = load_range(doc, "service_cluster_ip_range", "10.3.0.0/16", &c->service_range_text, &c->service_range, d);
@@ -295,6 +328,9 @@ void cluster_free(struct cluster *c) {
 	free(c->ssh_keys);
 	free(c->name);
 	free(c->domain);
+	free(c->kubernetes_version);
+	free(c->flannel_version);
+	free(c->flannel_cni_plugin_version);
 	free(c->pod_range_text);
 	free(c->service_range_text);
 	free(c->service_ip);

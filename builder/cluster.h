@@ -34,6 +34,9 @@ struct cluster {
 	size_t n_nodes, n_nodes_cap;
 	char **ssh_keys;
 	size_t n_ssh_keys;
+	char *kubernetes_version;       /* "v1.34.2": validated by k8s_version_parse */
+	char *flannel_version;          /* the CNI's image tags */
+	char *flannel_cni_plugin_version;
 	struct value *values;   /* free user values ("values:" map), owned */
 	struct value *doc;      /* the whole document, owned */
 };

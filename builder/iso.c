@@ -139,6 +139,11 @@ static int fill(struct iso_ctx *c, const struct build *b, const char *work) {
 		r = add_file(c, bi, rc->base.initrd, 0644);
 	if (r == 0)
 		r = add_file(c, si, shared, 0644);
+	if (r == 0 && build_has_role_segment(b)) {
+		_cleanup_free_ char *ri = xasprintf("%s/" BUILD_ROLE_SEGMENT, rc->name);
+		_cleanup_free_ char *role = path_join(rdir, BUILD_ROLE_SEGMENT);
+		r = add_file(c, ri, role, 0644);
+	}
 	for (size_t i = 0; i < b->n_nodes && r == 0; i++) {
 		_cleanup_free_ char *name = xasprintf("nodes/%s.cpio.gz", b->nodes[i]->hostname);
 		_cleanup_free_ char *src = path_join(work, name);

@@ -18,6 +18,7 @@
 #include "util.h"
 
 #define EXIT_USAGE 2
+#define OPT_ROTATE_TOKEN 256    /* long options without a short one */
 
 static int verbosity = 1; /* 0 = -q, 2 = -v */
 
@@ -25,7 +26,7 @@ static const char usage_text[] =
 	"usage: dlws-mkimage [OPTIONS] RECIPE...          build every output the recipes list\n"
 	"       dlws-mkimage build [OPTIONS] RECIPE...\n"
 	"       dlws-mkimage render [--set KEY=VALUE]... [--node HOSTNAME] RECIPE\n"
-	"       dlws-mkimage certs [--list] RECIPE\n"
+	"       dlws-mkimage certs [--list | --rotate-token] RECIPE\n"
 	"\n"
 	"Builds self-contained boot media for DL Workspace Kubernetes clusters: renders\n"
 	"the cloud-config, creates or reuses the cluster PKI and writes the payload, so\n"
@@ -34,7 +35,9 @@ static const char usage_text[] =
 	"options:\n"
 	"  -s, --set KEY=VALUE   override a template value for this run (e.g. values.x=y)\n"
 	"  -n, --node HOSTNAME   render: only this node\n"
-	"  -l, --list            certs: show subject, SANs and expiry of every certificate\n"
+	"  -l, --list            certs: show subject, SANs and expiry of every certificate,\n"
+	"                        and the bootstrap token's id (never its secret)\n"
+	"      --rotate-token    certs: make a new bootstrap token (workers join with it)\n"
 	"  -q, --quiet           print errors only\n"
 	"  -v, --verbose         print every step\n"
 	"  -h, --help            show this help\n"
@@ -46,6 +49,7 @@ struct cmd_args {
 	struct strv sets;
 	const char *node;
 	bool list;
+	bool rotate_token;
 	char **rest;
 	int n_rest;
 };
@@ -90,10 +94,13 @@ static void print_pki_report(const struct pki_report *rep, bool all) {
 			if (all)
 				fprintf(stderr, "reused %s\n", e->name);
 			break;
+		case PKI_REMOVED:
+			fprintf(stderr, "removed %s: %s\n", e->name, e->reason ? e->reason : "superseded");
+			break;
 		}
 	}
 	if (!all && reused)
-		fprintf(stderr, "reused %zu certificate%s\n", reused, reused == 1 ? "" : "s");
+		fprintf(stderr, "reused %zu file%s of the pki\n", reused, reused == 1 ? "" : "s");
 }
 
 static int ensure_pki(const struct build *b, bool all, struct diags *d) {
@@ -283,9 +290,23 @@ static void print_cert_list(const struct pki_cert_info *v, size_t n, time_t now)
 	}
 }
 
+/* The token's public part and where it reaches; the secret stays hidden. */
+static void print_token(const struct pki_token_info *t) {
+	printf("bootstrap-token\n  id:      %s\n  secret:  (hidden)\n  expires: never\n  used in: ", t->id);
+	for (size_t i = 0; i < t->used_in.n; i++)
+		printf("%s%s", i ? ", " : "", t->used_in.v[i]);
+	printf("%s\n  on nodes: workers' %s (whoever holds a worker's medium can join a worker), "
+	       "masters' %s\n", t->used_in.n ? "" : "(nothing yet)", PKI_NODE_BOOTSTRAP_KUBELET_CONF,
+	       PKI_NODE_BOOTSTRAP_TOKEN_SECRET);
+}
+
 static int cmd_certs(struct cmd_args *a) {
 	if (a->n_rest != 1) {
 		fputs("dlws-mkimage: certs needs exactly one RECIPE (see --help)\n", stderr);
+		return EXIT_USAGE;
+	}
+	if (a->list && a->rotate_token) {
+		fputs("dlws-mkimage: certs takes --list or --rotate-token, not both (see --help)\n", stderr);
 		return EXIT_USAGE;
 	}
 	struct build_opts opts = make_opts(a);
@@ -299,7 +320,16 @@ static int cmd_certs(struct cmd_args *a) {
 		if (r == 0)
 			print_cert_list(v, n, opts.now);
 		pki_cert_info_free(v, n);
+		struct pki_token_info t = { 0 };
+		if (r == 0)
+			r = pki_token_info(b->pki.dir, &t, &d);
+		if (r == 0)
+			print_token(&t);
+		else if (r == -ENOENT)
+			r = 0;  /* a PKI made before tokens: `certs` makes one */
+		pki_token_info_release(&t);
 	} else if (r == 0) {
+		b->pki.rotate_token = a->rotate_token;
 		r = ensure_pki(b, true, &d);
 	}
 	build_free(b);
@@ -320,6 +350,7 @@ int main(int argc, char **argv) {
 		{ "set", required_argument, NULL, 's' },
 		{ "node", required_argument, NULL, 'n' },
 		{ "list", no_argument, NULL, 'l' },
+		{ "rotate-token", no_argument, NULL, OPT_ROTATE_TOKEN },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -333,6 +364,7 @@ int main(int argc, char **argv) {
 		case 's': strv_push(&a.sets, optarg); break;
 		case 'n': a.node = optarg; break;
 		case 'l': a.list = true; break;
+		case OPT_ROTATE_TOKEN: a.rotate_token = true; break;
 		case 'q': verbosity = 0; break;
 		case 'v': verbosity = 2; break;
 		case 'h': fputs(usage_text, stdout); strv_release(&a.sets); return EXIT_SUCCESS;

@@ -2,17 +2,20 @@
  *
  * Every run decides per certificate: create it, reuse it, or re-issue it
  * with a stated reason. Re-issuing keeps a good key, so a SAN change does
- * not rotate keys that nodes already hold. Keys never reach a message. */
+ * not rotate keys that nodes already hold. Keys and the bootstrap token's
+ * secret never reach a message. */
 #include "pki.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -20,6 +23,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -36,7 +40,7 @@
 #define SERIAL_BITS 159         /* positive and at most 20 octets (RFC 5280) */
 #define PEM_LIMIT ((size_t)1 << 20)
 #define CERT_MODE 0644
-#define KEY_MODE 0600
+#define KEY_MODE 0600           /* keys, kubeconfigs, the token and its Secret */
 #define DEFAULT_DOMAIN "cluster.local"
 
 static void x509_freep(X509 **p) { X509_free(*p); }
@@ -314,7 +318,24 @@ static char *expiry_reason(const X509 *x, time_t now) {
 	return xasprintf("expires in %lld day%s", days, days == 1 ? "" : "s");
 }
 
+
 /* ---- issuing ---------------------------------------------------------- */
+
+/* The three CAs, as kubeadm keeps them apart: a client certificate of one
+ * is worthless to a server that trusts another, so a kubelet's identity
+ * cannot reach etcd. */
+enum ca_id { CA_KUBE, CA_ETCD, CA_FRONT_PROXY, N_CAS };
+static const struct {
+	const char *base;       /* files <base>.pem and <base>-key.pem */
+	const char *cn;
+} ca_defs[N_CAS] = {
+	[CA_KUBE] = { "ca", "kube-ca" },
+	[CA_ETCD] = { "etcd-ca", "etcd-ca" },
+	[CA_FRONT_PROXY] = { "front-proxy-ca", "front-proxy-ca" },
+};
+
+/* The extended key usages of a leaf, as kubeadm sets them. */
+enum usage { USE_CLIENT, USE_SERVER, USE_SERVER_CLIENT };
 
 /* What a certificate should say. */
 struct leaf {
@@ -322,7 +343,8 @@ struct leaf {
 	char *cn;
 	const char *org;        /* static string or NULL */
 	struct strv dns, ips;
-	bool server_auth;       /* every leaf is a TLS client too */
+	enum usage usage;
+	enum ca_id signer;
 };
 
 static void leaves_free(struct leaf *v, size_t n) {
@@ -399,6 +421,22 @@ static char *sans_diff(const struct strv *have, const struct strv *want) {
 	return buf_steal(&b, NULL);
 }
 
+static uint32_t usage_flags(enum usage u) {
+	return u == USE_CLIENT ? XKU_SSL_CLIENT : u == USE_SERVER ? XKU_SSL_SERVER : XKU_SSL_SERVER | XKU_SSL_CLIENT;
+}
+
+/* "usage changed (now client only)", or NULL: an older PKI gave kubelets
+ * and the apiserver both usages. */
+static char *usage_diff(X509 *x, enum usage want) {
+	uint32_t xku = X509_get_extended_key_usage(x);
+	ERR_clear_error();
+	uint32_t have = xku == UINT32_MAX ? 0 : xku & (XKU_SSL_SERVER | XKU_SSL_CLIENT);
+	if (have == usage_flags(want))
+		return NULL;
+	return xasprintf("usage changed (now %s)", want == USE_CLIENT ? "client only"
+			 : want == USE_SERVER ? "server only" : "server and client");
+}
+
 static int add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value) {
 	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
 	int ok = ext && X509_add_ext(x, ext, -1);
@@ -418,7 +456,7 @@ static int serial_randomize(X509 *x) {
 
 /* Issues a certificate for `key`: a self-signed CA when `ca` is NULL, else
  * a leaf signed by ca/ca_key. */
-static int cert_issue(time_t now, const X509_NAME *subject, const GENERAL_NAMES *sans, bool server_auth,
+static int cert_issue(time_t now, const X509_NAME *subject, const GENERAL_NAMES *sans, enum usage usage,
 		      EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, const char *path, X509 **ret, struct diags *d) {
 	_cleanup_x509_ X509 *x = X509_new();
 	bool is_ca = !ca;
@@ -438,11 +476,12 @@ static int cert_issue(time_t now, const X509_NAME *subject, const GENERAL_NAMES 
 		/* ECDSA keys cannot encipher; RSA key exchange needs it */
 		: EVP_PKEY_is_a(key, "RSA") ? "critical,digitalSignature,keyEncipherment"
 		: "critical,digitalSignature";
+	const char *eku = usage == USE_CLIENT ? "clientAuth" : usage == USE_SERVER ? "serverAuth" : "serverAuth,clientAuth";
 	if (add_ext(x, &ctx, NID_basic_constraints, is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE") < 0
 	    || add_ext(x, &ctx, NID_key_usage, key_usage) < 0
 	    || add_ext(x, &ctx, NID_subject_key_identifier, "hash") < 0
 	    || (!is_ca && add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") < 0)
-	    || (!is_ca && add_ext(x, &ctx, NID_ext_key_usage, server_auth ? "serverAuth,clientAuth" : "clientAuth") < 0)
+	    || (!is_ca && add_ext(x, &ctx, NID_ext_key_usage, eku) < 0)
 	    || (sans && sk_GENERAL_NAME_num(sans) > 0
 		&& !X509_add1_ext_i2d(x, NID_subject_alt_name, (void *)sans, 0, X509V3_ADD_DEFAULT))
 	    || !X509_sign(x, is_ca ? key : ca_key, EVP_sha256()))
@@ -466,8 +505,9 @@ struct pki_run {
 	const struct pki_config *cfg;
 	struct diags *d;
 	time_t now;
-	X509 *ca;
-	EVP_PKEY *ca_key;
+	X509 *ca[N_CAS];
+	EVP_PKEY *ca_key[N_CAS];
+	char *token;            /* "<id>.<secret>": wiped when the run ends */
 	struct pki_report report;
 };
 
@@ -485,14 +525,16 @@ void pki_report_release(struct pki_report *r) {
 	*r = (struct pki_report)PKI_REPORT_INIT;
 }
 
-/* The CA is made once. A CA certificate without its key is an error, never
+/* A CA is made once. A CA certificate without its key is an error, never
  * a reason to replace the CA: that would invalidate every node's
  * certificate. Near expiry it is re-issued with the same key and name, so
  * what it signed stays valid. */
-static int ensure_ca(struct pki_run *run) {
+static int ensure_ca(struct pki_run *run, enum ca_id id) {
 	struct diags *d = run->d;
-	_cleanup_free_ char *cert_path = path_join(run->cfg->dir, "ca.pem");
-	_cleanup_free_ char *key_path = path_join(run->cfg->dir, "ca-key.pem");
+	_cleanup_free_ char *cert_name = xasprintf("%s.pem", ca_defs[id].base);
+	_cleanup_free_ char *key_name = xasprintf("%s-key.pem", ca_defs[id].base);
+	_cleanup_free_ char *cert_path = path_join(run->cfg->dir, cert_name);
+	_cleanup_free_ char *key_path = path_join(run->cfg->dir, key_name);
 	_cleanup_x509_ X509 *old = NULL;
 	_cleanup_pkey_ EVP_PKEY *key = NULL;
 	_cleanup_name_ X509_NAME *subject = NULL;
@@ -513,7 +555,7 @@ static int ensure_ca(struct pki_run *run) {
 		} else if (r < 0 && r != -ENOENT) {
 			return r;
 		}
-		subject = name_make(NULL, "kube-ca");
+		subject = name_make(NULL, ca_defs[id].cn);
 		if (!subject)
 			return crypto_fail(d, -EIO, "cannot issue '%s'", cert_path);
 	} else if (r == -EBADMSG) {
@@ -544,9 +586,9 @@ static int ensure_ca(struct pki_run *run) {
 			r = ensure_mode(key_path, KEY_MODE, d);
 			if (r < 0)
 				return r;
-			report_add(&run->report, "ca.pem", PKI_REUSED, NULL);
-			run->ca = old;
-			run->ca_key = key;
+			report_add(&run->report, cert_name, PKI_REUSED, NULL);
+			run->ca[id] = old;
+			run->ca_key[id] = key;
 			old = NULL;
 			key = NULL;
 			return 0;
@@ -567,7 +609,7 @@ static int ensure_ca(struct pki_run *run) {
 	X509 *ca = NULL;
 	r = key ? ensure_mode(key_path, KEY_MODE, d) : key_generate(run->cfg->key_type, key_path, &key, d);
 	if (r >= 0)
-		r = cert_issue(run->now, subject, NULL, false, key, NULL, NULL, cert_path, &ca, d);
+		r = cert_issue(run->now, subject, NULL, USE_CLIENT, key, NULL, NULL, cert_path, &ca, d);
 	if (r >= 0) {
 		r = save_cert(cert_path, ca, d);
 		if (r < 0)
@@ -577,9 +619,9 @@ static int ensure_ca(struct pki_run *run) {
 		free(reason);
 		return r;
 	}
-	report_add(&run->report, "ca.pem", action, reason);
-	run->ca = ca;
-	run->ca_key = key;
+	report_add(&run->report, cert_name, action, reason);
+	run->ca[id] = ca;
+	run->ca_key[id] = key;
 	key = NULL;
 	return 0;
 }
@@ -604,6 +646,7 @@ static int ensure_leaf(struct pki_run *run, const struct leaf *l) {
 	_cleanup_pkey_ EVP_PKEY *key = NULL;
 	_cleanup_name_ X509_NAME *subject = name_make(l->org, l->cn);
 	_cleanup_gens_ GENERAL_NAMES *sans = NULL;
+	X509 *ca = run->ca[l->signer];
 	struct strv want_sans = STRV_INIT, have_sans = STRV_INIT;
 	struct buf reasons = BUF_INIT;
 	int r;
@@ -641,12 +684,13 @@ static int ensure_leaf(struct pki_run *run, const struct leaf *l) {
 			EVP_PKEY_free(key);
 			key = NULL;
 		}
-		if (!signed_by(old, run->ca))
+		if (!signed_by(old, ca))
 			reason_add(&reasons, xstrdup("CA changed"));
 		if (X509_NAME_cmp(X509_get_subject_name(old), subject) != 0)
 			reason_add(&reasons, xstrdup("subject changed"));
 		cert_sans(old, &have_sans);
 		reason_add(&reasons, sans_diff(&have_sans, &want_sans));
+		reason_add(&reasons, usage_diff(old, l->usage));
 		reason_add(&reasons, expiry_reason(old, run->now));
 		if (!reasons.len) {
 			r = ensure_mode(key_path, KEY_MODE, d);
@@ -666,7 +710,7 @@ static int ensure_leaf(struct pki_run *run, const struct leaf *l) {
 		r = key_generate(run->cfg->key_type, key_path, &key, d);
 	if (r < 0)
 		goto out;
-	r = cert_issue(run->now, subject, sans, l->server_auth, key, run->ca, run->ca_key, cert_path, &x, d);
+	r = cert_issue(run->now, subject, sans, l->usage, key, ca, run->ca_key[l->signer], cert_path, &x, d);
 	if (r < 0)
 		goto out;
 	r = save_cert(cert_path, x, d);
@@ -730,6 +774,114 @@ fail:
 	return r;
 }
 
+/* ---- the bootstrap token ---------------------------------------------- */
+
+#define TOKEN_FILE "bootstrap-token"
+#define TOKEN_SECRET_FILE "bootstrap-token.yaml"
+#define TOKEN_ID_LEN 6
+#define TOKEN_SECRET_LEN 16
+#define TOKEN_LEN (TOKEN_ID_LEN + 1 + TOKEN_SECRET_LEN)
+#define TOKEN_CHARS "abcdefghijklmnopqrstuvwxyz0123456789"
+/* The group kubeadm gives its default token: kubeadm's RBAC lets it post
+ * node CSRs, have them approved and read what joining needs. */
+#define TOKEN_GROUPS "system:bootstrappers:kubeadm:default-node-token"
+
+/* [a-z0-9]{6}\.[a-z0-9]{16}, the format the apiserver's bootstrap
+ * authenticator accepts. */
+static bool token_valid(const char *s, size_t len) {
+	if (len != TOKEN_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (i == TOKEN_ID_LEN ? s[i] != '.' : !s[i] || !strchr(TOKEN_CHARS, s[i]))
+			return false;
+	return true;
+}
+
+/* Uniform over the 36 characters: bytes of 252 and up are dropped, so no
+ * character is likelier than another. */
+static int token_generate(char ret[TOKEN_LEN + 1], struct diags *d) {
+	unsigned char buf[64];
+	size_t n = 0;
+	while (n < TOKEN_LEN) {
+		if (RAND_bytes(buf, sizeof(buf)) != 1)
+			return crypto_fail(d, -EIO, "cannot make a bootstrap token");
+		for (size_t i = 0; i < sizeof(buf) && n < TOKEN_LEN; i++) {
+			if (n == TOKEN_ID_LEN) {
+				ret[n++] = '.';
+				continue;
+			}
+			if (buf[i] < 252)
+				ret[n++] = TOKEN_CHARS[buf[i] % 36];
+		}
+	}
+	ret[TOKEN_LEN] = '\0';
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return 0;
+}
+
+/* The token of `dir` (a trailing newline allowed): -ENOENT silently,
+ * -EINVAL with a message when the file holds something else. */
+static int token_read(const char *dir, struct secret *ret, struct diags *d) {
+	_cleanup_free_ char *path = path_join(dir, TOKEN_FILE);
+	_cleanup_secret_ struct secret s = { 0 };
+	int r = read_pem(path, &s, d);
+	if (r < 0)
+		return r;
+	size_t len = s.len;
+	if (len && s.data[len - 1] == '\n')
+		len--;
+	if (!token_valid(s.data, len)) {
+		diag_error(d, NULL, "'%s' is not a bootstrap token (6 and 16 characters of a-z and 0-9 joined by '.'): "
+			   "restore it, or make a new one with 'dlws-mkimage certs --rotate-token'", path);
+		return -EINVAL;
+	}
+	s.data[len] = '\0';
+	s.len = len;
+	*ret = s;
+	s = (struct secret){ 0 };
+	return 0;
+}
+
+/* Made once and kept: every worker medium built so far carries it. A
+ * rotation replaces it whatever the file holds. */
+static int ensure_token(struct pki_run *run) {
+	struct diags *d = run->d;
+	_cleanup_free_ char *path = path_join(run->cfg->dir, TOKEN_FILE);
+	_cleanup_secret_ struct secret old = { 0 };
+	char fresh[TOKEN_LEN + 2];
+	bool existed = path_exists(path);
+	int r;
+	if (!run->cfg->rotate_token) {
+		r = token_read(run->cfg->dir, &old, d);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		if (r == 0) {
+			r = ensure_mode(path, KEY_MODE, d);
+			if (r < 0)
+				return r;
+			run->token = xstrdup(old.data);
+			report_add(&run->report, TOKEN_FILE, PKI_REUSED, NULL);
+			return 0;
+		}
+	}
+	r = token_generate(fresh, d);
+	if (r == 0) {
+		fresh[TOKEN_LEN] = '\n';
+		r = write_file_atomic(path, fresh, TOKEN_LEN + 1, KEY_MODE, d);
+		fresh[TOKEN_LEN] = '\0';
+	}
+	if (r == 0)
+		r = ensure_mode(path, KEY_MODE, d);
+	if (r == 0) {
+		run->token = xstrdup(fresh);
+		report_add(&run->report, TOKEN_FILE, existed ? PKI_REISSUED : PKI_CREATED, existed ? xstrdup("rotated") : NULL);
+	}
+	OPENSSL_cleanse(fresh, sizeof(fresh));
+	return r;
+}
+
+/* ---- kubeconfigs and the token Secret ----------------------------------- */
+
 /* A double-quoted YAML scalar, whatever the text holds. */
 static char *yaml_quote(const char *s) {
 	struct buf b = BUF_INIT;
@@ -753,38 +905,150 @@ static char *default_apiserver_url(const struct cluster *c) {
 	return NULL;
 }
 
-/* admin.kubeconfig embeds the admin key: 0600, and rewritten only when its
- * content changes so that an unchanged PKI leaves it untouched. */
-static int write_kubeconfig(struct pki_run *run) {
+static const char *cluster_name(const struct cluster *c) {
+	return c->name && *c->name ? c->name : "kubernetes";
+}
+
+/* The value of the first "<key>: " line of a file we wrote, or NULL. */
+static const char *field_of(const char *text, const char *key, size_t *ret_len) {
+	size_t klen = strlen(key);
+	for (const char *line = text; line && *line;) {
+		const char *p = line + strspn(line, " ");
+		const char *end = strchrnul(p, '\n');
+		if ((size_t)(end - p) > klen + 1 && memcmp(p, key, klen) == 0 && p[klen] == ':' && p[klen + 1] == ' ') {
+			*ret_len = (size_t)(end - p) - klen - 2;
+			return p + klen + 2;
+		}
+		line = *end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+struct field_label {
+	const char *key, *label;
+};
+
+static const struct field_label kubeconfig_fields[] = {
+	{ "server", "server changed" },
+	{ "certificate-authority-data", "CA changed" },
+	{ "client-certificate-data", "certificate changed" },
+	{ "client-key-data", "key changed" },
+	{ "token", "token changed" },
+};
+
+static const struct field_label token_secret_fields[] = {
+	{ "token-id", "token changed" },
+	{ "token-secret", "token changed" },
+};
+
+/* What changed between the file we wrote before and now, by its fields;
+ * never a field's value (some are secret). */
+static char *derived_diff(const char *old, const char *now, const struct field_label *fields, size_t n) {
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		size_t la = 0, lb = 0;
+		const char *a = field_of(old, fields[i].key, &la);
+		const char *c = field_of(now, fields[i].key, &lb);
+		bool same = (!a && !c) || (a && c && la == lb && memcmp(a, c, la) == 0);
+		if (same || (b.data && strstr(b.data, fields[i].label)))
+			continue;
+		buf_printf(&b, "%s%s", b.len ? "; " : "", fields[i].label);
+	}
+	if (!b.len)
+		buf_puts(&b, "content changed");
+	return buf_steal(&b, NULL);
+}
+
+/* A file made from others (a kubeconfig, the token Secret): 0600, and
+ * rewritten only when its content changes, so that an unchanged PKI leaves
+ * it untouched. */
+static int ensure_derived(struct pki_run *run, const char *name, const char *text, const struct field_label *fields,
+			  size_t n_fields) {
+	struct diags *d = run->d;
+	_cleanup_free_ char *path = path_join(run->cfg->dir, name);
+	_cleanup_secret_ struct secret old = { 0 };
+	size_t len = strlen(text);
+	int r = read_pem(path, &old, d);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == 0 && old.len == len && memcmp(old.data, text, len) == 0) {
+		r = ensure_mode(path, KEY_MODE, d);
+		if (r == 0)
+			report_add(&run->report, name, PKI_REUSED, NULL);
+		return r;
+	}
+	r = write_file_atomic(path, text, len, KEY_MODE, d);
+	if (r == 0)
+		r = ensure_mode(path, KEY_MODE, d);
+	if (r == 0)
+		report_add(&run->report, name, old.data ? PKI_REISSUED : PKI_CREATED,
+			   old.data ? derived_diff(old.data, text, fields, n_fields) : NULL);
+	return r;
+}
+
+/* One kubeconfig as kubeadm writes them: the cluster named after ours,
+ * user `user`, context "<user>@<cluster>"; a client certificate and key
+ * (files <cert_base>.pem, -key.pem) or, without cert_base, the bootstrap
+ * token. */
+struct kubeconfig {
+	char *file;
+	char *user;
+	char *cert_base;        /* NULL: token auth */
+};
+
+static void kubeconfigs_free(struct kubeconfig *v, size_t n) {
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].file);
+		free(v[i].user);
+		free(v[i].cert_base);
+	}
+	free(v);
+}
+
+static int ensure_kubeconfig(struct pki_run *run, const struct kubeconfig *k) {
 	struct diags *d = run->d;
 	const struct cluster *c = run->cfg->cluster;
-	_cleanup_free_ char *path = path_join(run->cfg->dir, "admin.kubeconfig");
+	_cleanup_free_ char *path = path_join(run->cfg->dir, k->file);
 	_cleanup_free_ char *ca_path = path_join(run->cfg->dir, "ca.pem");
-	_cleanup_free_ char *cert_path = path_join(run->cfg->dir, "admin.pem");
-	_cleanup_free_ char *key_path = path_join(run->cfg->dir, "admin-key.pem");
-	_cleanup_free_ char *url = run->cfg->apiserver_url ? xstrdup(run->cfg->apiserver_url) : default_apiserver_url(c);
-	_cleanup_secret_ struct secret ca = { 0 }, cert = { 0 }, key = { 0 }, old = { 0 };
-	_cleanup_free_ char *ca64 = NULL, *cert64 = NULL, *qname = NULL, *qurl = NULL, *qcontext = NULL;
-	_cleanup_secret_str_ char *key64 = NULL, *text = NULL;
+	_cleanup_free_ char *url = run->cfg->apiserver_url && *run->cfg->apiserver_url ? xstrdup(run->cfg->apiserver_url)
+		: default_apiserver_url(c);
+	_cleanup_secret_ struct secret ca = { 0 }, cert = { 0 }, key = { 0 };
+	_cleanup_free_ char *ca64 = NULL, *cert64 = NULL, *qname = NULL, *qurl = NULL, *quser = NULL, *qcontext = NULL;
+	_cleanup_secret_str_ char *key64 = NULL, *qtoken = NULL, *creds = NULL, *text = NULL;
 	int r;
 
 	if (!url) {
 		diag_error(d, NULL, "cannot write '%s': no apiserver url and no master node", path);
 		return -EINVAL;
 	}
-	if ((r = read_pem(ca_path, &ca, d)) < 0 || (r = read_pem(cert_path, &cert, d)) < 0
-	    || (r = read_pem(key_path, &key, d)) < 0) {
+	r = read_pem(ca_path, &ca, d);
+	if (r == 0 && k->cert_base) {
+		_cleanup_free_ char *cert_path = xasprintf("%s/%s.pem", run->cfg->dir, k->cert_base);
+		_cleanup_free_ char *key_path = xasprintf("%s/%s-key.pem", run->cfg->dir, k->cert_base);
+		r = read_pem(cert_path, &cert, d);
+		if (r == 0)
+			r = read_pem(key_path, &key, d);
+	}
+	if (r < 0) {
 		if (r == -ENOENT)
 			diag_error(d, NULL, "cannot write '%s': a certificate or key is missing", path);
 		return r;
 	}
+	if (k->cert_base) {
+		cert64 = base64_encode(cert.data, cert.len);
+		key64 = base64_encode(key.data, key.len);
+		creds = xasprintf("    client-certificate-data: %s\n"
+				  "    client-key-data: %s\n", cert64, key64);
+	} else {
+		qtoken = yaml_quote(run->token);
+		creds = xasprintf("    token: %s\n", qtoken);
+	}
 	ca64 = base64_encode(ca.data, ca.len);
-	cert64 = base64_encode(cert.data, cert.len);
-	key64 = base64_encode(key.data, key.len);
-	const char *name = c->name && *c->name ? c->name : "kubernetes";
+	const char *name = cluster_name(c);
 	qname = yaml_quote(name);
 	qurl = yaml_quote(url);
-	_cleanup_free_ char *context = xasprintf("admin@%s", name);
+	quser = yaml_quote(k->user);
+	_cleanup_free_ char *context = xasprintf("%s@%s", k->user, name);
 	qcontext = yaml_quote(context);
 	text = xasprintf("apiVersion: v1\n"
 			 "kind: Config\n"
@@ -794,34 +1058,68 @@ static int write_kubeconfig(struct pki_run *run) {
 			 "    server: %s\n"
 			 "    certificate-authority-data: %s\n"
 			 "users:\n"
-			 "- name: admin\n"
+			 "- name: %s\n"
 			 "  user:\n"
-			 "    client-certificate-data: %s\n"
-			 "    client-key-data: %s\n"
+			 "%s"
 			 "contexts:\n"
 			 "- name: %s\n"
 			 "  context:\n"
 			 "    cluster: %s\n"
-			 "    user: admin\n"
+			 "    user: %s\n"
 			 "current-context: %s\n",
-			 qname, qurl, ca64, cert64, key64, qcontext, qname, qcontext);
+			 qname, qurl, ca64, quser, creds, qcontext, qname, quser, qcontext);
+	return ensure_derived(run, k->file, text, kubeconfig_fields, ARRAY_SIZE(kubeconfig_fields));
+}
 
-	r = read_pem(path, &old, d);
-	if (r < 0 && r != -ENOENT)
+/* The Secret that makes the token valid, as kubeadm creates it (no
+ * expiration: media built today must still join a worker next year). */
+static int ensure_token_secret(struct pki_run *run) {
+	_cleanup_free_ char *id = xstrndup(run->token, TOKEN_ID_LEN);
+	_cleanup_secret_str_ char *text = xasprintf(
+		"# The bootstrap token workers join with, made by dlws-mkimage: the first\n"
+		"# master applies it. Rotate with 'dlws-mkimage certs --rotate-token'.\n"
+		"apiVersion: v1\n"
+		"kind: Secret\n"
+		"metadata:\n"
+		"  name: bootstrap-token-%s\n"
+		"  namespace: kube-system\n"
+		"type: bootstrap.kubernetes.io/token\n"
+		"stringData:\n"
+		"  description: \"dlws-mkimage: the token workers join with\"\n"
+		"  token-id: \"%s\"\n"
+		"  token-secret: \"%s\"\n"
+		"  usage-bootstrap-authentication: \"true\"\n"
+		"  usage-bootstrap-signing: \"true\"\n"
+		"  auth-extra-groups: \"" TOKEN_GROUPS "\"\n",
+		id, id, run->token + TOKEN_ID_LEN + 1);
+	return ensure_derived(run, TOKEN_SECRET_FILE, text, token_secret_fields, ARRAY_SIZE(token_secret_fields));
+}
+
+/* The kubeconfig the PKI once wrote with a system:masters certificate:
+ * admin.conf replaces it, and a stale copy of that power does not stay
+ * behind in the directory. */
+#define OLD_ADMIN_KUBECONFIG "admin.kubeconfig"
+
+static int remove_superseded(struct pki_run *run) {
+	_cleanup_free_ char *path = path_join(run->cfg->dir, OLD_ADMIN_KUBECONFIG);
+	if (unlink(path) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		int r = -errno;
+		diag_error(run->d, NULL, "cannot remove '%s': %s", path, strerror(-r));
 		return r;
-	size_t len = strlen(text);
-	if (r == 0 && old.len == len && memcmp(old.data, text, len) == 0)
-		return ensure_mode(path, KEY_MODE, d);
-	r = write_file_atomic(path, text, len, KEY_MODE, d);
-	return r < 0 ? r : ensure_mode(path, KEY_MODE, d);
+	}
+	report_add(&run->report, OLD_ADMIN_KUBECONFIG, PKI_REMOVED, xstrdup("replaced by admin.conf"));
+	return 0;
 }
 
 /* ---- what to issue ---------------------------------------------------- */
 
-static struct leaf *leaf_add(struct leaf **v, size_t *n, size_t *cap, char *base, char *cn, const char *org, bool server_auth) {
+static struct leaf *leaf_add(struct leaf **v, size_t *n, size_t *cap, char *base, char *cn, const char *org,
+			     enum usage usage, enum ca_id signer) {
 	GROW(*v, *cap, *n + 1);
 	struct leaf *l = &(*v)[(*n)++];
-	*l = (struct leaf){ .base = base, .cn = cn, .org = org, .server_auth = server_auth,
+	*l = (struct leaf){ .base = base, .cn = cn, .org = org, .usage = usage, .signer = signer,
 			    .dns = STRV_INIT, .ips = STRV_INIT };
 	return l;
 }
@@ -833,20 +1131,28 @@ static bool ip_valid(const char *ip) {
 	return o != NULL;
 }
 
+static bool has_kubelet(const struct node *n) {
+	return n->role == ROLE_MASTER || n->role == ROLE_WORKER;
+}
+
 /* Hostnames become file names: a clash ("a" and "a-key" both give
  * kubelet-a-key.pem) would let one node's key overwrite another's cert. */
-static int check_file_names(const struct leaf *v, size_t n, struct diags *d) {
-	static const char *const fixed[] = { "ca.pem", "ca-key.pem", "service-account.pem",
-					     "service-account-key.pem", "admin.kubeconfig" };
+static int check_file_names(const struct leaf *v, size_t n, const struct kubeconfig *k, size_t n_k, struct diags *d) {
+	static const char *const fixed[] = { "service-account.pem", "service-account-key.pem", TOKEN_FILE,
+					     TOKEN_SECRET_FILE, OLD_ADMIN_KUBECONFIG };
 	struct strv names = STRV_INIT;
 	int r = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
 		strv_push(&names, fixed[i]);
-	for (size_t i = 0; i < n && r == 0; i++)
-		for (int k = 0; k < 2 && r == 0; k++) {
-			char *name = xasprintf(k ? "%s-key.pem" : "%s.pem", v[i].base);
+	for (size_t i = 0; i < N_CAS; i++) {
+		strv_push_take(&names, xasprintf("%s.pem", ca_defs[i].base));
+		strv_push_take(&names, xasprintf("%s-key.pem", ca_defs[i].base));
+	}
+	for (size_t i = 0; i < n + n_k && r == 0; i++)
+		for (int j = 0; j < (i < n ? 2 : 1) && r == 0; j++) {
+			char *name = i >= n ? xstrdup(k[i - n].file) : xasprintf(j ? "%s-key.pem" : "%s.pem", v[i].base);
 			if (strv_contains(&names, name)) {
-				diag_error(d, NULL, "two certificates would share the file '%s': rename one of the nodes", name);
+				diag_error(d, NULL, "two files of the pki would share the name '%s': rename one of the nodes", name);
 				free(name);
 				r = -EINVAL;
 			} else {
@@ -857,12 +1163,28 @@ static int check_file_names(const struct leaf *v, size_t n, struct diags *d) {
 	return r;
 }
 
-/* In report order: apiserver, apiserver-etcd-client, etcd per node,
- * kubelet per node, admin. */
-static int leaves_for_cluster(const struct cluster *c, struct leaf **ret, size_t *ret_n, struct diags *d) {
+/* The host of "https://host:port/...", for the apiserver's SANs (a load
+ * balancer's name, say); NULL when there is none. */
+static char *url_host(const char *url) {
+	const char *p = url ? strstr(url, "://") : NULL;
+	if (!p)
+		return NULL;
+	p += 3;
+	if (*p == '[') {
+		const char *end = strchr(p, ']');
+		return end ? xstrndup(p + 1, (size_t)(end - p - 1)) : NULL;
+	}
+	size_t len = strcspn(p, ":/");
+	return len ? xstrndup(p, len) : NULL;
+}
+
+/* In report order: apiserver, apiserver-kubelet-client,
+ * apiserver-etcd-client, front-proxy-client, etcd per node, the control
+ * plane's identities, admin, super-admin, kubelet per master and worker. */
+static int leaves_for_cluster(const struct pki_config *cfg, struct leaf **ret, size_t *ret_n, struct diags *d) {
+	const struct cluster *c = cfg->cluster;
 	struct leaf *v = NULL, *l;
 	size_t n = 0, cap = 0;
-	int r = 0;
 
 	/* checked before anything is written, so bad input leaves no half PKI */
 	if (!ip_valid(c->service_ip)) {
@@ -881,7 +1203,7 @@ static int leaves_for_cluster(const struct cluster *c, struct leaf **ret, size_t
 		}
 	}
 
-	l = leaf_add(&v, &n, &cap, xstrdup("apiserver"), xstrdup("kube-apiserver"), NULL, true);
+	l = leaf_add(&v, &n, &cap, xstrdup("apiserver"), xstrdup("kube-apiserver"), NULL, USE_SERVER, CA_KUBE);
 	strv_push(&l->dns, "kubernetes");
 	strv_push(&l->dns, "kubernetes.default");
 	strv_push(&l->dns, "kubernetes.default.svc");
@@ -893,48 +1215,89 @@ static int leaves_for_cluster(const struct cluster *c, struct leaf **ret, size_t
 			strv_push(&l->dns, c->nodes[i].hostname);
 			strv_push(&l->ips, c->nodes[i].ip);
 		}
+	char *host = url_host(cfg->apiserver_url);
+	if (host && ip_valid(host))
+		strv_push_take(&l->ips, host);
+	else if (host && hostname_valid(host))
+		strv_push_take(&l->dns, host);
+	else
+		free(host);
 
-	leaf_add(&v, &n, &cap, xstrdup("apiserver-etcd-client"), xstrdup("kube-apiserver-etcd-client"), NULL, false);
+	leaf_add(&v, &n, &cap, xstrdup("apiserver-kubelet-client"), xstrdup("kube-apiserver-kubelet-client"),
+		 "kubeadm:cluster-admins", USE_CLIENT, CA_KUBE);
+	leaf_add(&v, &n, &cap, xstrdup("apiserver-etcd-client"), xstrdup("kube-apiserver-etcd-client"), "system:masters",
+		 USE_CLIENT, CA_ETCD);
+	leaf_add(&v, &n, &cap, xstrdup("front-proxy-client"), xstrdup("front-proxy-client"), NULL, USE_CLIENT,
+		 CA_FRONT_PROXY);
 
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		const struct node *node = &c->nodes[i];
 		if (node->role != ROLE_ETCD)
 			continue;
-		l = leaf_add(&v, &n, &cap, xasprintf("etcd-%s-server", node->hostname), xstrdup(node->hostname), NULL, true);
+		l = leaf_add(&v, &n, &cap, xasprintf("etcd-%s-server", node->hostname), xstrdup(node->hostname), NULL,
+			     USE_SERVER_CLIENT, CA_ETCD);
 		strv_push(&l->dns, "localhost");
 		strv_push(&l->dns, node->hostname);
 		strv_push(&l->ips, "127.0.0.1");
 		strv_push(&l->ips, node->ip);
 		/* peers dial each other by name or IP and present this as client too */
-		l = leaf_add(&v, &n, &cap, xasprintf("etcd-%s-peer", node->hostname), xstrdup(node->hostname), NULL, true);
+		l = leaf_add(&v, &n, &cap, xasprintf("etcd-%s-peer", node->hostname), xstrdup(node->hostname), NULL,
+			     USE_SERVER_CLIENT, CA_ETCD);
 		strv_push(&l->dns, node->hostname);
 		strv_push(&l->ips, node->ip);
 	}
 
+	leaf_add(&v, &n, &cap, xstrdup("controller-manager"), xstrdup("system:kube-controller-manager"), NULL, USE_CLIENT, CA_KUBE);
+	leaf_add(&v, &n, &cap, xstrdup("scheduler"), xstrdup("system:kube-scheduler"), NULL, USE_CLIENT, CA_KUBE);
+	leaf_add(&v, &n, &cap, xstrdup("kube-proxy"), xstrdup("system:kube-proxy"), NULL, USE_CLIENT, CA_KUBE);
+	leaf_add(&v, &n, &cap, xstrdup("admin"), xstrdup("kubernetes-admin"), "kubeadm:cluster-admins", USE_CLIENT, CA_KUBE);
+	leaf_add(&v, &n, &cap, xstrdup("super-admin"), xstrdup("kubernetes-super-admin"), "system:masters", USE_CLIENT, CA_KUBE);
+
+	/* The kubelet's client identity, for its kubelet.conf; it makes its
+	 * own serving certificate, as under kubeadm. */
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		const struct node *node = &c->nodes[i];
-		l = leaf_add(&v, &n, &cap, xasprintf("kubelet-%s", node->hostname),
-			     xasprintf("system:node:%s", node->hostname), "system:nodes", true);
-		strv_push(&l->dns, node->hostname);
-		strv_push(&l->ips, node->ip);
-	}
-
-	leaf_add(&v, &n, &cap, xstrdup("admin"), xstrdup("admin"), "system:masters", false);
-
-	r = check_file_names(v, n, d);
-	if (r < 0) {
-		leaves_free(v, n);
-		return r;
+		if (has_kubelet(node))
+			leaf_add(&v, &n, &cap, xasprintf("kubelet-%s", node->hostname), xasprintf("system:node:%s", node->hostname),
+				 "system:nodes", USE_CLIENT, CA_KUBE);
 	}
 	*ret = v;
 	*ret_n = n;
 	return 0;
 }
 
+static void kubeconfig_add(struct kubeconfig **v, size_t *n, size_t *cap, char *file, const char *user, char *cert_base) {
+	GROW(*v, *cap, *n + 1);
+	(*v)[(*n)++] = (struct kubeconfig){ .file = file, .user = xstrdup(user), .cert_base = cert_base };
+}
+
+/* The kubeconfigs kubeadm writes, with its user names. */
+static void kubeconfigs_for_cluster(const struct cluster *c, struct kubeconfig **ret, size_t *ret_n) {
+	struct kubeconfig *v = NULL;
+	size_t n = 0, cap = 0;
+	kubeconfig_add(&v, &n, &cap, xstrdup("admin.conf"), "kubernetes-admin", xstrdup("admin"));
+	kubeconfig_add(&v, &n, &cap, xstrdup("super-admin.conf"), "kubernetes-super-admin", xstrdup("super-admin"));
+	kubeconfig_add(&v, &n, &cap, xstrdup("controller-manager.conf"), "system:kube-controller-manager", xstrdup("controller-manager"));
+	kubeconfig_add(&v, &n, &cap, xstrdup("scheduler.conf"), "system:kube-scheduler", xstrdup("scheduler"));
+	kubeconfig_add(&v, &n, &cap, xstrdup("kube-proxy.conf"), "system:kube-proxy", xstrdup("kube-proxy"));
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		const struct node *node = &c->nodes[i];
+		if (!has_kubelet(node))
+			continue;
+		_cleanup_free_ char *user = xasprintf("system:node:%s", node->hostname);
+		kubeconfig_add(&v, &n, &cap, xasprintf("kubelet-%s.conf", node->hostname), user,
+			       xasprintf("kubelet-%s", node->hostname));
+	}
+	kubeconfig_add(&v, &n, &cap, xstrdup("bootstrap-kubelet.conf"), "tls-bootstrap-token-user", NULL);
+	*ret = v;
+	*ret_n = n;
+}
+
 int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, struct diags *d) {
 	struct pki_run run = { .cfg = cfg, .d = d, .report = PKI_REPORT_INIT };
 	struct leaf *leaves = NULL;
-	size_t n_leaves = 0;
+	struct kubeconfig *confs = NULL;
+	size_t n_leaves = 0, n_confs = 0;
 	int r;
 
 	if (!cfg->dir || !cfg->cluster) {
@@ -944,9 +1307,13 @@ int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, stru
 	run.now = cfg->now ? cfg->now : time(NULL);
 	ERR_clear_error();
 
-	r = leaves_for_cluster(cfg->cluster, &leaves, &n_leaves, d);
+	r = leaves_for_cluster(cfg, &leaves, &n_leaves, d);
 	if (r < 0)
 		return r;
+	kubeconfigs_for_cluster(cfg->cluster, &confs, &n_confs);
+	r = check_file_names(leaves, n_leaves, confs, n_confs, d);
+	if (r < 0)
+		goto out;
 	if (!path_exists(cfg->dir)) {
 		r = mkdir_p(cfg->dir, 0700);
 		if (r < 0) {
@@ -954,27 +1321,38 @@ int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, stru
 			goto out;
 		}
 	}
-	r = ensure_ca(&run);
+	for (int i = 0; r >= 0 && i < N_CAS; i++)
+		r = ensure_ca(&run, (enum ca_id)i);
 	for (size_t i = 0; r >= 0 && i < n_leaves; i++)
 		r = ensure_leaf(&run, &leaves[i]);
 	if (r >= 0)
-		r = write_kubeconfig(&run);
-	if (r >= 0)
 		r = ensure_service_account(&run);
+	if (r >= 0)
+		r = ensure_token(&run);
+	for (size_t i = 0; r >= 0 && i < n_confs; i++)
+		r = ensure_kubeconfig(&run, &confs[i]);
+	if (r >= 0)
+		r = ensure_token_secret(&run);
+	if (r >= 0)
+		r = remove_superseded(&run);
 	if (r >= 0 && ret_report) {
 		*ret_report = run.report;
 		run.report = (struct pki_report)PKI_REPORT_INIT;
 	}
 out:
 	leaves_free(leaves, n_leaves);
+	kubeconfigs_free(confs, n_confs);
 	pki_report_release(&run.report);
-	X509_free(run.ca);
-	EVP_PKEY_free(run.ca_key);
+	for (int i = 0; i < N_CAS; i++) {
+		X509_free(run.ca[i]);
+		EVP_PKEY_free(run.ca_key[i]);
+	}
+	secret_freep(&run.token);
 	ERR_clear_error();
 	return r < 0 ? r : 0;
 }
 
-/* ---- listing ---------------------------------------------------------- */
+/* ---- listing and public values ---------------------------------------- */
 
 void pki_cert_info_free(struct pki_cert_info *v, size_t n) {
 	for (size_t i = 0; i < n; i++) {
@@ -1055,6 +1433,72 @@ fail:
 	return r;
 }
 
+int pki_ca_cert_hash(const char *dir, char **ret, struct diags *d) {
+	_cleanup_free_ char *path = path_join(dir, "ca.pem");
+	_cleanup_x509_ X509 *x = NULL;
+	unsigned char *der = NULL;
+	int r = load_cert(path, &x, d);
+	if (r == -ENOENT)
+		diag_error(d, NULL, "cannot read '%s': no such file (run 'dlws-mkimage certs')", path);
+	if (r == -EBADMSG)
+		r = crypto_fail(d, -EINVAL, "cannot load '%s'", path);
+	if (r < 0)
+		return r;
+	/* the SubjectPublicKeyInfo, as kubeadm's pubkeypin hashes it */
+	int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	if (len <= 0)
+		return crypto_fail(d, -EIO, "cannot encode the public key of '%s'", path);
+	char hex[SHA256_HEX_LEN + 1];
+	sha256_hex(der, (size_t)len, hex);
+	OPENSSL_free(der);
+	*ret = xasprintf("sha256:%s", hex);
+	return 0;
+}
+
+int pki_bootstrap_token_id(const char *dir, char **ret, struct diags *d) {
+	_cleanup_secret_ struct secret s = { 0 };
+	int r = token_read(dir, &s, d);
+	if (r == -ENOENT) {
+		_cleanup_free_ char *path = path_join(dir, TOKEN_FILE);
+		diag_error(d, NULL, "cannot read '%s': no such file (run 'dlws-mkimage certs')", path);
+	}
+	if (r < 0)
+		return r;
+	*ret = xstrndup(s.data, TOKEN_ID_LEN);
+	return 0;
+}
+
+void pki_token_info_release(struct pki_token_info *t) {
+	free(t->id);
+	strv_release(&t->used_in);
+	t->id = NULL;
+}
+
+int pki_token_info(const char *dir, struct pki_token_info *ret, struct diags *d) {
+	static const char *const carriers[] = { TOKEN_SECRET_FILE, "bootstrap-kubelet.conf" };
+	_cleanup_secret_ struct secret s = { 0 };
+	int r = token_read(dir, &s, d);
+	if (r < 0)
+		return r;
+	struct pki_token_info t = { .id = xstrndup(s.data, TOKEN_ID_LEN), .used_in = STRV_INIT };
+	for (size_t i = 0; i < ARRAY_SIZE(carriers); i++) {
+		_cleanup_free_ char *path = path_join(dir, carriers[i]);
+		_cleanup_secret_ struct secret f = { 0 };
+		r = read_pem(path, &f, d);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0) {
+			pki_token_info_release(&t);
+			return r;
+		}
+		/* the secret part: an older token's id could still be there */
+		if (strstr(f.data, s.data + TOKEN_ID_LEN + 1))
+			strv_push(&t.used_in, carriers[i]);
+	}
+	*ret = t;
+	return 0;
+}
+
 /* ---- what a node receives --------------------------------------------- */
 
 void pki_items_free(struct pki_item *v, size_t n) {
@@ -1075,71 +1519,119 @@ struct item_list {
 
 static void item_add(struct item_list *l, const char *id, const char *part, const char *src_name, const char *dest) {
 	GROW(l->v, l->cap, l->n + 1);
+	bool secret = streq(part, "key") || streq(part, "conf");
 	l->v[l->n++] = (struct pki_item){
 		.id = xstrdup(id),
 		.part = xstrdup(part),
 		.src = path_join(l->dir, src_name),
 		.dest = xstrdup(dest),
-		.mode = streq(part, "key") ? KEY_MODE : CERT_MODE,
+		.mode = secret ? KEY_MODE : CERT_MODE,
 	};
 }
 
-/* A certificate and its key: "<base>.pem" and "<base>-key.pem". */
-static void item_add_pair(struct item_list *l, const char *id, const char *base, const char *dest_dir, const char *dest_base) {
+/* kubeadm's layout: "<base>.pem"/"<base>-key.pem" of the PKI dir become
+ * "<dest>.crt"/"<dest>.key" on the node. */
+static void item_add_pair(struct item_list *l, const char *id, const char *base, const char *dest) {
 	_cleanup_free_ char *src_cert = xasprintf("%s.pem", base);
 	_cleanup_free_ char *src_key = xasprintf("%s-key.pem", base);
-	_cleanup_free_ char *dest_cert = xasprintf("%s/%s.pem", dest_dir, dest_base);
-	_cleanup_free_ char *dest_key = xasprintf("%s/%s-key.pem", dest_dir, dest_base);
+	_cleanup_free_ char *dest_cert = xasprintf("%s.crt", dest);
+	_cleanup_free_ char *dest_key = xasprintf("%s.key", dest);
 	item_add(l, id, "cert", src_cert, dest_cert);
 	item_add(l, id, "key", src_key, dest_key);
 }
 
-#define K8S_SSL "/etc/kubernetes/ssl"
-#define ETCD_SSL "/etc/ssl/etcd"
+#define K8S "/etc/kubernetes"
+#define K8S_PKI K8S "/pki"
+#define KUBE_PROXY_CONF "/var/lib/kube-proxy/kubeconfig.conf"
+
+static void items_for_unlisted(struct item_list *l, enum node_role role) {
+	if (role == ROLE_ETCD) {
+		item_add(l, "etcd_ca", "cert", "etcd-ca.pem", K8S_PKI "/etcd/ca.crt");
+		return;
+	}
+	item_add(l, "ca", "cert", "ca.pem", K8S_PKI "/ca.crt");
+	if (role == ROLE_WORKER) {
+		item_add(l, "kube_proxy_conf", "conf", "kube-proxy.conf", KUBE_PROXY_CONF);
+		item_add(l, "bootstrap_kubelet_conf", "conf", "bootstrap-kubelet.conf", PKI_NODE_BOOTSTRAP_KUBELET_CONF);
+	}
+}
+
+static int items_finish(struct item_list *l, const struct srcloc *at, const char *who, struct pki_item **ret,
+			size_t *ret_n, struct diags *d) {
+	int r = 0;
+	for (size_t i = 0; i < l->n; i++)
+		if (!path_exists(l->v[i].src)) {
+			diag_error(d, at, "cannot find '%s' for %s (the pki has not been made for it: run 'dlws-mkimage certs')",
+				   l->v[i].src, who);
+			r = -ENOENT;
+		}
+	if (r < 0) {
+		pki_items_free(l->v, l->n);
+		return r;
+	}
+	*ret = l->v;
+	*ret_n = l->n;
+	return 0;
+}
 
 int pki_items_for_node(const struct pki_config *cfg, const struct node *node, bool include_ca_key,
 		       struct pki_item **ret, size_t *ret_n, struct diags *d) {
 	struct item_list l = { .dir = cfg->dir };
-	int r = 0;
 
 	if (!node->hostname || !hostname_valid(node->hostname)) {
 		diag_error(d, &node->loc, "invalid hostname '%s'", node->hostname ? node->hostname : "");
 		return -EINVAL;
 	}
-	_cleanup_free_ char *kubelet = xasprintf("kubelet-%s", node->hostname);
-	item_add(&l, "ca", "cert", "ca.pem", K8S_SSL "/ca.pem");
-	if (include_ca_key)
-		item_add(&l, "ca", "key", "ca-key.pem", K8S_SSL "/ca-key.pem");
-	item_add_pair(&l, "kubelet", kubelet, K8S_SSL, "kubelet");
-
-	if (node->role == ROLE_MASTER) {
-		item_add_pair(&l, "apiserver", "apiserver", K8S_SSL, "apiserver");
-		item_add_pair(&l, "etcd_client", "apiserver-etcd-client", K8S_SSL, "apiserver-etcd-client");
-		/* the public half goes out as the "cert" part: the apiserver verifies
-		 * tokens with it, the controller-manager signs with the key */
-		item_add(&l, "service_account", "cert", "service-account.pem", K8S_SSL "/service-account.pem");
-		item_add(&l, "service_account", "key", "service-account-key.pem", K8S_SSL "/service-account-key.pem");
-		item_add_pair(&l, "admin", "admin", K8S_SSL, "admin");
-	}
-	if (node->role == ROLE_ETCD) {
+	_cleanup_free_ char *kubelet_conf = xasprintf("kubelet-%s.conf", node->hostname);
+	switch (node->role) {
+	case ROLE_MASTER:
+		item_add(&l, "ca", "cert", "ca.pem", K8S_PKI "/ca.crt");
+		if (include_ca_key)
+			item_add(&l, "ca", "key", "ca-key.pem", K8S_PKI "/ca.key");
+		item_add_pair(&l, "apiserver", "apiserver", K8S_PKI "/apiserver");
+		item_add_pair(&l, "apiserver_kubelet_client", "apiserver-kubelet-client", K8S_PKI "/apiserver-kubelet-client");
+		item_add_pair(&l, "apiserver_etcd_client", "apiserver-etcd-client", K8S_PKI "/apiserver-etcd-client");
+		item_add(&l, "front_proxy_ca", "cert", "front-proxy-ca.pem", K8S_PKI "/front-proxy-ca.crt");
+		if (include_ca_key)
+			item_add(&l, "front_proxy_ca", "key", "front-proxy-ca-key.pem", K8S_PKI "/front-proxy-ca.key");
+		item_add_pair(&l, "front_proxy_client", "front-proxy-client", K8S_PKI "/front-proxy-client");
+		/* the apiserver verifies service-account tokens with the public
+		 * half, the controller-manager signs them with the key */
+		item_add(&l, "sa", "key", "service-account-key.pem", K8S_PKI "/sa.key");
+		item_add(&l, "sa", "pub", "service-account.pem", K8S_PKI "/sa.pub");
+		item_add(&l, "etcd_ca", "cert", "etcd-ca.pem", K8S_PKI "/etcd/ca.crt");
+		item_add(&l, "admin_conf", "conf", "admin.conf", K8S "/admin.conf");
+		item_add(&l, "super_admin_conf", "conf", "super-admin.conf", K8S "/super-admin.conf");
+		item_add(&l, "controller_manager_conf", "conf", "controller-manager.conf", K8S "/controller-manager.conf");
+		item_add(&l, "scheduler_conf", "conf", "scheduler.conf", K8S "/scheduler.conf");
+		item_add(&l, "kubelet_conf", "conf", kubelet_conf, K8S "/kubelet.conf");
+		item_add(&l, "bootstrap_token_secret", "conf", TOKEN_SECRET_FILE, PKI_NODE_BOOTSTRAP_TOKEN_SECRET);
+		break;
+	case ROLE_ETCD: {
 		_cleanup_free_ char *server = xasprintf("etcd-%s-server", node->hostname);
 		_cleanup_free_ char *peer = xasprintf("etcd-%s-peer", node->hostname);
-		item_add(&l, "etcd_ca", "cert", "ca.pem", ETCD_SSL "/ca.pem");
-		item_add_pair(&l, "etcd_server", server, ETCD_SSL, "server");
-		item_add_pair(&l, "etcd_peer", peer, ETCD_SSL, "peer");
+		item_add(&l, "etcd_ca", "cert", "etcd-ca.pem", K8S_PKI "/etcd/ca.crt");
+		item_add_pair(&l, "etcd_server", server, K8S_PKI "/etcd/server");
+		item_add_pair(&l, "etcd_peer", peer, K8S_PKI "/etcd/peer");
+		break;
 	}
+	default:
+		/* its own kubelet.conf, and the bootstrap one for when that
+		 * expires: the kubelet then asks for a new certificate */
+		item_add(&l, "ca", "cert", "ca.pem", K8S_PKI "/ca.crt");
+		item_add(&l, "kubelet_conf", "conf", kubelet_conf, K8S "/kubelet.conf");
+		item_add(&l, "kube_proxy_conf", "conf", "kube-proxy.conf", KUBE_PROXY_CONF);
+		item_add(&l, "bootstrap_kubelet_conf", "conf", "bootstrap-kubelet.conf", PKI_NODE_BOOTSTRAP_KUBELET_CONF);
+		break;
+	}
+	_cleanup_free_ char *who = xasprintf("node '%s'", node->hostname);
+	return items_finish(&l, &node->loc, who, ret, ret_n, d);
+}
 
-	for (size_t i = 0; i < l.n; i++)
-		if (!path_exists(l.v[i].src)) {
-			diag_error(d, &node->loc, "cannot find '%s' for node '%s' (the pki has not been made for it)",
-				   l.v[i].src, node->hostname);
-			r = -ENOENT;
-		}
-	if (r < 0) {
-		pki_items_free(l.v, l.n);
-		return r;
-	}
-	*ret = l.v;
-	*ret_n = l.n;
-	return 0;
+int pki_items_for_role(const struct pki_config *cfg, enum node_role role, struct pki_item **ret, size_t *ret_n,
+		       struct diags *d) {
+	struct item_list l = { .dir = cfg->dir };
+	items_for_unlisted(&l, role);
+	_cleanup_free_ char *who = xasprintf("the %s role's default entry", role_name(role));
+	return items_finish(&l, NULL, who, ret, ret_n, d);
 }

@@ -58,6 +58,13 @@ int pxe_check(const struct build *const *builds, size_t n, struct diags *d) {
 			r = -EINVAL;
 		}
 		strv_push(&labels, b->recipe->name);
+		if (b->recipe->pki.include_ca_key) {
+			diag_error(d, &b->recipe->outputs.pxe_loc,
+				   "a recipe with 'pki.include_ca_key: true' cannot write a PXE tree: TFTP serves every file to "
+				   "anyone on the boot network, the CA key with it (install such masters from an ISO, a USB "
+				   "stick or a disk image)");
+			r = -EINVAL;
+		}
 		for (size_t k = 0; k < b->n_nodes; k++) {
 			const struct node *node = b->nodes[k];
 			if (strv_contains(&labels, node->hostname)) {

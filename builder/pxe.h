@@ -10,7 +10,8 @@
 #include <stddef.h>
 #include "build.h"
 
-/* Recipes sharing a bundle must not claim the same name, node or MAC. */
+/* Recipes sharing a bundle must not claim the same name, node or MAC, and
+ * none may ship a CA key (include_ca_key): the tree is served to anyone. */
 int pxe_check(const struct build *const *builds, size_t n, struct diags *d);
 /* Writes one bundle serving every build in `builds` (they share
  * outputs.pxe.path) and its tarball beside their targets, to be put in

@@ -275,6 +275,199 @@ static void load_overlays(struct recipe *r, const struct value *doc, struct diag
 	}
 }
 
+/* systemd-sysext images (builder/sysext.h). Names and versions become file
+ * names on the node; id and sysext_level are what systemd-sysext compares
+ * with the host's os-release, so they follow os-release's rules. */
+#define SYSEXT_WORD_MAX 64
+
+static bool sysext_word_valid(const char *s, const char *also) {
+	size_t n = strlen(s);
+	if (n == 0 || n > SYSEXT_WORD_MAX || !isalnum((unsigned char)s[0]))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr(also, *s))
+			return false;
+	return true;
+}
+
+static bool os_release_word_valid(const char *s) {
+	if (!*s || strlen(s) > SYSEXT_WORD_MAX)
+		return false;
+	for (; *s; s++)
+		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && !strchr("._-", *s))
+			return false;
+	return true;
+}
+
+static bool path_below(const char *path, const char *dir) {
+	size_t n = strlen(dir);
+	return strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
+/* The pin of `src`: `sha256` inline, or looked up in a `sha256sums` file. */
+static void load_pin(struct recipe *r, const struct value *item, const char *src, const char *what, char ret[65],
+		     struct diags *d) {
+	const char *sum = schema_str(item, "sha256", false, what, d);
+	const char *sums = schema_str(item, "sha256sums", false, what, d);
+	_cleanup_free_ char *looked_up = NULL;
+	if (sum && sums)
+		diag_error(d, schema_loc(item, "sha256sums"), "give either 'sha256' or 'sha256sums', not both");
+	else if (!sum && !sums)
+		diag_error(d, &item->loc, "missing required key 'sha256' in %s (every file is pinned)", what);
+	else if (sums && src && lookup_sum(r, item, sums, src, &looked_up, d) == 0)
+		sum = looked_up;
+	if (sum && !sha256_valid(sum))
+		diag_error(d, schema_loc(item, "sha256"), "'sha256' must be 64 hex digits");
+	else if (sum)
+		for (int k = 0; k < 65; k++)
+			ret[k] = (char)tolower((unsigned char)sum[k]);
+}
+
+/* Only /usr and /opt of an extension image are merged into the host. */
+static char *sysext_dest(const struct value *item, const char *what, struct diags *d) {
+	const char *dest = schema_str(item, "dest", true, what, d);
+	if (!dest)
+		return NULL;
+	const struct srcloc *at = schema_loc(item, "dest");
+	_cleanup_free_ char *norm = path_normalize_dest(dest);
+	if (dest[0] != '/' || !norm) {
+		diag_error(d, at, "'dest' must be an absolute path inside the image, not '%s'", dest);
+		return NULL;
+	}
+	char *abs = xasprintf("/%s", norm);
+	if (!startswith(norm, "usr/") && !startswith(norm, "opt/"))
+		diag_error(d, at, "'dest' '%s' is not below /usr or /opt, the only trees systemd-sysext merges", abs);
+	else if (startswith(norm, "usr/lib/extension-release.d/"))
+		diag_error(d, at, "'dest' '%s' is the image's metadata, which dlws-mkimage writes (set 'id', 'sysext_level', 'architecture')",
+			   abs);
+	else if (streq(norm, "usr/lib/os-release"))
+		diag_error(d, at, "'dest' '%s' would replace the host's os-release when the image is merged", abs);
+	return abs;
+}
+
+static void load_sysext_files(struct recipe *r, struct recipe_sysext *x, const struct value *list, struct diags *d) {
+	static const char *const keys[] = { "src", "dest", "mode", "sha256", "sha256sums" };
+	static const char what[] = "sysext files entry";
+	x->files = xcalloc(list->n, sizeof(*x->files));
+	for (size_t i = 0; i < list->n; i++) {
+		const struct value *item = list->items[i];
+		if (!schema_is(item, VALUE_MAP, "a sysext 'files' entry", d))
+			continue;
+		schema_keys(item, keys, ARRAY_SIZE(keys), what, d);
+		struct recipe_file *f = &x->files[x->n_files];
+		f->src = resolve_existing(r, item, "src", true, false, what, d);
+		f->dest = sysext_dest(item, what, d);
+		f->mode = 0644;
+		f->loc = item->loc;
+		const struct value *mode = schema_get(item, "mode", VALUE_SCALAR, false, what, d);
+		if (mode)
+			parse_mode(mode, &f->mode, d);
+		load_pin(r, item, f->src, what, f->sha256, d);
+		for (size_t k = 0; f->dest && k < x->n_files; k++) {
+			const struct recipe_file *o = &x->files[k];
+			if (streq(o->dest, f->dest))
+				diag_error(d, schema_loc(item, "dest"), "'%s' is already a file of this image (at %d:%d)", f->dest,
+					   o->loc.line, o->loc.col);
+			else if (o->dest && (path_below(f->dest, o->dest) || path_below(o->dest, f->dest)))
+				diag_error(d, schema_loc(item, "dest"), "'%s' and '%s' (at %d:%d) cannot both be files: one lies below the other",
+					   f->dest, o->dest, o->loc.line, o->loc.col);
+		}
+		x->n_files++;
+	}
+}
+
+static void load_sysext(struct recipe *r, const struct value *doc, struct diags *d) {
+	static const char *const keys[] = {
+		"name", "src", "sha256", "sha256sums", "version", "files", "id", "sysext_level", "architecture", "reload_manager",
+	};
+	static const char *const made_only[] = { "version", "id", "sysext_level", "architecture", "reload_manager" };
+	static const char what[] = "sysext entry";
+	const struct value *list = schema_get(doc, "sysext", VALUE_LIST, false, "recipe", d);
+	if (!list)
+		return;
+	r->sysexts = xcalloc(list->n, sizeof(*r->sysexts));
+	for (size_t i = 0; i < list->n; i++) {
+		const struct value *item = list->items[i];
+		if (!schema_is(item, VALUE_MAP, "a 'sysext' entry", d))
+			continue;
+		schema_keys(item, keys, ARRAY_SIZE(keys), what, d);
+		struct recipe_sysext *x = &r->sysexts[r->n_sysexts++];
+		x->loc = item->loc;
+		x->name_loc = *schema_loc(item, "name");
+		const char *name = schema_str(item, "name", true, what, d);
+		x->name = xstrdup(name ? name : "");
+		if (name && (!sysext_word_valid(name, "._-") || endswith(name, ".raw")))
+			diag_error(d, &x->name_loc,
+				   "invalid image name '%s' (up to %d letters, digits, '.', '_' and '-', starting with a letter or digit, "
+				   "without '.raw')", name, SYSEXT_WORD_MAX);
+		for (size_t k = 0; name && k + 1 < r->n_sysexts; k++)
+			if (streq(r->sysexts[k].name, name))
+				diag_error(d, &x->name_loc, "image '%s' is listed twice (first at %d:%d): both would be /etc/extensions/%s.raw",
+					   name, r->sysexts[k].name_loc.line, r->sysexts[k].name_loc.col, name);
+
+		const struct value *src = value_map_get(item, "src");
+		bool prebuilt = src && !value_is_null(src);
+		const struct value *files = schema_get(item, "files", VALUE_LIST, false, what, d);
+		if (prebuilt && files) {
+			diag_error(d, schema_loc(item, "files"), "give either 'src' (a prebuilt image) or 'files' (an image to make), not both");
+			continue;
+		}
+		if (prebuilt) {
+			x->src = resolve_existing(r, item, "src", true, false, what, d);
+			for (size_t k = 0; k < ARRAY_SIZE(made_only); k++)
+				if (value_map_get(item, made_only[k]))
+					diag_error(d, schema_loc(item, made_only[k]),
+						   "'%s' is for an image made from 'files': a prebuilt image keeps its own file name and extension-release",
+						   made_only[k]);
+			load_pin(r, item, x->src, what, x->sha256, d);
+			continue;
+		}
+		if (!files) {
+			const struct value *given = value_map_get(item, "files");
+			if (!given || value_is_null(given))
+				diag_error(d, &item->loc, "a sysext entry needs 'src' (a prebuilt image) or 'files' (an image to make)");
+			continue;
+		}
+		if (value_map_get(item, "sha256") || value_map_get(item, "sha256sums"))
+			diag_error(d, schema_loc(item, value_map_get(item, "sha256") ? "sha256" : "sha256sums"),
+				   "an image made from 'files' is not pinned itself: pin each of its files");
+		const char *version = schema_str(item, "version", true, what, d);
+		x->version = xstrdup(version ? version : "");
+		if (version && !sysext_word_valid(version, "._+-"))
+			diag_error(d, schema_loc(item, "version"),
+				   "invalid version '%s' (up to %d letters, digits, '.', '_', '+' and '-', starting with a letter or digit)",
+				   version, SYSEXT_WORD_MAX);
+		const char *id = schema_str(item, "id", false, what, d);
+		x->id = xstrdup(id ? id : "flatcar");
+		if (!os_release_word_valid(x->id))
+			diag_error(d, schema_loc(item, "id"),
+				   "invalid 'id' '%s' (lowercase letters, digits, '.', '_' and '-', as in os-release; '_any' matches every OS)",
+				   x->id);
+		const char *level = schema_str(item, "sysext_level", false, what, d);
+		if (streq(x->id, "_any")) {
+			if (level)
+				diag_error(d, schema_loc(item, "sysext_level"), "'sysext_level' is not compared when 'id' is '_any': leave it out");
+		} else {
+			x->sysext_level = xstrdup(level ? level : "1.0");
+			if (!os_release_word_valid(x->sysext_level))
+				diag_error(d, schema_loc(item, "sysext_level"),
+					   "invalid 'sysext_level' '%s' (lowercase letters, digits, '.', '_' and '-', as in os-release)",
+					   x->sysext_level);
+		}
+		const char *arch = schema_str(item, "architecture", false, what, d);
+		x->architecture = xstrdup(arch ? arch : "x86-64");
+		if (!streq(x->architecture, "x86-64") && !streq(x->architecture, "_any"))
+			diag_error(d, schema_loc(item, "architecture"),
+				   "'architecture' must be 'x86-64' or '_any' (the media boot x86-64 machines), not '%s'", x->architecture);
+		const struct value *reload = value_map_get(item, "reload_manager");
+		if (reload && !value_as_bool(reload, &x->reload_manager))
+			diag_error(d, &reload->loc, "'reload_manager' must be true or false");
+		if (files->n == 0)
+			diag_error(d, &files->loc, "'files' lists no file: an image needs at least one");
+		load_sysext_files(r, x, files, d);
+	}
+}
+
 static void load_install(struct recipe *r, const struct value *doc, struct diags *d) {
 	static const char *const keys[] = { "device", "after", "wipe" };
 	static const char *const afters[] = { "poweroff", "reboot", "shell" };
@@ -381,7 +574,7 @@ static void load_outputs(struct recipe *r, const struct value *doc, struct diags
 int recipe_load(const char *path, struct recipe **ret, struct diags *d) {
 	static const char *const keys[] = {
 		"recipe", "name", "role", "cluster", "base", "pki", "config", "files",
-		"overlays", "install", "images", "container_runtime", "outputs", "values",
+		"overlays", "install", "images", "container_runtime", "outputs", "values", "sysext",
 	};
 	size_t errors_before = d->n_errors;
 	char *text = NULL;
@@ -428,6 +621,7 @@ int recipe_load(const char *path, struct recipe **ret, struct diags *d) {
 		diag_error(d, schema_loc(doc, "container_runtime"), "'container_runtime' must be containerd or docker, not '%s'",
 			   rc->container_runtime);
 	load_overlays(rc, doc, d);
+	load_sysext(rc, doc, d);
 	load_install(rc, doc, d);
 	load_outputs(rc, doc, d);
 	const struct value *values = schema_get(doc, "values", VALUE_MAP, false, "recipe", d);
@@ -468,6 +662,21 @@ void recipe_free(struct recipe *r) {
 	for (size_t i = 0; i < r->n_overlays; i++)
 		free(r->overlays[i].dir);
 	free(r->overlays);
+	for (size_t i = 0; i < r->n_sysexts; i++) {
+		struct recipe_sysext *x = &r->sysexts[i];
+		free(x->name);
+		free(x->src);
+		free(x->version);
+		free(x->id);
+		free(x->sysext_level);
+		free(x->architecture);
+		for (size_t k = 0; k < x->n_files; k++) {
+			free(x->files[k].src);
+			free(x->files[k].dest);
+		}
+		free(x->files);
+	}
+	free(r->sysexts);
 	free(r->install.device);
 	free(r->install.after);
 	free(r->outputs.initrd);

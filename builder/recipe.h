@@ -30,6 +30,22 @@ struct recipe_file {
 	struct srcloc loc;
 };
 
+/* A systemd-sysext image for the node (builder/sysext.h): a prebuilt one
+ * (`src`, pinned), or one the builder makes from pinned files. */
+struct recipe_sysext {
+	char *name;             /* image name: /etc/extensions/<name>.raw, extension-release.<name> */
+	char *src;              /* prebuilt: the image (resolved path); NULL when made from files */
+	char sha256[65];        /* prebuilt: its pin */
+	char *version;          /* made: in its file name, <name>-<version>-x86-64.raw */
+	char *id;               /* made: extension-release ID= ("flatcar", or "_any") */
+	char *sysext_level;     /* made: SYSEXT_LEVEL= ("1.0"); NULL with ID=_any */
+	char *architecture;     /* made: ARCHITECTURE= ("x86-64", or "_any") */
+	bool reload_manager;    /* made: EXTENSION_RELOAD_MANAGER=1 */
+	struct recipe_file *files;      /* made: dests under /usr or /opt */
+	size_t n_files;
+	struct srcloc loc, name_loc;
+};
+
 struct recipe_overlay {
 	char *dir;
 	struct srcloc loc;
@@ -58,6 +74,8 @@ struct recipe {
 	char *container_runtime;        /* containerd (default) | docker: where images are imported */
 	struct recipe_overlay *overlays;
 	size_t n_overlays;
+	struct recipe_sysext *sysexts;  /* systemd-sysext images, in recipe order */
+	size_t n_sysexts;
 	struct srcloc install_loc;
 	struct {
 		bool enabled;

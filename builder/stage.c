@@ -84,6 +84,14 @@ int stage_add_file(struct stage *s, const char *path, const char *src, unsigned 
 	return 0;
 }
 
+int stage_add_symlink(struct stage *s, const char *path, const char *target, struct diags *d) {
+	struct stage_entry *e = slot(s, path);
+	e->type = STAGE_SYMLINK;
+	e->mode = 0777;
+	e->link = xstrdup(target);
+	return 0;
+}
+
 static int add_tree(struct stage *s, const char *prefix, const char *dir, int depth, const struct srcloc *at, struct diags *d) {
 	if (depth > MAX_TREE_DEPTH) {
 		diag_error(d, at, "'%s' is nested deeper than %d levels", dir, MAX_TREE_DEPTH);

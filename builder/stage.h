@@ -54,6 +54,8 @@ int stage_add_data(struct stage *s, const char *path, const void *data, size_t l
  * error names the file, both sums and `at`. */
 int stage_add_file(struct stage *s, const char *path, const char *src, unsigned mode, const char *want_sha256,
 		   const struct srcloc *at, struct diags *d);
+/* Adds a symlink at `path` pointing at `target` (stored as written). */
+int stage_add_symlink(struct stage *s, const char *path, const char *target, struct diags *d);
 /* Adds every entry below `dir` under `prefix`, keeping modes and keeping
  * symlinks as symlinks (never followed). */
 int stage_add_tree(struct stage *s, const char *prefix, const char *dir, const struct srcloc *at, struct diags *d);

@@ -1,5 +1,7 @@
 #include "units.h"
 
+#include <string.h>
+
 #include "buf.h"
 #include "ignition.h"
 #include "layout.h"
@@ -112,12 +114,26 @@ static char *install_unit(const struct recipe *rc) {
 	return text;
 }
 
+/* A sysext kept on the medium (an ISO) is only reachable once
+ * dlws-medium linked it, after systemd-sysext.service merged /etc/extensions
+ * at boot: merge again, and let systemd see the units it brings (the
+ * kubelet's). Before containerd starts, so nothing runs from /usr meanwhile. */
+static char *medium_unit_text(const struct recipe *rc) {
+	if (!rc->n_sysexts)
+		return xstrdup(medium_unit);
+	static const char marker[] = "StandardOutput=journal+console\n";
+	const char *at = strstr(medium_unit, marker);
+	return xasprintf("%.*sExecStartPost=/usr/bin/systemd-sysext refresh\nExecStartPost=/usr/bin/systemctl daemon-reload\n%s",
+			 (int)(at - medium_unit), medium_unit, at);
+}
+
 char *units_ignition_config(const struct recipe *rc) {
 	struct ign_unit units[4];
 	size_t n = 0;
 	_cleanup_free_ char *images = NULL, *install = NULL;
+	_cleanup_free_ char *medium = medium_unit_text(rc);
 	units[n++] = (struct ign_unit){ .name = "dlws-payload.service", .enabled = true, .contents = payload_unit };
-	units[n++] = (struct ign_unit){ .name = "dlws-medium.service", .enabled = true, .contents = medium_unit };
+	units[n++] = (struct ign_unit){ .name = "dlws-medium.service", .enabled = true, .contents = medium };
 	if (rc->n_images) {
 		images = images_unit(rc->container_runtime);
 		units[n++] = (struct ign_unit){ .name = "dlws-load-images.service", .enabled = true, .contents = images };

@@ -135,7 +135,8 @@ static struct value *parse_node(struct parser *ps, yaml_event_t *ev, int depth) 
 	}
 }
 
-int yaml_parse(const char *name, const char *text, size_t len, struct value **ret, struct diags *d) {
+/* One document into *ret, or with `many` every document checked and none kept. */
+static int parse_text(const char *name, const char *text, size_t len, bool many, struct value **ret, struct diags *d) {
 	struct parser ps = { .name = name, .d = d };
 	if (!yaml_parser_initialize(&ps.p))
 		abort();
@@ -147,7 +148,7 @@ int yaml_parse(const char *name, const char *text, size_t len, struct value **re
 		if (!next(&ps, &ev))
 			break;
 		yaml_event_type_t type = ev.type;
-		if (type == YAML_DOCUMENT_START_EVENT && ++docs > 1) {
+		if (type == YAML_DOCUMENT_START_EVENT && ++docs > 1 && !many) {
 			struct srcloc at = loc_of(&ps, ev.start_mark);
 			diag_error(d, &at, "more than one YAML document");
 			ps.failed = true;
@@ -168,12 +169,24 @@ int yaml_parse(const char *name, const char *text, size_t len, struct value **re
 		value_free(root);
 		return -EINVAL;
 	}
+	if (!ret) {
+		value_free(root);
+		return 0;
+	}
 	if (!root || value_is_null(root)) {
 		value_free(root);
 		root = value_new_map(&(struct srcloc){ name, 1, 1 });
 	}
 	*ret = root;
 	return 0;
+}
+
+int yaml_parse(const char *name, const char *text, size_t len, struct value **ret, struct diags *d) {
+	return parse_text(name, text, len, false, ret, d);
+}
+
+int yaml_check_stream(const char *name, const char *text, size_t len, struct diags *d) {
+	return parse_text(name, text, len, true, NULL, d);
 }
 
 char *yaml_quote(const char *s) {

@@ -5,13 +5,15 @@ set -euo pipefail
 
 packages=(
 	# build
-	build-essential pkg-config libyaml-dev libssl-dev libarchive-dev zlib1g-dev libisofs-dev libjson-c-dev
+	build-essential pkg-config libyaml-dev libssl-dev libarchive-dev zlib1g-dev libisofs-dev libjson-c-dev libsquashfs-dev
 	# the install agent is linked statically: the .a files libarchive needs
 	libbz2-dev liblzma-dev libxml2-dev nettle-dev libzstd-dev liblz4-dev libacl1-dev
 	# the built-in default base (base/mkbase.sh)
 	linux-image-amd64 busybox-static cpio kmod xz-utils zstd
 	# tests: independent readers and boots
 	openssl libarchive-tools qemu-system-x86 xorriso genisoimage e2fsprogs gdisk fdisk
+	# systemd-sysext images: mksquashfs/unsquashfs, systemd-dissect
+	squashfs-tools systemd-container
 	# the real consumers of what we write for Flatcar: Ignition configs, systemd units
 	ignition systemd jq python3 python3-yaml
 	# PXE bundles and ISOs: bootloaders, UEFI firmware for boot tests

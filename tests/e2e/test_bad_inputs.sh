@@ -41,26 +41,31 @@ case_ wrong_type $R \
 	"recipes/master.recipe:35:11: error: 'overlays' must be a list, not a string" \
 	"sed -i 's|^overlays: .*|overlays: ../overlays/common|' $R"
 case_ missing_required_key $R \
-	"recipes/master.recipe:4:1: error: missing required key 'role' in recipe" \
+	"recipes/master.recipe:6:1: error: missing required key 'role' in recipe" \
 	"sed -i '/^role:/d' $R"
 case_ duplicate_key $R \
-	"recipes/master.recipe:$(( $(wc -l <"$WORK/base/$R") + 1 )):1: error: duplicate key 'name' (first defined at 5:1)" \
+	"recipes/master.recipe:$(( $(wc -l <"$WORK/base/$R") + 1 )):1: error: duplicate key 'name' (first defined at 7:1)" \
 	"echo 'name: again' >>$R"
 case_ missing_file $R \
-	"recipes/master.recipe:14:11: error: cannot find 'recipes/../out/base/vmlinuz-nope': No such file or directory" \
+	"recipes/master.recipe:16:11: error: cannot find 'recipes/../out/base/vmlinuz-nope': No such file or directory" \
 	"sed -i 's|out/base/vmlinuz|out/base/vmlinuz-nope|' $R"
 case_ wrong_sha256 $R \
 	"recipes/master.recipe:33:5: error: sha256 mismatch for 'recipes/../vendor/bin/kubectl': expected $(cut -d' ' -f1 <"$WORK/base/vendor/SHA256SUMS" | head -1), got" \
 	"echo tampered >>vendor/bin/kubectl"
+# kubeadm.yaml:12 is the master's advertiseAddress, its node IP (the
+# mutation leaves the second use, kubeletExtraArgs at line 20, as it is).
+mut_node_ipp="sed -i 's/advertiseAddress: {{ node.ip | yaml }}/advertiseAddress: {{ node.ipp | yaml }}/' recipes/templates/kubeadm.yaml"
 case_ undefined_template_variable $R \
-	"recipes/templates/kubelet.env:2:" \
-	"sed -i 's/{{ node.ip }}/{{ node.ipp }}/' recipes/templates/kubelet.env"
+	"recipes/templates/kubeadm.yaml:12:24: error: undefined name 'node.ipp'" \
+	"$mut_node_ipp"
 case_ undefined_names_the_name $R \
 	"error: undefined name 'node.ipp' (did you mean 'node.ip'?)" \
-	"sed -i 's/{{ node.ip }}/{{ node.ipp }}/' recipes/templates/kubelet.env"
+	"$mut_node_ipp"
+# A cluster value with a newline, inserted as it is (no yaml, indent or
+# base64 filter) by the shipped kube-flannel.yaml:66 ("Type": "{{ ... }}").
 case_ newline_injection $R \
-	"recipes/templates/flannel-options.env:1:19: error: value of 'values.iface' contains a newline" \
-	"printf '  iface: \"eth0\\\\nFLANNELD_EVIL=1\"\\n' >>recipes/cluster.yaml && sed -i 's/{{ node.ip }}/{{ values.iface }}/' recipes/templates/flannel-options.env"
+	"recipes/templates/kube-flannel.yaml:66:32: error: value of 'values.flannel_backend' contains a newline" \
+	"grep -q '^  flannel_backend: vxlan$' recipes/cluster.yaml && sed -i 's/^  flannel_backend: .*/  flannel_backend: \"vxlan\\\\nEVIL: 1\"/' recipes/cluster.yaml"
 case_ invalid_cidr $R \
 	"recipes/cluster.yaml:6:15: error: 'pod_ip_range' is not a valid IPv4 CIDR: '10.2.0.0/33'" \
 	"sed -i 's|^pod_ip_range: .*|pod_ip_range: 10.2.0.0/33|' recipes/cluster.yaml"
@@ -68,13 +73,13 @@ case_ overlapping_cidr $R \
 	"recipes/cluster.yaml:7:27: error: service range '10.2.128.0/20' overlaps the pod range '10.2.0.0/16'" \
 	"sed -i 's|^service_cluster_ip_range: .*|service_cluster_ip_range: 10.2.128.0/20|' recipes/cluster.yaml"
 case_ duplicate_ip $R \
-	"recipes/cluster.yaml:19:35: error: duplicate IP '192.168.255.21' (also used by 'dlws-worker1' at 18:35)" \
+	"recipes/cluster.yaml:25:35: error: duplicate IP '192.168.255.21' (also used by 'dlws-worker1' at 24:35)" \
 	"sed -i 's/192.168.255.22/192.168.255.21/' recipes/cluster.yaml"
 case_ malformed_mac $R \
-	"recipes/cluster.yaml:18:56: error: malformed MAC address '52:54:00:00:21:0g'" \
+	"recipes/cluster.yaml:24:56: error: malformed MAC address '52:54:00:00:21:0g'" \
 	"sed -i 's/52:54:00:00:21:01/52:54:00:00:21:0g/' recipes/cluster.yaml"
 case_ node_ip_in_pod_range $R \
-	"recipes/cluster.yaml:16:33: error: node IP '10.2.0.9' is inside the pod range '10.2.0.0/16'" \
+	"recipes/cluster.yaml:22:33: error: node IP '10.2.0.9' is inside the pod range '10.2.0.0/16'" \
 	"sed -i 's/192.168.255.11/10.2.0.9/' recipes/cluster.yaml"
 case_ cloud_config_not_yaml $R \
 	"recipes/templates/cloud-config.yml: error: rendered config for '/var/lib/flatcar-install/user_data' is not valid YAML: rendered line 3:" \
@@ -93,14 +98,14 @@ case_ too_big_for_max_size $R \
 	"sed -i 's|initrd: { path: ../out/master-initrd }|initrd: { path: ../out/master-initrd, max_size: 2K }|' $R"
 # What Flatcar would not apply, or could not take, is refused at the recipe.
 case_ cloud_config_at_oem_path $R \
-	"recipes/master.recipe:21:51: error: Flatcar 4722+ does not apply '/usr/share/oem/cloud-config.yml' (and stable would apply it twice): use dest '/var/lib/flatcar-install/user_data'" \
+	"recipes/master.recipe:23:51: error: Flatcar 4722+ does not apply '/usr/share/oem/cloud-config.yml' (and stable would apply it twice): use dest '/var/lib/flatcar-install/user_data'" \
 	"sed -i 's|dest: /var/lib/flatcar-install/user_data|dest: /usr/share/oem/cloud-config.yml|' $R"
 case_ dest_under_read_only_usr $R \
 	"recipes/master.recipe:33:41: error: 'dest' '/usr/bin/kubectl' is under /usr, which is read-only on Flatcar (use /opt or /etc)" \
 	"sed -i 's|dest: /opt/bin/kubectl|dest: /usr/bin/kubectl|' $R"
 case_ dest_is_builders_ignition $R \
-	"recipes/master.recipe:27:54: error: '/usr/share/oem/config.ign' is the node's Ignition config, which dlws-mkimage writes: put units in the cloud-config" \
-	"sed -i 's|dest: /etc/flannel/options.env|dest: /usr/share/oem/config.ign|' $R"
+	"recipes/master.recipe:27:52: error: '/usr/share/oem/config.ign' is the node's Ignition config, which dlws-mkimage writes: put units in the cloud-config" \
+	"sed -i 's|dest: /etc/kubernetes/dlws/kube-flannel.yaml|dest: /usr/share/oem/config.ign|' $R"
 case_ unknown_container_runtime $R \
 	"recipes/master.recipe:41:20: error: 'container_runtime' must be containerd or docker, not 'cri-o'" \
 	"echo 'container_runtime: cri-o' >>$R"
@@ -119,10 +124,11 @@ rm -rf "$WORK/c" && cp -a "$WORK/base" "$WORK/c"
 cd "$WORK/c"
 "$MK" -q $R
 before=$(cd out/master-initrd && sha256sum *)
-sed -i 's/{{ node.ip }}/{{ node.ipp }}/' recipes/templates/kubelet.env
+eval "$mut_node_ipp"
 "$MK" -q $R 2>/dev/null
+rc=$?
 after=$(cd out/master-initrd 2>/dev/null && sha256sum *)
-if [ "$before" = "$after" ] && ! ls out | grep -q tmp; then pass failed_build_keeps_good_output; else fail failed_build_keeps_good_output "output changed or temp left"; fi
+if [ $rc = 1 ] && [ -n "$before" ] && [ "$before" = "$after" ] && ! ls out | grep -q tmp; then pass failed_build_keeps_good_output; else fail failed_build_keeps_good_output "rc $rc (expected 1), output changed or temp left"; fi
 
 # Usage errors exit 2; --help and --version exit 0.
 "$MK" >/dev/null 2>&1; rc=$?
@@ -132,4 +138,15 @@ if [ $rc = 2 ] && [ $rc2 = 2 ] && "$MK" --help | grep -q '^usage:' && "$MK" --ve
 else
 	fail usage_exit_codes "no args: $rc, bad option: $rc2"
 fi
+
+# A CA key never goes into a PXE tree: TFTP serves every file to anyone on
+# the boot network. One error, at outputs.pxe, and nothing written.
+mut_ca_key_pxe() { # recipe
+	sed -i 's|^pki: .*|pki: { dir: ../keys, include_ca_key: true }|' "$1" &&
+		{ grep -q '^  pxe:' "$1" || sed -i 's|^outputs:|&\n  pxe: { path: ../out/pxe }|' "$1"; }
+}
+cp "$WORK/base/$R" "$WORK/ca-key-pxe.recipe" && mut_ca_key_pxe "$WORK/ca-key-pxe.recipe"
+case_ ca_key_never_in_pxe_tree $R \
+	"$R:$(awk '/^  pxe:/ { print NR ":" index($0, "{"); exit }' "$WORK/ca-key-pxe.recipe"): error: a recipe with 'pki.include_ca_key: true' cannot write a PXE tree: TFTP serves every file to anyone on the boot network" \
+	"mut_ca_key_pxe $R"
 finish

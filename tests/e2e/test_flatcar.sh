@@ -2,22 +2,32 @@
 # What we write for Flatcar, read by the real consumers Debian packages and
 # checked against /work/shared/FLATCAR.md (what current Flatcar does with our
 # outputs):
-#   1. every node's Ignition config (usr/share/oem/config.ign) is accepted by
-#      ignition-validate (Debian's ignition 2.14), spec 3.3.0, units enabled,
-#      no Flatcar-only oem:// URL;
+#   1. every node's (and role's) Ignition config (usr/share/oem/config.ign)
+#      is accepted by ignition-validate (Debian's ignition 2.14), spec
+#      3.3.0, units enabled, no Flatcar-only oem:// URL;
 #   2. every systemd unit and drop-in the payload carries (config.ign,
-#      the rendered cloud-config's coreos.units, the payload rootfs) passes
-#      `systemd-analyze verify` (Debian's systemd 252) in a fake Flatcar root
-#      that has only what Flatcar's /usr has plus the payload;
-#   3. boot entries and payload paths as Flatcar stable and beta need them;
+#      the rendered cloud-config's coreos.units, the payload rootfs, the
+#      sysext images it links from /etc/extensions) passes
+#      `systemd-analyze verify` (Debian's systemd 252), and every command of
+#      its Exec*= lists exists, in a fake Flatcar root that has only what
+#      Flatcar's /usr has plus the payload, its sysexts merged as
+#      systemd-sysext does;
+#   3. boot entries (node and role default entries) and payload paths as
+#      Flatcar stable and beta need them;
 #   4. the ordering contract of dlws-mkimage's own units.
-# Needs ignition, systemd, jq, libarchive-tools, python3 and python3-yaml.
+# Of the shipped recipes (recipes/*.recipe), an install variant of the
+# master, and the production recipes (recipes/flatcar/*.recipe, with
+# stand-ins for supplied/ and a Kubernetes sysext laid out like Flatcar's):
+# every node segment, and every worker recipe's role segment (what a worker
+# whose MAC is not listed boots).
+# Needs ignition, systemd, jq, libarchive-tools, squashfs-tools, python3 and
+# python3-yaml.
 . "$(dirname "$0")/../lib/e2e.sh"
 
 # Debian's python3 (python3-yaml) when there is one, whatever PATH says.
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
-for t in ignition-validate systemd-analyze jq bsdtar "$PY"; do
+for t in ignition-validate systemd-analyze jq bsdtar mksquashfs unsquashfs "$PY"; do
 	command -v "$t" >/dev/null || { fail setup "'$t' is not installed (make deps)"; finish; }
 done
 "$PY" -c 'import yaml' 2>/dev/null || { fail setup "$PY has no yaml module (Debian package python3-yaml)"; finish; }
@@ -51,38 +61,145 @@ else
 	finish
 fi
 
-# Every ISO, read back with bsdtar into $WORK/iso/<name>/ (boot configs, segments).
+# The production recipes (recipes/flatcar/) with stand-ins for supplied/ as
+# tests/e2e/test_kubernetes.sh makes them, but a Kubernetes sysext laid out
+# as Flatcar's own is: flatcar/sysext-bakery (main, 2026)
+# kubernetes.sysext/create.sh, its files/ and lib/generate.sh (the older
+# create_kubernetes_sysext.sh and bake.sh made the same tree):
+#   usr/bin/{kubelet,kubeadm,kubectl}
+#   usr/lib/systemd/system/kubelet.service (ExecStart=/usr/bin/kubelet)
+#     and kubelet.service.d/10-kubeadm.conf, kubeadm's drop-in: the
+#     KUBELET_* arguments, ExecStartPre mkdir/cp the CNI plugins from
+#     /usr/local/bin/cni to /opt/cni/bin and the version to /etc
+#   usr/lib/systemd/system/multi-user.target.d/10-kubelet-service.conf
+#     (Upholds=kubelet.service)
+#   usr/local/bin/cni/* (containernetworking/plugins' release archive)
+#   usr/local/share/kubernetes-version, kubernetes-cni-version
+#   usr/libexec/kubernetes/kubelet-plugins/volume/exec -> /var/kubernetes/...
+#   usr/lib/extension-release.d/extension-release.kubernetes: ID=flatcar
+#     (--os flatcar; the bakery's default is _any), SYSEXT_LEVEL=1.0,
+#     ARCHITECTURE=x86-64, EXTENSION_RELOAD_MANAGER=1 (create.sh sets
+#     RELOAD_SERVICES_ON_MERGE)
+# as a squashfs made with mksquashfs -all-root -noappend.
+S=supplied
+mkdir -p $S/flatcar $S/sysext $S/etcd $S/images
+printf 'stand-in Flatcar PXE kernel\n' >$S/flatcar/flatcar_production_pxe.vmlinuz
+printf 'stand-in Flatcar PXE initrd\n' >$S/flatcar/flatcar_production_pxe_image.cpio.gz
+head -c 1048576 /dev/zero | bzip2 >$S/flatcar/flatcar_production_image.bin.bz2
+for b in etcd etcdctl; do printf '#!/bin/sh\necho %s\n' $b >$S/etcd/$b; chmod 0755 $S/etcd/$b; done
+sx=$WORK/sysext-kubernetes
+mkdir -p "$sx/usr/bin" "$sx/usr/local/bin/cni" "$sx/usr/local/share" "$sx/usr/libexec/kubernetes/kubelet-plugins/volume" \
+	"$sx/usr/lib/extension-release.d" "$sx/usr/lib/systemd/system/kubelet.service.d" "$sx/usr/lib/systemd/system/multi-user.target.d"
+for b in kubelet kubeadm kubectl; do printf '#!/bin/sh\necho %s v1.34.2 stand-in\n' $b >"$sx/usr/bin/$b"; done
+for b in bandwidth bridge dhcp dummy firewall host-device host-local ipvlan loopback macvlan portmap ptp sbr static tap tuning vlan vrf; do
+	printf '#!/bin/sh\necho CNI %s stand-in\n' $b >"$sx/usr/local/bin/cni/$b"
+done
+chmod 0755 "$sx"/usr/bin/* "$sx"/usr/local/bin/cni/*
+echo v1.34.2 >"$sx/usr/local/share/kubernetes-version"
+echo v1.8.0 >"$sx/usr/local/share/kubernetes-cni-version"
+ln -s /var/kubernetes/kubelet-plugins/volume/exec "$sx/usr/libexec/kubernetes/kubelet-plugins/volume/exec"
+printf 'ID=flatcar\nSYSEXT_LEVEL=1.0\nARCHITECTURE=x86-64\nEXTENSION_RELOAD_MANAGER=1\n' >"$sx/usr/lib/extension-release.d/extension-release.kubernetes"
+cat >"$sx/usr/lib/systemd/system/kubelet.service" <<'UNIT'
+[Unit]
+Description=kubelet: The Kubernetes Node Agent (sysext-bakery layout, stand-in)
+Documentation=https://kubernetes.io/docs/home/
+Wants=network-online.target
+After=network-online.target
+[Service]
+ExecStart=/usr/bin/kubelet
+Restart=always
+StartLimitInterval=0
+RestartSec=10
+[Install]
+WantedBy=multi-user.target
+UNIT
+cat >"$sx/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf" <<'UNIT'
+[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+EnvironmentFile=-/etc/sysconfig/kubelet
+ExecStart=
+ExecStartPre=/usr/bin/mkdir -p /opt/cni/bin
+ExecStartPre=/usr/bin/cp -r /usr/local/bin/cni/. /opt/cni/bin/
+ExecStartPre=/usr/bin/cp /usr/local/share/kubernetes-version /etc/kubernetes-version
+ExecStartPre=/usr/bin/mkdir -p /var/kubernetes/kubelet-plugins/volume/exec/
+ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
+UNIT
+printf '[Unit]\nUpholds=kubelet.service\n' >"$sx/usr/lib/systemd/system/multi-user.target.d/10-kubelet-service.conf"
+mksquashfs "$sx" $S/sysext/kubernetes-v1.34.2-x86-64.raw -all-root -noappend -quiet >/dev/null
+# The GPU workers' NVIDIA extension, as test_kubernetes.sh makes it.
+sx=$WORK/sysext-nvidia-runtime
+mkdir -p "$sx/usr/lib/extension-release.d" "$sx/usr/bin"
+printf 'ID=flatcar\nSYSEXT_LEVEL=1.0\n' >"$sx/usr/lib/extension-release.d/extension-release.nvidia-runtime"
+printf '#!/bin/sh\necho nvidia-smi\n' >"$sx/usr/bin/nvidia-smi" && chmod 0755 "$sx/usr/bin/nvidia-smi"
+mksquashfs "$sx" $S/sysext/nvidia-runtime-x86-64.raw -all-root -noappend -quiet >/dev/null
+k8s_images $S/images >/dev/null
+rm $S/images/SHA256SUMS
+(cd $S && sha256sum */* >SHA256SUMS)
+# Each also writes an initrd bundle: the complete payload of every node
+# and of the role segment, for the fake roots of section 2.
+R=recipes/flatcar
+for n in master worker etcd gpu-worker; do
+	sed -i "s|^outputs:\$|&\n  initrd: { path: ../../out/flatcar/$n-initrd }|" $R/$n.recipe
+done
+if err=$("$MK" -q $R/master.recipe $R/worker.recipe $R/etcd.recipe $R/gpu-worker.recipe 2>&1) &&
+	[ -f out/flatcar/master-initrd/node-dlws-master.cpio.gz ] && [ -f out/flatcar/gpu-worker-initrd/role.cpio.gz ]; then
+	pass build_production_recipes
+else
+	fail build_production_recipes "${err:-no initrd bundle in out/flatcar}"
+	finish
+fi
+# The recipes whose role is worker (their role's default entry loads the
+# role segment), as name lists for the shipped and the production trees.
+workers_of() { sed -n 's/^name: //p' $(grep -lx 'role: worker' "$@") | sort | tr '\n' ' '; }
+workers_shipped=$(workers_of recipes/*.recipe)
+workers_prod=$(workers_of $R/*.recipe)
+
+# Every ISO, read back with bsdtar into $WORK/iso/<key>/ (boot configs,
+# segments), the key its path below out/ without .iso, / as -.
 isos=()
-for iso in out/*.iso; do
-	n=$(basename "$iso" .iso)
+declare -A ISOSRC
+for iso in out/*.iso out/flatcar/*.iso; do
+	n=${iso#out/}
+	n=${n%.iso}
+	n=${n//\//-}
+	ISOSRC[$n]=$iso
 	mkdir -p "$WORK/iso/$n" && bsdtar -xf "$iso" -C "$WORK/iso/$n" || { fail "read_iso_$n" "bsdtar cannot read $iso"; continue; }
 	isos+=("$n")
 done
 
 # Every payload segment of every output: initrd bundles, PXE trees, ISOs.
-node_segs=(out/*-initrd/node-*.cpio.gz out/pxe*/nodes/*.cpio.gz)
-shared_segs=(out/*-initrd/shared.cpio.gz out/pxe*/*/shared.cpio.gz)
+# A role segment (role.cpio.gz) is what a worker recipe's default entry
+# loads instead of a node segment: checked like one.
+some() { local f; for f; do [ -f "$f" ] && printf '%s\n' "$f"; done; }
+mapfile -t node_segs < <(some out/*-initrd/node-*.cpio.gz out/flatcar/*-initrd/node-*.cpio.gz out/pxe*/nodes/*.cpio.gz out/flatcar/pxe/nodes/*.cpio.gz)
+mapfile -t role_segs < <(some out/*-initrd/role.cpio.gz out/flatcar/*-initrd/role.cpio.gz out/pxe*/*/role.cpio.gz out/flatcar/pxe/*/role.cpio.gz)
+mapfile -t shared_segs < <(some out/*-initrd/shared.cpio.gz out/flatcar/*-initrd/shared.cpio.gz out/pxe*/*/shared.cpio.gz out/flatcar/pxe/*/shared.cpio.gz)
 for n in "${isos[@]}"; do
-	node_segs+=("$WORK"/iso/"$n"/nodes/*.cpio.gz)
-	shared_segs+=("$WORK"/iso/"$n"/*/shared.cpio.gz)
+	mapfile -t -O "${#node_segs[@]}" node_segs < <(some "$WORK"/iso/"$n"/nodes/*.cpio.gz)
+	mapfile -t -O "${#role_segs[@]}" role_segs < <(some "$WORK"/iso/"$n"/*/role.cpio.gz)
+	mapfile -t -O "${#shared_segs[@]}" shared_segs < <(some "$WORK"/iso/"$n"/*/shared.cpio.gz)
 done
+# The segments that carry a config.ign: nodes' and roles'.
+cfg_segs=("${node_segs[@]}" "${role_segs[@]}")
 # Each segment extracted once into $WORK/seg/N (SEGDIR), listed once
 # (bsdtar -tv, as a cpio listing) into LIST, and named in messages as out/...
-# or NAME.iso:/path (SHOW).
+# or out/NAME.iso:/path (SHOW).
 declare -A SEGDIR SHOW LIST
 nseg=0
-for s in "${node_segs[@]}" "${shared_segs[@]}"; do
+for s in "${cfg_segs[@]}" "${shared_segs[@]}"; do
 	nseg=$((nseg + 1))
 	SEGDIR[$s]=$WORK/seg/$nseg
 	mkdir -p "$WORK/seg/$nseg" && bsdtar -xpf "$s" -C "$WORK/seg/$nseg" || fail "read_segment_$nseg" "bsdtar cannot read $s"
 	LIST[$s]=$(bsdtar -tvf "$s")
-	case $s in "$WORK"/iso/*) r=${s#"$WORK"/iso/} SHOW[$s]="${r%%/*}.iso:/${r#*/}" ;; *) SHOW[$s]=$s ;; esac
+	case $s in "$WORK"/iso/*) r=${s#"$WORK"/iso/} SHOW[$s]="${ISOSRC[${r%%/*}]}:/${r#*/}" ;; *) SHOW[$s]=$s ;; esac
 done
-echo "segments: ${#node_segs[@]} node, ${#shared_segs[@]} shared (ISOs: ${isos[*]})"
+echo "segments: ${#node_segs[@]} node, ${#role_segs[@]} role, ${#shared_segs[@]} shared (ISOs: ${isos[*]})"
 
 # Python (stdlib + PyYAML): the cloud-config's units, boot config entries.
 cat >"$WORK/fc.py" <<'EOF'
-import json, os, re, sys, yaml
+import json, os, re, shlex, sys, yaml
 
 UNIT_KEYS = {"name", "command", "enable", "runtime", "mask", "content", "drop_ins"}
 DROPIN_KEYS = {"name", "content"}
@@ -168,35 +285,150 @@ def entries(path):
                         cur["cmdline"].append(a)
     return out
 
-def bootcheck(tree, files):
+def bootcheck(tree, workers, families):
     """Every entry that boots a node: flatcar.first_boot=1, and exactly the
     base initrd, the role's shared segment and the node's own segment, in
-    that order, all present in TREE. Prints problems, then 'NODES f h...'."""
+    that order, all present in TREE. Every role's default (or rescue)
+    entry: base initrd and shared segment, and for a recipe in WORKERS
+    (comma-separated names) then its role segment, with flatcar.first_boot=1.
+    Each FAMILY (config files, space-separated, relative to TREE) has an
+    entry for every node in TREE/nodes and a role segment entry for every
+    worker recipe in TREE. Prints each problem."""
+    workers = set(w for w in workers.split(",") if w)
+    bad = []
+    nd = os.path.join(tree, "nodes")
+    want_nodes = sorted(f[:-len(".cpio.gz")] for f in os.listdir(nd) if f.endswith(".cpio.gz")) if os.path.isdir(nd) else []
+    if not want_nodes:
+        bad.append("no node segments in nodes/")
+    want_roles = sorted(d for d in os.listdir(tree) if d in workers and os.path.isfile(os.path.join(tree, d, "base.img")))
+    def loads(where, e, initrds, want):
+        if initrds != want:
+            bad.append("%s: initrds %s, want %s" % (where, initrds, want))
+        if "efi_initrds" in e and e["efi_initrds"] != [os.path.basename(w) for w in want]:
+            bad.append("%s: kernel initrd= %s, want %s" % (where, e["efi_initrds"], [os.path.basename(w) for w in want]))
+        for f in initrds + [(e["kernel"] or "").lstrip("/")]:
+            if not os.path.isfile(os.path.join(tree, f)):
+                bad.append("%s: %s is not in the tree" % (where, f))
+    for fam in families:
+        files = fam.split()
+        nodes, roles = set(), set()
+        for rel in files:
+            path = os.path.join(tree, rel)
+            if not os.path.isfile(path):
+                bad.append("%s missing" % rel)
+                continue
+            for e in entries(path):
+                args = dict(a.split("=", 1) for a in e["cmdline"] if "=" in a)
+                initrds = [i.lstrip("/") for i in e["initrds"]]
+                node, recipe = args.get("dlws.node"), args.get("dlws.recipe")
+                where = "%s: entry %s" % (rel, e["label"])
+                if not node and not any(i.startswith("nodes/") for i in initrds):
+                    # a role's default entry (or its rescue entry)
+                    if not recipe:
+                        bad.append("%s loads %s without dlws.recipe" % (where, initrds))
+                        continue
+                    want = ["%s/base.img" % recipe, "%s/shared.cpio.gz" % recipe]
+                    if recipe in workers:
+                        want.append("%s/role.cpio.gz" % recipe)
+                        roles.add(recipe)
+                        if "flatcar.first_boot=1" not in e["cmdline"]:
+                            bad.append("%s (role segment): no flatcar.first_boot=1 in %r" % (where, " ".join(e["cmdline"])))
+                    loads(where, e, initrds, want)
+                    continue
+                if not node or not recipe:
+                    bad.append("%s loads %s without dlws.node/dlws.recipe" % (where, initrds))
+                    continue
+                nodes.add(node)
+                if "flatcar.first_boot=1" not in e["cmdline"]:
+                    bad.append("%s: no flatcar.first_boot=1 in %r" % (where, " ".join(e["cmdline"])))
+                loads(where, e, initrds, ["%s/base.img" % recipe, "%s/shared.cpio.gz" % recipe, "nodes/%s.cpio.gz" % node])
+        if sorted(nodes) != want_nodes:
+            bad.append("%s...: entries for [%s], nodes [%s]" % (files[0] if files else "(none)", " ".join(sorted(nodes)), " ".join(want_nodes)))
+        if sorted(roles) != want_roles:
+            bad.append("%s...: role segment entries for [%s], worker recipes [%s]" % (files[0] if files else "(none)", " ".join(sorted(roles)), " ".join(want_roles)))
+    for b in bad:
+        print(b)
+    return 1 if bad else 0
+
+UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "usr/local/lib/systemd/system", "usr/lib/systemd/system")
+EXEC_KEYS = ("ExecCondition", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop", "ExecStopPost")
+
+def unit_settings(path):
+    """(section, key, value) of a unit file, continued lines joined."""
+    out, sec, buf = [], None, ""
+    for line in open(path, errors="replace"):
+        line = buf + line.rstrip("\n")
+        if line.endswith("\\"):
+            buf = line[:-1] + " "
+            continue
+        buf = ""
+        t = line.strip()
+        if not t or t[0] in "#;":
+            continue
+        if t.startswith("[") and t.endswith("]"):
+            sec = t[1:-1]
+        elif "=" in t:
+            k, v = t.split("=", 1)
+            out.append((sec, k.strip(), v.strip()))
+    return out
+
+def in_root(root, p):
+    """P resolved inside ROOT (absolute links stay in ROOT)."""
+    parts, done = [x for x in p.split("/") if x], ""
+    for _ in range(64):
+        if not parts:
+            break
+        cur = done + "/" + parts.pop(0)
+        full = root + cur
+        if os.path.islink(full):
+            t = os.readlink(full)
+            parts = [x for x in t.split("/") if x] + parts
+            if t.startswith("/"):
+                done = ""
+            continue
+        done = cur
+    return root + done
+
+def execs(root, targets):
+    """Every command of every Exec*= list of each unit (NAME=TARGET: its
+    file, the drop-ins of all unit dirs, an empty value resetting the list):
+    systemd 252's verify looks at the first of each list only. Prints
+    'NAME<TAB>problem' for a command that is not executable in ROOT."""
     bad = 0
-    for path in files:
-        rel = os.path.relpath(path, tree)
-        nodes = set()
-        for e in entries(path):
-            args = dict(a.split("=", 1) for a in e["cmdline"] if "=" in a)
-            initrds = [i.lstrip("/") for i in e["initrds"]]
-            node, recipe = args.get("dlws.node"), args.get("dlws.recipe")
-            if not node and not any(i.startswith("nodes/") for i in initrds):
-                continue            # a role's default entry
-            where = "%s: entry %s" % (rel, e["label"])
-            if not node or not recipe:
-                print("%s loads %s without dlws.node/dlws.recipe" % (where, initrds)); bad = 1; continue
-            nodes.add(node)
-            if "flatcar.first_boot=1" not in e["cmdline"]:
-                print("%s: no flatcar.first_boot=1 in %r" % (where, " ".join(e["cmdline"]))); bad = 1
-            want = ["%s/base.img" % recipe, "%s/shared.cpio.gz" % recipe, "nodes/%s.cpio.gz" % node]
-            if initrds != want:
-                print("%s: initrds %s, want %s" % (where, initrds, want)); bad = 1
-            if "efi_initrds" in e and e["efi_initrds"] != [os.path.basename(w) for w in want]:
-                print("%s: kernel initrd= %s, want %s" % (where, e["efi_initrds"], [os.path.basename(w) for w in want])); bad = 1
-            for f in initrds + [(e["kernel"] or "").lstrip("/")]:
-                if not os.path.isfile(os.path.join(tree, f)):
-                    print("%s: %s is not in the tree" % (where, f)); bad = 1
-        print("NODES %s %s" % (rel, " ".join(sorted(nodes))))
+    for t in targets:
+        name, target = t.split("=", 1)
+        main = root + target if target.startswith("/") else next(
+            (root + "/" + d + "/" + name for d in UNIT_DIRS if os.path.isfile(root + "/" + d + "/" + name)), None)
+        if not main:
+            continue
+        dropins = {}
+        for d in UNIT_DIRS:
+            dd = root + "/" + d + "/" + name + ".d"
+            if os.path.isdir(dd):
+                for f in os.listdir(dd):
+                    if f.endswith(".conf"):
+                        dropins.setdefault(f, dd + "/" + f)
+        cmds = {}
+        for f in [main] + [dropins[k] for k in sorted(dropins)]:
+            for sec, k, v in unit_settings(f):
+                if sec != "Service" or k not in EXEC_KEYS:
+                    continue
+                if not v:
+                    cmds[k] = []
+                    continue
+                cmds.setdefault(k, []).append((v, os.path.relpath(f, root)))
+        for k, lst in cmds.items():
+            for v, f in lst:
+                exe = v.lstrip("-@:+!|")
+                try:
+                    exe = shlex.split(exe)[0]
+                except (ValueError, IndexError):
+                    exe = (exe.split() or [""])[0]
+                if not exe or "%" in exe or "$" in exe:
+                    continue
+                cands = [exe] if exe.startswith("/") else ["/usr/local/sbin/" + exe, "/usr/local/bin/" + exe, "/usr/sbin/" + exe, "/usr/bin/" + exe]
+                if not any(os.path.isfile(in_root(root, c)) and os.access(in_root(root, c), os.X_OK) for c in cands):
+                    print("%s\t%s: Command %s is not executable (%s= in /%s)" % (name, name, exe, k, f)); bad = 1
     return bad
 
 if __name__ == "__main__":
@@ -204,19 +436,22 @@ if __name__ == "__main__":
     if cmd == "cc-units":
         sys.exit(cc_units(sys.argv[2], sys.argv[3]))
     if cmd == "bootcheck":
-        sys.exit(bootcheck(sys.argv[2], sys.argv[3:]))
+        sys.exit(bootcheck(sys.argv[2], sys.argv[3], sys.argv[4:]))
+    if cmd == "execs":
+        sys.exit(execs(sys.argv[2], sys.argv[3:]))
     if cmd == "entries":
         print(json.dumps(entries(sys.argv[2]), indent=1))
 EOF
 fc() { "$PY" "$WORK/fc.py" "$@"; }
 
 ########################################################################
-# 1. Ignition: Debian's ignition-validate, spec 3.3.0, units enabled.
+# 1. Ignition: Debian's ignition-validate, spec 3.3.0, units enabled
+# (node and role segments).
 ########################################################################
 why_valid="" why_version="" why_enabled="" why_oem=""
 igns=()
 declare -A IGN_SEG
-for s in "${node_segs[@]}"; do
+for s in "${cfg_segs[@]}"; do
 	ign=${SEGDIR[$s]}/usr/share/oem/config.ign
 	[ -f "$ign" ] || { why_valid="$why_valid ${SHOW[$s]}: no usr/share/oem/config.ign;"; continue; }
 	igns+=("$ign")
@@ -253,9 +488,16 @@ cp -a /lib/systemd/system "$base/usr/lib/systemd/"
 # mkdir; /bin -> usr/bin. mv, sh and bash are not in that list: they are
 # Flatcar's coreutils and bash (sys-apps/coreutils, app-shells/bash in
 # flatcar/scripts coreos-base/coreos/coreos-0.0.1.ebuild).
+# systemd-sysext (dlws-medium.service runs `systemd-sysext refresh` when a
+# recipe has sysexts) and hostnamectl (dlws-hostname.service runs it, in
+# its sh -c) are systemd's: flatcar/scripts portage-stable
+# sys-apps/systemd/systemd-259.4-r2.ebuild builds with -Dhostnamed=true and
+# keeps meson's sysext option on (Flatcar merges its own containerd and
+# docker sysexts with it).
 # Nothing Flatcar lacks: no kubelet, kubeadm, etcd server, CNI plugins, and
-# nothing in /opt -- those must come from the payload.
-flatcar_usr_bin=(ctr crictl containerd docker dockerd systemctl etcdctl etcdutl cp mount ln mkdir mv sh bash)
+# nothing in /opt -- those must come from the payload (kubelet, kubeadm and
+# kubectl from the Kubernetes sysext, merged below as systemd-sysext does).
+flatcar_usr_bin=(ctr crictl containerd docker dockerd systemctl systemd-sysext hostnamectl etcdctl etcdutl cp mount ln mkdir mv sh bash)
 # The wrappers Flatcar's own flanneld/etcd-member units run (flatcar/scripts,
 # coreos-overlay app-admin/{flannel,etcd}-wrapper: exeinto /usr/lib/flatcar);
 # only the stub units below name them.
@@ -290,8 +532,8 @@ printf '[Unit]\nDescription=etcd (Flatcar stub)\nWants=network-online.target net
 printf '[Unit]\nDescription=Load user-provided cloud configs (Flatcar stub)\nRequires=system-config.target\nAfter=system-config.target\n' >"$fu/user-config.target"
 printf '[Unit]\nDescription=Load system-provided cloud configs (Flatcar stub)\n' >"$fu/system-config.target"
 
-verify_unit() { # ROOT UNIT: systemd-analyze verify's whole output (empty = accepted)
-	systemd-analyze verify --root="$1" --man=no "$2" 2>&1
+verify_unit() { # ROOT UNIT...: systemd-analyze verify's whole output (empty = accepted)
+	systemd-analyze verify --root="$1" --man=no "${@:2}" 2>&1
 }
 
 # The harness can fail: an ExecStart Flatcar does not have, an unknown
@@ -306,31 +548,81 @@ o_broken=$(verify_unit "$br" /etc/systemd/system/dlws-broken.service)
 o_kubelet=$(verify_unit "$br" /etc/systemd/system/dlws-kubelet.service)
 o_etcd=$(verify_unit "$br" /etc/systemd/system/dlws-etcd.service)
 o_fine=$(verify_unit "$br" /etc/systemd/system/dlws-fine.service)
+# Without a sysext merged there is no kubeadm and no kubelet.service.
+printf '[Unit]\nDescription=kubeadm without the sysext\n[Service]\nType=oneshot\nExecStart=/usr/bin/kubeadm init\n' >"$br/etc/systemd/system/dlws-kubeadm.service"
+o_kubeadm=$(verify_unit "$br" /etc/systemd/system/dlws-kubeadm.service)
+o_kubelet_unit=$(verify_unit "$br" kubelet.service)
+# systemd-analyze verify checks the first command of an Exec*= list only:
+# fc execs checks the others (here the unit's drop-in's second ExecStartPre).
+mkdir -p "$br/etc/systemd/system/dlws-fine.service.d"
+printf '[Service]\nExecStartPre=/usr/bin/mkdir -p /run/x\nExecStartPre=/usr/bin/not-in-flatcar-2\n' >"$br/etc/systemd/system/dlws-fine.service.d/10-second.conf"
+o_second=$(verify_unit "$br" /etc/systemd/system/dlws-fine.service; fc execs "$br" dlws-fine.service=/etc/systemd/system/dlws-fine.service)
 if grep -q '/usr/bin/not-in-flatcar is not executable' <<<"$o_broken" && grep -q "Unknown key 'Frobnicate'" <<<"$o_broken" &&
-	grep -q '/opt/bin/kubelet is not executable' <<<"$o_kubelet" && grep -q '/opt/bin/etcd is not executable' <<<"$o_etcd" && [ -z "$o_fine" ]; then
+	grep -q '/opt/bin/kubelet is not executable' <<<"$o_kubelet" && grep -q '/opt/bin/etcd is not executable' <<<"$o_etcd" && [ -z "$o_fine" ] &&
+	grep -q '/usr/bin/kubeadm is not executable' <<<"$o_kubeadm" && grep -q 'kubelet.service not found' <<<"$o_kubelet_unit" &&
+	[ "$o_second" = "dlws-fine.service	dlws-fine.service: Command /usr/bin/not-in-flatcar-2 is not executable (ExecStartPre= in /etc/systemd/system/dlws-fine.service.d/10-second.conf)" ]; then
 	pass systemd_verify_rejects_broken_units
 else
-	fail systemd_verify_rejects_broken_units "broken: [$o_broken] kubelet: [$o_kubelet] etcd: [$o_etcd] fine (must be empty): [$o_fine]"
+	fail systemd_verify_rejects_broken_units "broken: [$o_broken] kubelet: [$o_kubelet] etcd: [$o_etcd] fine (must be empty): [$o_fine] kubeadm: [$o_kubeadm] kubelet.service: [$o_kubelet_unit] second ExecStartPre: [$o_second]"
 fi
 
-# One fake Flatcar root per node of every initrd bundle (the complete
-# payload: on an ISO large files stay on the medium until dlws-medium.service).
+# One fake Flatcar root per node and per role segment of every initrd
+# bundle (the complete payload: on an ISO large files stay on the medium
+# until dlws-medium.service), named BUNDLE/HOST or BUNDLE:role.
 declare -A VFAIL VNODES
-why_keys=""
-nodes_checked=0
-for nseg in out/*-initrd/node-*.cpio.gz; do
+why_keys="" why_sysext="" why_cover=""
+nodes_checked=0 prod_checked=0 roles_checked=0
+mapfile -t vsegs < <(some out/*-initrd/node-*.cpio.gz out/*-initrd/role.cpio.gz out/flatcar/*-initrd/node-*.cpio.gz out/flatcar/*-initrd/role.cpio.gz)
+for nseg in "${vsegs[@]}"; do
 	bundle=${nseg%/*}
-	host=${nseg##*/node-}
-	host=${host%.cpio.gz}
-	label="${bundle##*/}/$host"
-	label=${label/-initrd\//\/}
-	r=$WORK/root-${label//\//-}
+	label=${bundle#out/}
+	label=${label%-initrd}
+	case ${nseg##*/} in
+	role.cpio.gz) label="$label:role" ;;
+	*) host=${nseg##*/node-} label="$label/${host%.cpio.gz}" ;;
+	esac
+	r=$WORK/root-${label//[\/:]/-}
 	cp -a "$base" "$r"
 	# (a) the payload as the kernel unpacks the segments, then its rootfs
 	# copied into / as dlws-payload does.
 	bsdtar -xpf "$bundle/shared.cpio.gz" -C "$r" && bsdtar -xpf "$nseg" -C "$r" || { fail "extract_$label" "bsdtar"; continue; }
 	[ -d "$r/usr/share/oem/dlws/rootfs" ] && cp -a "$r/usr/share/oem/dlws/rootfs/." "$r/"
 	names=()
+	# (b) systemd-sysext as Flatcar runs it (systemd-sysext.service, early in
+	# boot; dlws-medium.service refreshes it): every image in its search
+	# paths, here the /etc/extensions/NAME.raw links the payload put in
+	# place, whose usr/lib/extension-release.d/extension-release.NAME
+	# matches Flatcar's os-release (ID=flatcar SYSEXT_LEVEL=1.0, x86-64; or
+	# ID=_any) has its /usr and /opt, and nothing else, merged over the
+	# host's. Its units join the ones verified below.
+	for x in "$r"/etc/extensions/*.raw "$r"/run/extensions/*.raw "$r"/var/lib/extensions/*.raw; do
+		[ -e "$x" ] || [ -L "$x" ] || continue
+		xn=${x##*/}
+		xn=${xn%.raw}
+		img=$x t=""
+		if [ -L "$x" ]; then
+			t=$(readlink "$x")
+			case $t in /*) img=$r$t ;; *) img=${x%/*}/$t ;; esac
+		fi
+		where="[$label] ${x#"$r"}${t:+ -> $t}"
+		[ -f "$img" ] || { why_sysext="$why_sysext $where: no such image;"; continue; }
+		xrel=$(unsquashfs -cat "$img" "usr/lib/extension-release.d/extension-release.$xn" 2>/dev/null | tr -d '"')
+		xid=$(sed -n 's/^ID=//p' <<<"$xrel")
+		xlvl=$(sed -n 's/^SYSEXT_LEVEL=//p' <<<"$xrel")
+		xarch=$(sed -n 's/^ARCHITECTURE=//p' <<<"$xrel")
+		if [ -z "$xrel" ]; then
+			why_sysext="$why_sysext $where: no usr/lib/extension-release.d/extension-release.$xn;"
+			continue
+		elif ! { [ "$xid" = _any ] || { [ "$xid" = flatcar ] && [ "$xlvl" = 1.0 ]; }; } || ! case $xarch in "" | x86-64 | _any) true ;; *) false ;; esac; then
+			why_sysext="$why_sysext $where: extension-release ID=$xid SYSEXT_LEVEL=$xlvl ARCHITECTURE=$xarch does not match Flatcar;"
+			continue
+		fi
+		unsquashfs -f -d "$r" "$img" usr opt >/dev/null 2>&1 || { why_sysext="$why_sysext $where: unsquashfs cannot read it;"; continue; }
+		while IFS= read -r f; do
+			f=${f#/usr/lib/systemd/system/}
+			case $f in /* | *.wants/* | *.requires/*) ;; */*) names+=("${f%%.d/*}") ;; *) names+=("$f") ;; esac
+		done < <(unsquashfs -d '' -lc "$img" usr/lib/systemd/system 2>/dev/null)
+	done
 	# The units of config.ign, as Ignition writes them: NAME (contents) and
 	# NAME.d/DROPIN, read as NUL-separated path/text pairs.
 	ign=$r/usr/share/oem/config.ign
@@ -340,7 +632,7 @@ for nseg in out/*-initrd/node-*.cpio.gz; do
 		printf '%s' "$text" >"$sd/$rel"
 	done < <(jq -j '.systemd.units[]? | (select(has("contents")) | .name, "\u0000", .contents, "\u0000"),
 		(.name as $n | (.dropins // [])[] | $n + ".d/" + .name, "\u0000", (.contents // ""), "\u0000")' "$ign")
-	mapfile -t names < <(jq -r '.systemd.units[]?.name' "$ign")
+	mapfile -t -O "${#names[@]}" names < <(jq -r '.systemd.units[]?.name' "$ign")
 	# The units of the rendered cloud-config, as coreos-cloudinit writes them.
 	ud=$r/var/lib/flatcar-install/user_data
 	if [ -f "$ud" ]; then
@@ -362,8 +654,12 @@ for nseg in out/*-initrd/node-*.cpio.gz; do
 		done
 	done
 	# Verify each unit once: by its path when the payload carries it, by
-	# name (Flatcar's own unit plus the payload's drop-ins) otherwise.
+	# name (Flatcar's own unit plus the payload's drop-ins) otherwise. All
+	# of the root's units in one run; only when that says anything, each
+	# on its own, to name the unit (and what only the joint run said, as
+	# "(together)").
 	declare -A seen=()
+	targets=() paths=()
 	for name in "${names[@]}"; do
 		[ -n "$name" ] && [ -z "${seen[$name]:-}" ] || continue
 		seen[$name]=1
@@ -374,14 +670,40 @@ for nseg in out/*-initrd/node-*.cpio.gz; do
 		else
 			target=$name
 		fi
-		out=$(verify_unit "$r" "$target")
 		VNODES[$name]="${VNODES[$name]:-}${VNODES[$name]:+ }$label"
-		if [ -n "$out" ]; then
-			VFAIL[$name]="${VFAIL[$name]:-}[$label] ${out//$r/}"$'\n'
-		fi
+		targets+=("$name=$target")
+		paths+=("$target")
 	done
+	all=$(verify_unit "$r" "${paths[@]}")
+	if [ -n "$all" ]; then
+		said=0
+		for t in "${targets[@]}"; do
+			out=$(verify_unit "$r" "${t#*=}")
+			[ -n "$out" ] || continue
+			said=1
+			VFAIL[${t%%=*}]="${VFAIL[${t%%=*}]:-}[$label] ${out//$r/}"$'\n'
+		done
+		[ $said = 1 ] || VFAIL["(together)"]="${VFAIL["(together)"]:-}[$label] ${all//$r/}"$'\n'
+	fi
+	# and every later command of each Exec*= list, which verify skips.
+	while IFS=$'\t' read -r name out; do
+		[ -n "$name" ] && VFAIL[$name]="${VFAIL[$name]:-}[$label] $out"$'\n'
+	done < <(fc execs "$r" "${targets[@]}")
+	# The first master runs kubeadm from the sysext, every production node
+	# but etcd (a role segment too) the sysext's kubelet.service: verified
+	# here, with /usr/bin/kubeadm and kubelet.service from the merged image.
+	case $label in
+	flatcar/etcd/*) ;;
+	flatcar/*)
+		[ -x "$r/usr/bin/kubeadm" ] && [ -f "$r/usr/lib/systemd/system/kubelet.service" ] && [ -n "${seen[kubelet.service]:-}" ] &&
+			[ -n "${seen[multi-user.target]:-}" ] || why_cover="$why_cover [$label] kubelet.service, its Upholds= and /usr/bin/kubeadm not verified from a merged sysext;"
+		;;
+	esac
+	case $label in flatcar/master/*) [ -n "${seen[dlws-kubeadm.service]:-}" ] || why_cover="$why_cover [$label] no dlws-kubeadm.service;" ;; esac
 	unset seen
 	nodes_checked=$((nodes_checked + 1))
+	case $label in flatcar/*) prod_checked=$((prod_checked + 1)) ;; esac
+	case $label in *:role) roles_checked=$((roles_checked + 1)) ;; esac
 done
 for name in $(printf '%s\n' "${!VNODES[@]}" | sort); do
 	if [ -z "${VFAIL[$name]:-}" ]; then
@@ -390,18 +712,32 @@ for name in $(printf '%s\n' "${!VNODES[@]}" | sort); do
 		fail "systemd_verify_$name" "$(printf '%s' "${VFAIL[$name]}" | sed '/^$/d' | tr '\n' ' ')"
 	fi
 done
-[ "$nodes_checked" -ge 5 ] || fail systemd_verify_every_node "only $nodes_checked node payloads were checked"
-# The PXE and ISO node segments carry the very same units (config.ign and
-# cloud-config) as the initrd bundle's segment of that node and recipe.
+[ -z "${VFAIL["(together)"]:-}" ] || fail "systemd_verify_(together)" "$(printf '%s' "${VFAIL["(together)"]}" | sed '/^$/d' | tr '\n' ' ')"
+# Every node and role segment of every bundle, the production recipes'
+# (4 recipes, 6 nodes, 2 role segments) and the shipped worker's role.
+[ "$nodes_checked" = "${#vsegs[@]}" ] && [ "$nodes_checked" -ge 14 ] && [ "$prod_checked" -ge 8 ] && [ "$roles_checked" -ge 3 ] ||
+	fail systemd_verify_every_node "$nodes_checked of ${#vsegs[@]} payloads checked ($prod_checked production, $roles_checked role segments)"
+[ -z "$why_sysext" ] && pass sysext_merges_on_flatcar || fail sysext_merges_on_flatcar "$why_sysext"
+[ -z "$why_cover" ] && pass systemd_verify_covers_sysext_units || fail systemd_verify_covers_sysext_units "$why_cover"
+# The PXE and ISO node and role segments carry the very same units
+# (config.ign and cloud-config) as the initrd bundle's segment of that node
+# (or role) and recipe.
 why_same=""
-for s in "${node_segs[@]}"; do
+for s in "${cfg_segs[@]}"; do
 	h=${s##*/}
 	h=${h%.cpio.gz}
-	case ${SHOW[$s]} in
+	rn=${s%/*}
+	rn=${rn##*/}
+	ref=""
+	case ${SHOW[$s]}:$h in
 	out/*-initrd/*) continue ;;
 	out/pxe-inst/*) ref=out/masterinst-initrd/node-$h.cpio.gz ;;
+	out/pxe/*:role) ref=out/$rn-initrd/role.cpio.gz ;;
 	out/pxe/*) ref=$(ls out/{master,etcd,worker}-initrd/node-"$h".cpio.gz 2>/dev/null | head -1) ;;
-	*.iso:*) n=${SHOW[$s]%%.iso:*} ref=out/$n-initrd/node-$h.cpio.gz ;;
+	out/flatcar/pxe/*:role) ref=out/flatcar/$rn-initrd/role.cpio.gz ;;
+	out/flatcar/pxe/*) ref=$(ls out/flatcar/{master,etcd,worker}-initrd/node-"$h".cpio.gz 2>/dev/null | head -1) ;;
+	*.iso:*:role) ref=${SHOW[$s]%%.iso:*}-initrd/role.cpio.gz ;;
+	*.iso:*) ref=${SHOW[$s]%%.iso:*}-initrd/node-$h.cpio.gz ;;
 	esac
 	for f in usr/share/oem/config.ign usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data; do
 		[ -n "$ref" ] && [ -n "${SEGDIR[$ref]:-}" ] && cmp -s "${SEGDIR[$s]}/$f" "${SEGDIR[$ref]}/$f" ||
@@ -416,31 +752,26 @@ done
 ########################################################################
 # 3. Boot entries and payload paths, for Flatcar stable and beta.
 ########################################################################
-# bootcheck_tree NAME TREE FAMILY...: every node entry is right, and every
-# node in TREE/nodes has an entry in each FAMILY (a list of config files).
+# bootcheck_tree NAME TREE WORKERS FAMILY...: every node and role entry is
+# right, every node in TREE/nodes has an entry in each FAMILY (a list of
+# config files), and so has every worker recipe of the tree (WORKERS, the
+# worker recipes' names) a default entry loading its role segment.
 bootcheck_tree() {
-	local name=$1 tree=$2 why="" out
-	shift 2
-	local fam files want have f
-	want=$(cd "$tree/nodes" && ls -- *.cpio.gz 2>/dev/null | sed 's/\.cpio\.gz$//' | sort)
-	[ -n "$want" ] || why="no node segments in ${tree#"$PWD"/}/nodes;"
-	for fam in "$@"; do
-		read -ra files <<<"$fam"
-		for f in "${files[@]}"; do [ -f "$tree/$f" ] || why="$why $f missing;"; done
-		out=$(cd "$tree" && fc bootcheck "$tree" "${files[@]/#/$tree/}")
-		[ $? = 0 ] || why="$why $(grep -v '^NODES ' <<<"$out" | tr '\n' ';')"
-		have=$(grep '^NODES ' <<<"$out" | cut -d' ' -f3- | tr ' ' '\n' | sed '/^$/d' | sort -u)
-		[ "$have" = "$want" ] || why="$why ${files[0]}...: entries for [$(echo $have)], nodes [$(echo $want)];"
-	done
-	[ -z "$why" ] && pass "$name" || fail "$name" "$why"
+	local name=$1 tree=$2 workers=$3 out
+	shift 3
+	if out=$(fc bootcheck "$tree" "${workers// /,}" "$@"); then pass "$name"; else fail "$name" "$(tr '\n' ';' <<<"$out")"; fi
 }
-for tree in out/pxe out/pxe-inst; do
-	t=$(basename "$tree")
-	bootcheck_tree "boot_entries_${t//-/_}_first_boot_and_initrd_order" "$PWD/$tree" \
+for tree in out/pxe out/pxe-inst out/flatcar/pxe; do
+	t=${tree#out/}
+	w=$workers_shipped
+	case $tree in out/flatcar/*) w=$workers_prod ;; esac
+	bootcheck_tree "boot_entries_${t//[\/-]/_}_first_boot_and_initrd_order" "$PWD/$tree" "$w" \
 		"$(cd "$tree" && echo pxelinux.cfg/*)" "$(cd "$tree" && echo grub.cfg grub/*.cfg)" boot.ipxe
 done
 for n in "${isos[@]}"; do
-	bootcheck_tree "boot_entries_${n}_iso_first_boot_and_initrd_order" "$WORK/iso/$n" isolinux/isolinux.cfg boot/grub/grub.cfg
+	w=$workers_shipped
+	case ${ISOSRC[$n]} in out/flatcar/*) w=$workers_prod ;; esac
+	bootcheck_tree "boot_entries_${n//-/_}_iso_first_boot_and_initrd_order" "$WORK/iso/$n" "$w" isolinux/isolinux.cfg boot/grub/grub.cfg
 done
 
 # The node segment is a documented PXE "custom OEM": usr/share/oem/config.ign.
@@ -449,9 +780,9 @@ done
 # The cloud-config is the rootfs's /var/lib/flatcar-install/user_data (0600),
 # run by user-config.target on stable and beta.
 why_ign="" why_oemcc="" why_ud="" why_paths="" why_usr=""
-for s in "${node_segs[@]}" "${shared_segs[@]}"; do
+for s in "${cfg_segs[@]}" "${shared_segs[@]}"; do
 	is_node=0
-	case " ${node_segs[*]} " in *" $s "*) is_node=1 ;; esac
+	case " ${cfg_segs[*]} " in *" $s "*) is_node=1 ;; esac
 	has_ign=0 has_ud=0 outside="" inusr=""
 	# The cpio listing: mode links uid gid size month day year path
 	# [-> target | link to target].
@@ -503,13 +834,28 @@ has() {
 	done <<<"$1"
 	return 1
 }
-why_p="" why_m="" why_i="" why_l="" n_i=0 n_l=0 n_inst=0 inst=0
-for s in "${node_segs[@]}"; do
+why_p="" why_m="" why_i="" why_l="" n_i=0 n_l=0 n_inst=0 inst=0 imgs=0
+declare -A RWANTS   # recipe file: "INSTALL IMAGES AFTER" (1/0 1/0 step or -)
+for s in "${cfg_segs[@]}"; do
 	ign=${SEGDIR[$s]}/usr/share/oem/config.ign
 	[ -f "$ign" ] || continue
 	w=${SHOW[$s]}
-	inst=0
-	case $w in out/masterinst-initrd/* | out/pxe-inst/* | masterinst.iso:*) inst=1 n_inst=$((n_inst + 1)) ;; esac
+	case $w in out/masterinst-initrd/* | out/pxe-inst/* | out/masterinst.iso:*) n_inst=$((n_inst + 1)) ;; esac
+	# What the segment's recipe (DLWS_RECIPE of its node.env, in recipes/
+	# or, for out/flatcar/, recipes/flatcar/) asks for: install: (and its
+	# after-step), images:.
+	rec=""
+	while IFS== read -r k v; do [ "$k" = DLWS_RECIPE ] && rec=$v; done 2>/dev/null <"${SEGDIR[$s]}/usr/share/oem/dlws/node.env"
+	rf=recipes/$rec.recipe
+	case $w in out/flatcar/*) rf=$R/$rec.recipe ;; esac
+	if [ -z "$rec" ] || [ ! -f "$rf" ]; then why_i="$why_i $w: its node.env names no recipe of the fixture ('$rec');"; continue; fi
+	if [ -z "${RWANTS[$rf]:-}" ]; then
+		RWANTS[$rf]="0 0 -"
+		grep -q '^install:' "$rf" && RWANTS[$rf]="1 0 $(sed -n 's/^install:.*after: *\([a-z]*\).*/\1/p' "$rf")"
+		grep -q '^images:' "$rf" && RWANTS[$rf]="${RWANTS[$rf]/ 0 / 1 }"
+	fi
+	read -r inst imgs after <<<"${RWANTS[$rf]}"
+	[ "$after" != - ] || after=""
 	declare -A U=()
 	while IFS= read -r -d '' name && IFS= read -r -d '' text; do U[$name]=$text; done \
 		< <(jq -j '.systemd.units[]? | .name, "\u0000", (.contents // ""), "\u0000"' "$ign")
@@ -529,20 +875,23 @@ for s in "${node_segs[@]}"; do
 	if [ -n "$u" ]; then
 		n_i=$((n_i + 1))
 		has "$u" TimeoutStartSec infinity || why_i="$why_i $w: no TimeoutStartSec=infinity;"
-		# after: poweroff, as ExecStartPost only: a failed install must not
-		# power the node off (nor reboot it into another attempt).
-		post=0 other=""
+		# after: poweroff (or reboot), as ExecStartPost only: a failed
+		# install must not power the node off (nor reboot it into another
+		# attempt); after: shell, neither.
+		post=0 other="" want_post=0
+		case $after in poweroff | reboot) want_post=1 ;; esac
 		while IFS= read -r line; do
-			case $line in
-			ExecStartPost=*systemctl*poweroff*) post=$((post + 1)) ;;
-			*poweroff*) other="$other [$line]" ;;
-			esac
+			if [ $want_post = 1 ] && [[ $line == ExecStartPost=*systemctl*" $after"* ]]; then
+				post=$((post + 1))
+			elif [[ $line == *poweroff* || $line == *reboot* ]]; then
+				other="$other [$line]"
+			fi
 		done <<<"$u"
-		[ $post = 1 ] && [ -z "$other" ] || why_i="$why_i $w: poweroff in $post ExecStartPost lines, elsewhere:$other;"
+		[ $post = $want_post ] && [ -z "$other" ] || why_i="$why_i $w: after: ${after:-?}: $post ExecStartPost lines (want $want_post), elsewhere:$other;"
 	fi
 	u=${U[dlws-load-images.service]:-}
-	[ -n "$u" ] || [ $inst = 0 ] || why_l="$why_l $w: no dlws-load-images.service;"
-	[ -z "$u" ] || [ $inst = 1 ] || why_l="$why_l $w: dlws-load-images.service without images:;"
+	[ -n "$u" ] || [ $imgs = 0 ] || why_l="$why_l $w: no dlws-load-images.service;"
+	[ -z "$u" ] || [ $imgs = 1 ] || why_l="$why_l $w: dlws-load-images.service without images:;"
 	if [ -n "$u" ]; then
 		n_l=$((n_l + 1))
 		[[ $'\n'$u == *$'\n'ExecStart=*"ctr --namespace k8s.io images import"* ]] || why_l="$why_l $w: ExecStart does not run ctr --namespace k8s.io images import;"
@@ -556,7 +905,8 @@ for s in "${node_segs[@]}"; do
 	[ -f "$ud" ] && [[ $(<"$ud") == *dlws-install* ]] && why_i="$why_i $w: named in the cloud-config;"
 done
 # The install variant has both in every one of its node segments (initrd,
-# PXE, ISO), the shipped recipes neither.
+# PXE, ISO), the shipped recipes neither; the production recipes install,
+# all but etcd with images.
 [ "$n_inst" -ge 3 ] || why_i="$why_i only $n_inst node segments of the install variant;"
 [ -z "$why_p" ] && pass order_dlws_payload_early || fail order_dlws_payload_early "$why_p"
 [ -z "$why_m" ] && pass order_dlws_medium_before_runtimes || fail order_dlws_medium_before_runtimes "$why_m"

@@ -70,11 +70,11 @@ check_installed() {
 	fi
 	local want_cc want_key want_kubectl why=""
 	want_cc=$(bsdtar -xOf "$seg" usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data | sha)
-	want_key=$(sha <"keys/kubelet-$host-key.pem")
+	want_key=$(sha <"keys/kubelet-$host.conf")
 	want_kubectl=$(sha <vendor/bin/kubectl)
 	[ "$(in_root "$fs" var/lib/flatcar-install/user_data)" = "$want_cc" ] || why="$why user_data;"
-	[ "$(in_root "$fs" etc/kubernetes/ssl/kubelet-key.pem)" = "$want_key" ] || why="$why kubelet-key;"
-	[ "$(mode_in_root "$fs" etc/kubernetes/ssl/kubelet-key.pem)" = 0600 ] || why="$why key mode $(mode_in_root "$fs" etc/kubernetes/ssl/kubelet-key.pem);"
+	[ "$(in_root "$fs" etc/kubernetes/kubelet.conf)" = "$want_key" ] || why="$why kubelet.conf;"
+	[ "$(mode_in_root "$fs" etc/kubernetes/kubelet.conf)" = 0600 ] || why="$why kubelet.conf mode $(mode_in_root "$fs" etc/kubernetes/kubelet.conf);"
 	[ "$(in_root "$fs" opt/bin/kubectl)" = "$want_kubectl" ] || why="$why kubectl;"
 	[ "$(mode_in_root "$fs" opt/bin/kubectl)" = 0755 ] || why="$why kubectl mode;"
 	[ "$(in_root "$fs" var/lib/dlws/images/hyperkube.tar)" = "$hk_sum" ] || why="$why image;"

@@ -23,7 +23,7 @@ iso=$PWD/out/master.iso
 logs=${DLWS_TEST_LOGS:-$ROOT/out/test-logs}
 mkdir -p "$logs"
 kubectl_sum=$(sha256sum <vendor/bin/kubectl | cut -d' ' -f1)
-key_sum=$(sha256sum <keys/kubelet-dlws-master-key.pem | cut -d' ' -f1)
+key_sum=$(sha256sum <keys/kubelet-dlws-master.conf | cut -d' ' -f1)
 
 # iso_boot NAME FIRMWARE(bios|uefi) MEDIUM(cd|usb)
 iso_boot() {
@@ -48,7 +48,7 @@ iso_boot() {
 		fail "$name" "QEMU ended with $rc ($QEMU_BOOT_END); console log kept at $log"
 	elif grep -q '^DLWS-PAYLOAD: OK ' <<<"$c" && grep -q '^DLWS-MEDIUM: /dev/' <<<"$c" &&
 		grep -qx "DLWS-FILE: $kubectl_sum /usr/share/oem/dlws/large/rootfs/opt/bin/kubectl" <<<"$c" &&
-		grep -qx "DLWS-FILE: $key_sum /usr/share/oem/dlws/rootfs/etc/kubernetes/ssl/kubelet-key.pem" <<<"$c" &&
+		grep -qx "DLWS-FILE: $key_sum /usr/share/oem/dlws/rootfs/etc/kubernetes/kubelet.conf" <<<"$c" &&
 		grep -qx 'DLWS-HOSTNAME: dlws-master' <<<"$c" && grep -q 'linked 1 large files from the boot medium' <<<"$c"; then
 		pass "$name"
 	else

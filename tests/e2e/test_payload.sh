@@ -6,6 +6,8 @@
 cd "$WORK"
 make_project p
 cd p
+# Overlays keep symlinks: one in the fixture's common overlay (every role).
+ln -s /etc/kubernetes/admin.conf overlays/common/etc/kube-admin-link
 
 if "$MK" -q recipes/master.recipe && "$MK" -q recipes/worker.recipe && "$MK" -q recipes/etcd.recipe; then
 	pass build_shipped_recipes
@@ -23,7 +25,20 @@ check bundle_sha256sums bash -c "cd $m && sha256sum --quiet -c SHA256SUMS"
 check cloud_config_as_user_data bash -c "segment_cat() { bsdtar -xOf \"\$1\" \"\$2\"; }; segment_cat $m/node-dlws-master.cpio.gz usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data | head -1 | grep -qx '#cloud-config'"
 check binaries_in_shared_segment bash -c "bsdtar -tvf $m/shared.cpio.gz | grep -E '^-rwxr-xr-x .* 0 +0 .* usr/share/oem/dlws/rootfs/opt/bin/kubectl$' >/dev/null"
 check owner_root_everywhere bash -c "! bsdtar -tvf $m/node-dlws-master.cpio.gz | awk '{print \$3, \$4}' | grep -v '^0 0$'"
-check keys_0600_in_segment bash -c "bsdtar -tvf $m/node-dlws-master.cpio.gz | grep -E 'kubelet-key.pem$' | grep -q '^-rw------- '"
+# Keys and kubeconfigs (which embed a client key or a token) are 0600 in
+# every node segment: each role's, and there is at least one of each kind.
+keys_0600() { # SEGMENT MIN-COUNT
+	local l
+	l=$(bsdtar -tvf "$1" | grep -E ' usr/share/oem/dlws/rootfs/(.*\.key|etc/kubernetes/[^/]*\.conf|var/lib/kube-proxy/kubeconfig\.conf|etc/kubernetes/dlws/bootstrap-token\.yaml)$')
+	[ "$(grep -c . <<<"$l")" -ge "$2" ] && ! grep -qv '^-rw------- ' <<<"$l"
+}
+keys_0600_everywhere() {
+	bsdtar -tvf $m/node-dlws-master.cpio.gz | grep -qE '^-rw------- .* usr/share/oem/dlws/rootfs/etc/kubernetes/kubelet\.conf$' &&
+		bsdtar -tvf $m/node-dlws-master.cpio.gz | grep -qE '^-rw------- .* usr/share/oem/dlws/rootfs/etc/kubernetes/pki/apiserver\.key$' &&
+		keys_0600 $m/node-dlws-master.cpio.gz 11 && keys_0600 $w/node-dlws-worker1.cpio.gz 3 &&
+		keys_0600 $w/role.cpio.gz 2 && keys_0600 $e/node-dlws-etcd1.cpio.gz 2
+}
+check keys_0600_in_segment keys_0600_everywhere
 
 # The manifest of every segment matches what the segment holds.
 verify_manifest() {
@@ -45,39 +60,115 @@ verify_manifest() {
 	files=$(find "$dir" -type f ! -path '*/manifest.d/*' | wc -l)
 	[ "$files" = "$n" ] || { echo "manifest lists $n of $files files"; return 1; }
 }
-for seg in $m/shared.cpio.gz $m/node-dlws-master.cpio.gz $w/node-dlws-worker1.cpio.gz $e/node-dlws-etcd1.cpio.gz; do
+for seg in $m/shared.cpio.gz $m/node-dlws-master.cpio.gz $w/node-dlws-worker1.cpio.gz $w/role.cpio.gz $e/node-dlws-etcd1.cpio.gz; do
 	check "manifest_matches_$(basename "$(dirname "$seg")")_$(basename "$seg" .cpio.gz)" verify_manifest "$seg"
 done
 
-# A worker gets its own key and the CA certificate, nothing else secret.
-w1=$(bsdtar -tf $w/node-dlws-worker1.cpio.gz)
-w1_key=$(segment_cat $w/node-dlws-worker1.cpio.gz usr/share/oem/dlws/rootfs/etc/kubernetes/ssl/kubelet-key.pem | sha256sum)
-w2_key=$(segment_cat $w/node-dlws-worker2.cpio.gz usr/share/oem/dlws/rootfs/etc/kubernetes/ssl/kubelet-key.pem | sha256sum)
-own_key=$(sha256sum <keys/kubelet-dlws-worker1-key.pem)
-if [ "$w1_key" = "$own_key" ] && [ "$w1_key" != "$w2_key" ]; then pass worker_has_own_key; else fail worker_has_own_key "worker1's segment does not hold its own kubelet key"; fi
-keys_in_w1=$(grep -c -- '-key.pem$' <<<"$w1")
-if [ "$keys_in_w1" = 1 ]; then pass worker_gets_one_key_only; else fail worker_gets_one_key_only "worker1 segment has $keys_in_w1 keys"; fi
-ca_key=$(sha256sum <keys/ca-key.pem)
-leak=0
-for seg in out/*/*.cpio.gz; do
-	d=$(mktemp -d "$WORK/y.XXXX"); bsdtar -xf "$seg" -C "$d"
-	grep -rqF "$(sed -n 2p keys/ca-key.pem)" "$d" && leak=1
-	find "$d" -type f -exec sha256sum {} + | grep -q "${ca_key%% *}" && leak=1
+# keys_found DIR: the keys/*-key.pem whose material is somewhere in DIR,
+# as PEM or base64-embedded the way a kubeconfig carries it (client-key-data).
+keys_found() {
+	local k
+	for k in keys/*-key.pem; do
+		grep -rqF -e "$(sed -n 2p "$k")" -e "$(base64 -w0 <"$k")" "$1" && basename "$k"
+	done | sort
+}
+# secret_files DIR: files in DIR that carry a private key or a bearer token.
+secret_files() {
+	grep -rlE -e '-----BEGIN [A-Z ]*PRIVATE KEY-----' -e '^ *client-key-data: ' -e '^ *token: ' "$1" | sed "s|^$1/||" | sort
+}
+unpack() { local d; d=$(mktemp -d "$WORK/u.XXXX"); bsdtar -xpf "$1" -C "$d" && echo "$d"; }
+w1d=$(unpack $w/node-dlws-worker1.cpio.gz)
+rd=$(unpack $w/role.cpio.gz)
+R=usr/share/oem/dlws/rootfs
+
+# A worker's identity is its kubelet.conf (client certificate and key
+# embedded): worker1 gets its own, from keys/, and not worker2's.
+w1_conf=$(sha256sum <"$w1d/$R/etc/kubernetes/kubelet.conf")
+w2_conf=$(segment_cat $w/node-dlws-worker2.cpio.gz $R/etc/kubernetes/kubelet.conf | sha256sum)
+w1_key=$(sed -n 's/^ *client-key-data: //p' "$w1d/$R/etc/kubernetes/kubelet.conf" | base64 -d | sha256sum)
+if [ "$w1_conf" = "$(sha256sum <keys/kubelet-dlws-worker1.conf)" ] && [ "$w2_conf" = "$(sha256sum <keys/kubelet-dlws-worker2.conf)" ] &&
+	[ "$w1_conf" != "$w2_conf" ] && [ "$w1_key" = "$(sha256sum <keys/kubelet-dlws-worker1-key.pem)" ]; then
+	pass worker_has_own_key
+else
+	fail worker_has_own_key "worker1's segment does not hold its own kubelet.conf (with its own key)"
+fi
+# "One key only" in kubeadm's layout: the segment holds exactly one NODE
+# identity, its own kubelet.conf, and no other node's key. Besides it, the
+# only secret-bearing files are the role's shared credentials, which every
+# worker of the role gets alike (and which are in the role segment too):
+# bootstrap-kubelet.conf (the bootstrap token) and kube-proxy's kubeconfig
+# (system:kube-proxy's key). No other key from keys/, raw or embedded.
+want_secrets="$R/etc/kubernetes/bootstrap-kubelet.conf
+$R/etc/kubernetes/kubelet.conf
+$R/var/lib/kube-proxy/kubeconfig.conf"
+got_secrets=$(secret_files "$w1d")
+got_keys=$(keys_found "$w1d" | tr '\n' ' ')
+if [ "$got_secrets" = "$want_secrets" ] && [ "$got_keys" = "kube-proxy-key.pem kubelet-dlws-worker1-key.pem " ] &&
+	[ "$(grep -rl 'system:node:' "$w1d" | sed "s|^$w1d/||")" = "$R/etc/kubernetes/kubelet.conf" ] &&
+	cmp -s "$w1d/$R/etc/kubernetes/bootstrap-kubelet.conf" keys/bootstrap-kubelet.conf &&
+	cmp -s "$w1d/$R/var/lib/kube-proxy/kubeconfig.conf" keys/kube-proxy.conf; then
+	pass worker_gets_one_key_only
+else
+	fail worker_gets_one_key_only "worker1's segment: secret files [$(tr '\n' ' ' <<<"$got_secrets")], keys [$got_keys]"
+fi
+
+# The role's default entry (role.cpio.gz, any worker not in cluster.yaml):
+# the CA certificate, the shared join credentials, the role's configs and
+# Ignition config, a node.env without a node, and no node's identity.
+why=""
+grep -qx "[0-9a-f]\{64\}  role.cpio.gz" $w/SHA256SUMS || why="$why not in SHA256SUMS;"
+cmp -s "$rd/$R/etc/kubernetes/pki/ca.crt" keys/ca.pem || why="$why ca.crt;"
+cmp -s "$rd/$R/etc/kubernetes/bootstrap-kubelet.conf" keys/bootstrap-kubelet.conf || why="$why bootstrap-kubelet.conf;"
+cmp -s "$rd/$R/var/lib/kube-proxy/kubeconfig.conf" keys/kube-proxy.conf || why="$why kube-proxy kubeconfig;"
+for f in var/lib/kubelet/config.yaml var/lib/kubelet/kubeadm-flags.env etc/containerd/config.toml; do
+	[ -s "$rd/$R/$f" ] || why="$why no $f;"
 done
-if [ $leak = 0 ]; then pass ca_key_never_in_payload; else fail ca_key_never_in_payload "the CA private key is in a payload"; fi
-cn=$(segment_cat $w/node-dlws-worker1.cpio.gz usr/share/oem/dlws/rootfs/etc/kubernetes/ssl/kubelet.pem | openssl x509 -noout -subject)
-if [[ $cn == *"CN = system:node:dlws-worker1"* ]]; then pass worker_cert_is_its_own; else fail worker_cert_is_its_own "$cn"; fi
+head -1 "$rd/$R/var/lib/flatcar-install/user_data" | grep -qx '#cloud-config' || why="$why no cloud-config;"
+grep -q '^hostname:' "$rd/$R/var/lib/flatcar-install/user_data" && why="$why cloud-config names a host;"
+[ "$(stat -c %a "$rd/usr/share/oem/config.ign")" = 600 ] || why="$why config.ign mode;"
+[ "$(cut -d= -f1 "$rd/usr/share/oem/dlws/node.env" | sort | tr '\n' ' ')" = "DLWS_CLUSTER DLWS_RECIPE DLWS_ROLE " ] || why="$why node.env: $(tr '\n' ' ' <"$rd/usr/share/oem/dlws/node.env");"
+[ -e "$rd/$R/etc/kubernetes/kubelet.conf" ] && why="$why has a kubelet.conf;"
+grep -rq 'system:node:' "$rd" && why="$why a node identity: $(grep -rl 'system:node:' "$rd" | head -1);"
+[ "$(secret_files "$rd")" = "$R/etc/kubernetes/bootstrap-kubelet.conf
+$R/var/lib/kube-proxy/kubeconfig.conf" ] || why="$why secret files: $(secret_files "$rd" | tr '\n' ' ');"
+[ "$(keys_found "$rd")" = kube-proxy-key.pem ] || why="$why keys: $(keys_found "$rd" | tr '\n' ' ');"
+if [ -z "$why" ]; then pass worker_role_segment_without_node_identity; else fail worker_role_segment_without_node_identity "$why"; fi
+
+# No CA key (kube-ca, etcd-ca, front-proxy-ca) is in any segment of any
+# role, node or PXE tree, as a file, as PEM text or embedded in base64.
+leak="" n=0
+for seg in out/*/*.cpio.gz out/pxe/*/*.cpio.gz; do
+	d=$(unpack "$seg")
+	n=$((n + 1))
+	for k in ca-key.pem etcd-ca-key.pem front-proxy-ca-key.pem; do
+		keys_found "$d" | grep -qx "$k" && leak="$leak $k in $seg;"
+		find "$d" -type f -exec sha256sum {} + | grep -q "^$(sha256sum <keys/$k | cut -d' ' -f1) " && leak="$leak $k as a file in $seg;"
+	done
+done
+if [ -z "$leak" ] && [ $n -ge 8 ] && ls out/*/*.cpio.gz | grep -q '/role\.cpio\.gz$'; then pass ca_key_never_in_payload; else fail ca_key_never_in_payload "${leak:-only $n segments scanned}"; fi
+cn=$(sed -n 's/^ *client-certificate-data: //p' "$w1d/$R/etc/kubernetes/kubelet.conf" | base64 -d | openssl x509 -noout -subject)
+if [[ $cn == *"O = system:nodes, CN = system:node:dlws-worker1"* ]]; then pass worker_cert_is_its_own; else fail worker_cert_is_its_own "$cn"; fi
 if segment_cat $e/node-dlws-etcd1.cpio.gz usr/share/oem/dlws/rootfs/etc/etcd/etcd.env | grep -qx 'ETCD_INITIAL_CLUSTER=dlws-etcd1=https://192.168.255.11:2380'; then
 	pass etcd_static_initial_cluster
 else
 	fail etcd_static_initial_cluster "etcd.env has no static initial cluster"
 fi
-check etcd_gets_peer_cert bash -c "bsdtar -tf $e/node-dlws-etcd1.cpio.gz | grep -q 'rootfs/etc/ssl/etcd/peer-key.pem$'"
-check master_gets_apiserver_cert bash -c "bsdtar -tf $m/node-dlws-master.cpio.gz | grep -q 'rootfs/etc/kubernetes/ssl/apiserver-key.pem$'"
-check overlay_symlink_kept bash -c "bsdtar -tvf $w/shared.cpio.gz | grep -q '^l.* usr/share/oem/dlws/rootfs/etc/kubernetes/kubeconfig -> /etc/kubernetes/kubelet-kubeconfig.yaml$'"
+check etcd_gets_peer_cert bash -c "bsdtar -tf $e/node-dlws-etcd1.cpio.gz | grep -q 'rootfs/etc/kubernetes/pki/etcd/peer\.key$' && bsdtar -tf $e/node-dlws-etcd1.cpio.gz | grep -q 'rootfs/etc/kubernetes/pki/etcd/peer\.crt$'"
+# An etcd node gets the etcd CA's certificates only: nothing of kube-ca,
+# no kubelet identity, no key but its own two.
+etcd_only_etcd_pki() {
+	local d
+	d=$(unpack $e/node-dlws-etcd1.cpio.gz)
+	[ ! -e "$d/$R/etc/kubernetes/pki/ca.crt" ] && [ ! -e "$d/$R/etc/kubernetes/kubelet.conf" ] &&
+		cmp -s "$d/$R/etc/kubernetes/pki/etcd/ca.crt" keys/etcd-ca.pem &&
+		[ "$(keys_found "$d" | tr '\n' ' ')" = "etcd-dlws-etcd1-peer-key.pem etcd-dlws-etcd1-server-key.pem " ]
+}
+check etcd_gets_nothing_of_kube_ca etcd_only_etcd_pki
+check master_gets_apiserver_cert bash -c "bsdtar -tf $m/node-dlws-master.cpio.gz | grep -q 'rootfs/etc/kubernetes/pki/apiserver\.key$' && bsdtar -tf $m/node-dlws-master.cpio.gz | grep -q 'rootfs/etc/kubernetes/pki/apiserver\.crt$'"
+check overlay_symlink_kept bash -c "for s in $m/shared.cpio.gz $w/shared.cpio.gz $e/shared.cpio.gz; do bsdtar -tvf \$s | grep -q '^l.* usr/share/oem/dlws/rootfs/etc/kube-admin-link -> /etc/kubernetes/admin.conf$' || exit 1; done"
 
 # Nothing the media do at boot reaches the network.
-all=$(for seg in out/*/*.cpio.gz; do d=$(mktemp -d "$WORK/z.XXXX"); bsdtar -xf "$seg" -C "$d"; cat $(find "$d" -type f ! -name 'kube*' -size -200k); done 2>/dev/null)
+all=$(for seg in out/*/*.cpio.gz; do d=$(mktemp -d "$WORK/z.XXXX"); bsdtar -xf "$seg" -C "$d"; cat $(find "$d" -type f ! -name kubectl -size -200k); done 2>/dev/null)
 if grep -qiE 'discovery\.etcd\.io|8\.8\.8\.8|curl |wget |https?://(storage|dl|get|github)' <<<"$all"; then
 	fail nothing_downloads "a config refers to a download: $(grep -iE 'discovery\.etcd\.io|8\.8\.8\.8|curl |wget ' <<<"$all" | head -1)"
 else

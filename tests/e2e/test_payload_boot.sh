@@ -34,7 +34,7 @@ boot_node() {
 }
 
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
-key_path=/usr/share/oem/dlws/rootfs/etc/kubernetes/ssl/kubelet-key.pem
+conf_path=/usr/share/oem/dlws/rootfs/etc/kubernetes/kubelet.conf
 for host in dlws-worker1 dlws-worker2; do
 	other=dlws-worker1
 	[ $host = dlws-worker1 ] && other=dlws-worker2
@@ -43,8 +43,8 @@ for host in dlws-worker1 dlws-worker2; do
 	n=$(for s in shared node-$host; do bsdtar -xOf out/worker-initrd/$s.cpio.gz "usr/share/oem/dlws/manifest.d/${s%%-*}"; done | grep -vc '^#')
 	if grep -qx "DLWS-PAYLOAD: OK $n files" "$c"; then pass "boot_${host}_manifest_ok"; else fail "boot_${host}_manifest_ok" "$(grep DLWS-PAYLOAD "$c") (expected $n files; log in $logs)"; fi
 	if grep -qx "DLWS-HOSTNAME: $host" "$c"; then pass "boot_${host}_hostname"; else fail "boot_${host}_hostname" "$(grep DLWS-HOSTNAME "$c")"; fi
-	if grep -qx "DLWS-FILE: $(sha keys/kubelet-$host-key.pem) $key_path" "$c"; then pass "boot_${host}_own_key"; else fail "boot_${host}_own_key" "its kubelet key is not on the console"; fi
-	if grep -q "$(sha keys/kubelet-$other-key.pem)" "$c"; then fail "boot_${host}_not_other_key" "$other's key reached $host"; else pass "boot_${host}_not_other_key"; fi
+	if grep -qx "DLWS-FILE: $(sha keys/kubelet-$host.conf) $conf_path" "$c"; then pass "boot_${host}_own_key"; else fail "boot_${host}_own_key" "its kubelet.conf is not on the console"; fi
+	if grep -qe "$(sha keys/kubelet-$other.conf)" -e "$(sha keys/kubelet-$other-key.pem)" "$c"; then fail "boot_${host}_not_other_key" "$other's kubelet.conf or key reached $host"; else pass "boot_${host}_not_other_key"; fi
 	cc=$(bsdtar -xOf out/worker-initrd/node-$host.cpio.gz usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data | sha256sum | cut -d' ' -f1)
 	if grep -qx "DLWS-FILE: $cc /usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data" "$c"; then pass "boot_${host}_cloud_config"; else fail "boot_${host}_cloud_config" "cloud-config not found at its rootfs path (user_data)"; fi
 done
@@ -65,6 +65,6 @@ if grep -q '^DLWS-PAYLOAD: OK ' <<<"$c" && grep -qx "DLWS-FILE: $kubectl_sum /us
 	grep -qx 'DLWS-HOSTNAME: dlws-master' <<<"$c"; then
 	pass shipped_master_boots
 else
-	fail shipped_master_boots "$(grep -E 'DLWS-(PAYLOAD|VERIFY)' <<<"$c" | head -3) (console log: $log)"
+	fail shipped_master_boots "$(grep -E 'DLWS-(PAYLOAD|VERIFY)' <<<"$c" | head -3) (console log: $logs/payload-boot-dlws-master.log)"
 fi
 finish

@@ -12,6 +12,7 @@ make_project p
 (cd p && "$MK" -q recipes/worker.recipe) || { fail build "worker recipe did not build"; finish; }
 seg_shared=p/out/worker-initrd/shared.cpio.gz
 seg_node=p/out/worker-initrd/node-dlws-worker1.cpio.gz
+seg_role=p/out/worker-initrd/role.cpio.gz
 
 shells=("bash")
 if command -v busybox >/dev/null; then shells+=("busybox sh"); else skip busybox "busybox is not installed"; fi
@@ -36,11 +37,27 @@ for sh in "${shells[@]}"; do
 	fi
 	ud=$r/var/lib/flatcar-install/user_data
 	if [ -f "$ud" ] && [ "$(mode "$ud")" = 600 ] && [ "$(mode "$r/var/lib/flatcar-install")" = 700 ] &&
-		head -1 "$ud" | grep -qx '#cloud-config' && [ "$(mode "$r/etc/kubernetes/ssl/kubelet-key.pem")" = 600 ] &&
-		[ -x "$r/opt/bin/kubectl" ] && [ -f "$r/etc/sysctl.d/90-dlws.conf" ] && [ -f "$r/etc/modules-load.d/dlws.conf" ]; then
+		head -1 "$ud" | grep -qx '#cloud-config' && [ "$(mode "$r/etc/kubernetes/kubelet.conf")" = 600 ] &&
+		cmp -s "$r/etc/kubernetes/kubelet.conf" p/keys/kubelet-dlws-worker1.conf &&
+		[ "$(mode "$r/var/lib/kube-proxy/kubeconfig.conf")" = 600 ] && [ "$(mode "$r/etc/kubernetes/bootstrap-kubelet.conf")" = 600 ] &&
+		[ -f "$r/etc/kubernetes/pki/ca.crt" ] && [ -f "$r/var/lib/kubelet/config.yaml" ] &&
+		[ -x "$r/opt/bin/kubectl" ] && [ -f "$r/etc/sysctl.d/90-dlws.conf" ] && [ -f "$r/etc/modules-load.d/dlws.conf" ] &&
+		[ -f "$r/etc/systemd/system/containerd.service.d/10-dlws-config.conf" ]; then
 		pass "${tag}_place_puts_rootfs_and_cloud_config_in_place"
 	else
-		fail "${tag}_place_puts_rootfs_and_cloud_config_in_place" "$(ls -l "$ud" "$r/opt/bin" 2>&1 | tr '\n' ' ')"
+		fail "${tag}_place_puts_rootfs_and_cloud_config_in_place" "$(ls -l "$ud" "$r/opt/bin" "$r/etc/kubernetes" 2>&1 | tr '\n' ' ')"
+	fi
+	# The role's default entry: shared and role segments, no node's identity.
+	rr=$WORK/role-$tag
+	rm -rf "$rr" && mkdir -p "$rr" && bsdtar -xpf "$seg_shared" -C "$rr" && bsdtar -xpf "$seg_role" -C "$rr"
+	out=$(DLWS_ROOT=$rr $sh "$SCRIPT" place 2>&1)
+	rc=$?
+	n=$(cat "$rr"/usr/share/oem/dlws/manifest.d/* | grep -vc '^#')
+	if [ $rc = 0 ] && grep -qx "DLWS-PAYLOAD: OK $n files" <<<"$out" && [ "$(mode "$rr/etc/kubernetes/bootstrap-kubelet.conf")" = 600 ] &&
+		[ -f "$rr/etc/kubernetes/pki/ca.crt" ] && [ ! -e "$rr/etc/kubernetes/kubelet.conf" ] && [ -x "$rr/opt/bin/kubectl" ]; then
+		pass "${tag}_place_role_segment"
+	else
+		fail "${tag}_place_role_segment" "rc $rc: $(grep DLWS-PAYLOAD <<<"$out") $(ls "$rr/etc/kubernetes" 2>&1 | tr '\n' ' ')"
 	fi
 	# Nothing on a medium here (a PXE boot): `large` has nothing to do.
 	out=$(DLWS_ROOT=$r $sh "$SCRIPT" large 2>&1)
@@ -48,11 +65,11 @@ for sh in "${shells[@]}"; do
 
 	# One flipped byte: named, nothing copied, exit 1.
 	live_root "$r"
-	k=$r/usr/share/oem/dlws/rootfs/etc/kubernetes/ssl/kubelet-key.pem
+	k=$r/usr/share/oem/dlws/rootfs/etc/kubernetes/kubelet.conf
 	printf 'X' | dd of="$k" bs=1 seek=40 conv=notrunc status=none
 	out=$(DLWS_ROOT=$r $sh "$SCRIPT" place 2>&1)
 	rc=$?
-	if [ $rc = 1 ] && grep -q '^DLWS-VERIFY: FAIL /usr/share/oem/dlws/rootfs/etc/kubernetes/ssl/kubelet-key.pem: sha256 ' <<<"$out" &&
+	if [ $rc = 1 ] && grep -q '^DLWS-VERIFY: FAIL /usr/share/oem/dlws/rootfs/etc/kubernetes/kubelet.conf: sha256 ' <<<"$out" &&
 		grep -q '^DLWS-PAYLOAD: FAIL 1 of ' <<<"$out" && [ ! -e "$r/etc/kubernetes" ] && [ ! -e "$r/var/lib/flatcar-install" ]; then
 		pass "${tag}_damaged_payload_is_not_put_in_place"
 	else

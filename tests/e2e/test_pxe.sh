@@ -20,18 +20,32 @@ check bootx64_is_efi_app bash -c "file -b $b/bootx64.efi 2>/dev/null | grep -q '
 check per_mac_entries bash -c "[ -f $b/pxelinux.cfg/01-52-54-00-00-21-01 ] && [ -f $b/pxelinux.cfg/01-52-54-00-00-11-01 ] && [ -f '$b/grub/52:54:00:00:21:02.cfg' ] && grep -q 'iseq \${mac} 52:54:00:00:21:02 && goto dlws-worker2' $b/boot.ipxe"
 check role_labels_in_menu bash -c "grep -q '^LABEL worker$' $b/pxelinux.cfg/default && grep -q '^LABEL etcd$' $b/pxelinux.cfg/default && grep -q '^DEFAULT worker$' $b/pxelinux.cfg/default && grep -qE '^TIMEOUT [1-9][0-9]?$' $b/pxelinux.cfg/default"
 check node_entry_loads_three_initrds bash -c "grep -qx '  INITRD worker/base.img,worker/shared.cpio.gz,nodes/dlws-worker1.cpio.gz' $b/pxelinux.cfg/01-52-54-00-00-21-01"
+# The role's default entry (unknown MACs) loads the role segment after base
+# and shared, with flatcar.first_boot=1; that segment carries no node's kubelet.conf.
+check role_entry_loads_role_segment bash -c "grep -A4 '^LABEL worker$' $b/pxelinux.cfg/default | grep -qx '  INITRD worker/base.img,worker/shared.cpio.gz,worker/role.cpio.gz' &&
+	grep -A4 '^LABEL worker$' $b/pxelinux.cfg/default | grep -q '^  APPEND .* flatcar.first_boot=1' && grep -q '  worker/role.cpio.gz$' $b/SHA256SUMS &&
+	bsdtar -tf $b/worker/role.cpio.gz | grep -qx usr/share/oem/dlws/rootfs/etc/kubernetes/bootstrap-kubelet.conf && ! bsdtar -tf $b/worker/role.cpio.gz | grep -q '/kubelet\.conf$'"
 check shared_segment_stored_once bash -c "[ \$(find $b -name 'shared.cpio.gz' | wc -l) = 2 ] && ! bsdtar -tf $b/nodes/dlws-worker1.cpio.gz | grep -q opt/bin/kubectl"
 if command -v dnsmasq >/dev/null; then
 	check dnsmasq_conf_valid bash -c "dnsmasq --test -C $b/dnsmasq.conf 2>&1 | grep -q 'syntax check OK' && grep -qx 'dhcp-host=52:54:00:00:21:01,192.168.255.21,dlws-worker1' $b/dnsmasq.conf && grep -q 'client-arch,7' $b/dnsmasq.conf"
 else
 	fail dnsmasq_conf_valid "dnsmasq is not installed (make deps installs dnsmasq-base)"
 fi
-# A node's segment holds its own key and no other node's.
-k1=$(sha256sum <keys/kubelet-dlws-worker1-key.pem | cut -d' ' -f1)
+# A node's segment holds its own identity (kubelet.conf, the client key
+# embedded) and no other node's: neither worker2's kubelet.conf nor its
+# key, as a file, as PEM text or base64-embedded.
+c1=$(sha256sum <keys/kubelet-dlws-worker1.conf | cut -d' ' -f1)
+c2=$(sha256sum <keys/kubelet-dlws-worker2.conf | cut -d' ' -f1)
 k2=$(sha256sum <keys/kubelet-dlws-worker2-key.pem | cut -d' ' -f1)
-s1=$(bsdtar -xOf $b/nodes/dlws-worker1.cpio.gz usr/share/oem/dlws/rootfs/etc/kubernetes/ssl/kubelet-key.pem | sha256sum | cut -d' ' -f1)
-all1=$(d=$(mktemp -d "$WORK/n.XXXX"); bsdtar -xf $b/nodes/dlws-worker1.cpio.gz -C "$d"; find "$d" -type f -exec sha256sum {} + | cut -d' ' -f1)
-if [ "$s1" = "$k1" ] && ! grep -q "$k2" <<<"$all1"; then pass node_segment_own_key_only; else fail node_segment_own_key_only "worker1's segment"; fi
+s1=$(bsdtar -xOf $b/nodes/dlws-worker1.cpio.gz usr/share/oem/dlws/rootfs/etc/kubernetes/kubelet.conf | sha256sum | cut -d' ' -f1)
+d1=$(mktemp -d "$WORK/n.XXXX") && bsdtar -xf $b/nodes/dlws-worker1.cpio.gz -C "$d1"
+all1=$(find "$d1" -type f -exec sha256sum {} + | cut -d' ' -f1)
+if [ "$s1" = "$c1" ] && ! grep -qe "$c2" -e "$k2" <<<"$all1" &&
+	! grep -rqF -e "$(sed -n 2p keys/kubelet-dlws-worker2-key.pem)" -e "$(base64 -w0 <keys/kubelet-dlws-worker2-key.pem)" -e 'system:node:dlws-worker2' "$d1"; then
+	pass node_segment_own_key_only
+else
+	fail node_segment_own_key_only "worker1's segment"
+fi
 sha256sum $b/SHA256SUMS out/pxe.tar >"$WORK/sums"
 "$MK" -q recipes/worker.recipe recipes/etcd.recipe
 if sha256sum --quiet -c "$WORK/sums"; then pass bundle_reproducible; else fail bundle_reproducible "a second build differs"; fi
@@ -51,11 +65,11 @@ bad_case() {
 		fail "$name" "rc $rc, out: $(ls "$WORK/c/out" | tr '\n' ' '), stderr: $err"
 	fi
 }
-bad_case missing_kernel "recipes/worker.recipe:9:11: error: cannot find 'recipes/../out/base/vmlinuz-gone'" \
+bad_case missing_kernel "recipes/worker.recipe:10:11: error: cannot find 'recipes/../out/base/vmlinuz-gone'" \
 	"sed -i 's|out/base/vmlinuz|out/base/vmlinuz-gone|' recipes/worker.recipe" recipes/worker.recipe
-bad_case missing_initrd "recipes/worker.recipe:10:11: error: cannot find 'recipes/../out/base/initrd-gone.img'" \
+bad_case missing_initrd "recipes/worker.recipe:11:11: error: cannot find 'recipes/../out/base/initrd-gone.img'" \
 	"sed -i 's|out/base/initrd.img|out/base/initrd-gone.img|' recipes/worker.recipe" recipes/worker.recipe
-bad_case mac_listed_twice_in_cluster "recipes/cluster.yaml:19:56: error: duplicate MAC '52:54:00:00:21:01' (also used by 'dlws-worker1' at 18:56)" \
+bad_case mac_listed_twice_in_cluster "recipes/cluster.yaml:25:56: error: duplicate MAC '52:54:00:00:21:01' (also used by 'dlws-worker1' at 24:56)" \
 	"sed -i 's/52:54:00:00:21:02/52:54:00:00:21:01/' recipes/cluster.yaml" recipes/worker.recipe
 bad_case mac_listed_twice_in_bundle "error: MAC '52:54:00:00:21:01' is listed twice in the bundle" \
 	"sed 's/^name: worker/name: worker-b/; s|worker-initrd|worker-b-initrd|; s|cluster: cluster.yaml|cluster: cluster-b.yaml|' recipes/worker.recipe >recipes/worker-b.recipe && sed 's/dlws-worker/dlws-gpu/; s/192.168.255.2/192.168.255.3/' recipes/cluster.yaml >recipes/cluster-b.yaml" \

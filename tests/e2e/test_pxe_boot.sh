@@ -3,7 +3,7 @@
 # PXE bundles proven by network boots in QEMU, with QEMU's own DHCP/TFTP
 # and restrict=on (nothing but the bundle is reachable): BIOS through the
 # iPXE ROM loading pxelinux.0, UEFI (OVMF) loading bootx64.efi, and the
-# iPXE script. Each node finds its own hostname and key, never another's;
+# iPXE script. Each node finds its own hostname and identity, never another's;
 # an unknown MAC gets the role's default entry.
 . "$(dirname "$0")/../lib/e2e.sh"
 . "$ROOT/tests/lib/qemu-boot.sh"
@@ -40,23 +40,33 @@ pxe_boot() {
 }
 
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
-key_path=/usr/share/oem/dlws/rootfs/etc/kubernetes/ssl/kubelet-key.pem
+rootfs=/usr/share/oem/dlws/rootfs
+# identity HOST: "KEYS-FILE NODE-PATH" of HOST's own identity: a worker's
+# kubelet.conf (its client certificate and key embedded); an etcd node's
+# server key (it has no kubelet identity).
+identity() {
+	case $1 in
+		*etcd*) echo "keys/etcd-$1-server-key.pem $rootfs/etc/kubernetes/pki/etcd/server.key" ;;
+		*) echo "keys/kubelet-$1.conf $rootfs/etc/kubernetes/kubelet.conf" ;;
+	esac
+}
 
 # expect_node NAME HOST OTHER: the console shows HOST's hostname, a good
-# payload with HOST's kubelet key and cloud-config, and nothing of OTHER's.
+# payload with HOST's identity and cloud-config, and nothing of OTHER's.
 expect_node() {
 	local name=$1 host=$2 other=$3 c=$WORK/console-$1
-	local cc
+	local cc id_src id_path
+	read -r id_src id_path <<<"$(identity "$host")"
 	cc=$(bsdtar -xOf "out/pxe/nodes/$host.cpio.gz" usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data | sha256sum | cut -d' ' -f1)
 	if grep -qx "DLWS-HOSTNAME: $host" "$c" && grep -q '^DLWS-PAYLOAD: OK ' "$c" &&
-		grep -qx "DLWS-FILE: $(sha "keys/kubelet-$host-key.pem") $key_path" "$c" &&
+		grep -qx "DLWS-FILE: $(sha "$id_src") $id_path" "$c" &&
 		grep -qx "DLWS-FILE: $cc /usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data" "$c"; then
 		pass "$name"
 	else
 		fail "$name" "$(grep -E '^DLWS-(HOSTNAME|PAYLOAD|VERIFY)' "$c" | tr '\n' ' ') (log: $logs/pxe-$name.log)"
 	fi
-	if [ -n "$other" ] && grep -q "$(sha "keys/kubelet-$other-key.pem")" "$c"; then
-		fail "${name}_not_$other" "$other's key reached $host"
+	if [ -n "$other" ] && grep -qe "$(sha "keys/kubelet-$other.conf")" -e "$(sha "keys/kubelet-$other-key.pem")" "$c"; then
+		fail "${name}_not_$other" "$other's kubelet.conf or key reached $host"
 	elif [ -n "$other" ]; then
 		pass "${name}_not_$other"
 	fi
@@ -64,12 +74,18 @@ expect_node() {
 
 pxe_boot bios_pxelinux_worker1 bios pxelinux.0 52:54:00:00:21:01 && expect_node bios_pxelinux_worker1 dlws-worker1 dlws-worker2
 pxe_boot bios_pxelinux_worker2 bios pxelinux.0 52:54:00:00:21:02 && expect_node bios_pxelinux_worker2 dlws-worker2 dlws-worker1
+# An unknown MAC: the role's default entry, with the role segment (the
+# bootstrap kubeconfig that lets it join) and no node's kubelet.conf.
 if pxe_boot bios_pxelinux_unknown_mac bios pxelinux.0 52:54:00:99:99:99; then
 	c=$WORK/console-bios_pxelinux_unknown_mac
-	if grep -q '^DLWS-PAYLOAD: OK ' "$c" && grep -q ' /usr/share/oem/dlws/rootfs/opt/bin/kubectl$' "$c" && ! grep -q 'kubelet-key.pem$' "$c" && grep -qx 'DLWS-HOSTNAME: (none)' "$c"; then
+	if grep -q '^DLWS-PAYLOAD: OK ' "$c" && grep -q ' /usr/share/oem/dlws/rootfs/opt/bin/kubectl$' "$c" &&
+		grep -qx "DLWS-FILE: $(sha keys/bootstrap-kubelet.conf) $rootfs/etc/kubernetes/bootstrap-kubelet.conf" "$c" &&
+		! grep -q " $rootfs/etc/kubernetes/kubelet\.conf$" "$c" &&
+		! grep -qe "$(sha keys/kubelet-dlws-worker1.conf)" -e "$(sha keys/kubelet-dlws-worker2.conf)" "$c" &&
+		grep -qx 'DLWS-HOSTNAME: (none)' "$c"; then
 		pass unknown_mac_gets_role_default
 	else
-		fail unknown_mac_gets_role_default "$(grep -E '^DLWS-(HOSTNAME|PAYLOAD)' "$c" | tr '\n' ' ')"
+		fail unknown_mac_gets_role_default "$(grep -E '^DLWS-(HOSTNAME|PAYLOAD)|kubelet' "$c" | tr '\n' ' ')"
 	fi
 fi
 if [ -f "$ovmf_code" ]; then

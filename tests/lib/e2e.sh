@@ -41,3 +41,35 @@ make_project() {
 # List and extract payload segments with an independent reader.
 segment_list() { bsdtar -tf "$1"; }
 segment_cat() { bsdtar -xOf "$1" "$2"; }
+
+# k8s_images DIR [ROLE]: `docker save` stand-ins (a manifest.json naming the
+# image, no layers) of every image Kubernetes v1.34.2 with flannel runs on
+# ROLE (master: all eight; worker: kube-proxy, coredns, pause, flannel and
+# its CNI plugin), as the shipped cluster values pin them, one archive each
+# with DIR/SHA256SUMS; prints the recipe's images: entries (paths relative
+# to a recipe in recipes/, DIR relative to the project).
+k8s_images() {
+	local dir=$1 role=${2:-master} name ref d
+	local -a all=(
+		kube-apiserver=registry.k8s.io/kube-apiserver:v1.34.2
+		kube-controller-manager=registry.k8s.io/kube-controller-manager:v1.34.2
+		kube-scheduler=registry.k8s.io/kube-scheduler:v1.34.2
+		kube-proxy=registry.k8s.io/kube-proxy:v1.34.2
+		coredns=registry.k8s.io/coredns/coredns:v1.12.1
+		pause=registry.k8s.io/pause:3.10.1
+		flannel=ghcr.io/flannel-io/flannel:v0.27.4
+		flannel-cni-plugin=ghcr.io/flannel-io/flannel-cni-plugin:v1.7.1-flannel1
+	)
+	mkdir -p "$dir"
+	for pair in "${all[@]}"; do
+		name=${pair%%=*} ref=${pair#*=}
+		case "$role:$name" in worker:kube-apiserver|worker:kube-controller-manager|worker:kube-scheduler) continue ;; esac
+		d=$(mktemp -d "$WORK/img.XXXXXX")
+		printf '{"architecture":"amd64","os":"linux"}' >"$d/config.json"
+		printf '[{"Config":"config.json","RepoTags":["%s"],"Layers":[]}]' "$ref" >"$d/manifest.json"
+		tar -C "$d" -cf "$dir/$name.tar" config.json manifest.json
+		rm -rf "$d"
+		printf '  - { src: ../%s/%s.tar, sha256sums: ../%s/SHA256SUMS }\n' "$dir" "$name" "$dir"
+	done
+	(cd "$dir" && sha256sum -- *.tar >SHA256SUMS)
+}

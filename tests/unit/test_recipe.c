@@ -36,6 +36,13 @@
 /* src at column 12, dest at 34, the next key at 52 and its value at 58..64. */
 #define KUBELET "  - { src: ../bin/kubelet, dest: /opt/bin/kubelet, "
 
+/* sysext entries: a made image's head (its files start on line 11) and one of its files. */
+#define SYSEXT "sysext:\n"
+#define SX_MADE "  - name: kubernetes\n    version: v1.34.2\n    files:\n"
+#define SX_KUBELET "      - { src: ../bin/kubelet, dest: /usr/bin/kubelet, mode: '0755', sha256: " KUBELET_SUM " }\n"
+/* The same, inline: "files: [...]". */
+#define SX_FILES "files: [{ src: ../bin/kubelet, dest: /usr/bin/kubelet, sha256: " KUBELET_SUM " }]"
+
 static const struct { const char *text, *want; } error_cases[] = {
 	/* unknown keys, at every level */
 	{ HEAD "overlay: [../overlays/common]\n", "7:1: unknown key 'overlay' in recipe (did you mean 'overlays'?)" },
@@ -160,6 +167,81 @@ static const struct { const char *text, *want; } error_cases[] = {
 	  "6:46: invalid size 'lots' (expected e.g. 64M or 4G)" },
 	{ L_VERSION L_NAME L_ROLE L_CLUSTER "base: { kernel: ../base/vmlinuz, initrd: ../base/initrd.img, cmdline: \"a\\nb\" }\n" L_OUTPUTS,
 	  "5:71: 'cmdline' must be one line" },
+	/* sysext: images made from files (dests under /usr and /opt), or prebuilt */
+	{ HEAD "sysexts: []\n", "7:1: unknown key 'sysexts' in recipe (did you mean 'sysext'?)" },
+	{ HEAD "sysext: { name: kubernetes }\n", "7:9: 'sysext' must be a list, not a map" },
+	{ HEAD "sysext: [kubernetes]\n", "7:10: a 'sysext' entry must be a map, not a string" },
+	{ HEAD SYSEXT "  - { name: kubernetes, versoin: v1.34.2, " SX_FILES " }\n",
+	  "8:25: unknown key 'versoin' in sysext entry (did you mean 'version'?)\n"
+	  "8:5: missing required key 'version' in sysext entry" },
+	{ HEAD SYSEXT "  - { version: v1.34.2, " SX_FILES " }\n", "8:5: missing required key 'name' in sysext entry" },
+	{ HEAD SYSEXT "  - { name: kube rnetes, version: v1.34.2, " SX_FILES " }\n",
+	  "8:13: invalid image name 'kube rnetes' (up to 64 letters, digits, '.', '_' and '-', starting with a letter or digit, "
+	  "without '.raw')" },
+	{ HEAD SYSEXT "  - { name: kubernetes.raw, version: v1.34.2, " SX_FILES " }\n",
+	  "8:13: invalid image name 'kubernetes.raw' (up to 64 letters, digits, '.', '_' and '-', starting with a letter or digit, "
+	  "without '.raw')" },
+	{ HEAD SYSEXT "  - { name: ../etc, src: ../bin/kubectl, sha256: " KUBECTL_SUM " }\n",
+	  "8:13: invalid image name '../etc' (up to 64 letters, digits, '.', '_' and '-', starting with a letter or digit, "
+	  "without '.raw')" },
+	{ HEAD SYSEXT "  - { name: kubernetes, version: 'v1.34 2', " SX_FILES " }\n",
+	  "8:34: invalid version 'v1.34 2' (up to 64 letters, digits, '.', '_', '+' and '-', starting with a letter or digit)" },
+	{ HEAD SYSEXT "  - { name: kubernetes, version: v1.34.2 }\n",
+	  "8:5: a sysext entry needs 'src' (a prebuilt image) or 'files' (an image to make)" },
+	{ HEAD SYSEXT "  - { name: kubernetes, src: ../bin/kubectl, sha256: " KUBECTL_SUM ", " SX_FILES " }\n",
+	  "8:127: give either 'src' (a prebuilt image) or 'files' (an image to make), not both" },
+	{ HEAD SYSEXT "  - { name: kubernetes, src: ../bin/kubectl }\n",
+	  "8:5: missing required key 'sha256' in sysext entry (every file is pinned)" },
+	{ HEAD SYSEXT "  - { name: kubernetes, src: ../bin/nope.raw, sha256: " KUBECTL_SUM " }\n",
+	  "8:30: cannot find 'recipes/../bin/nope.raw': No such file or directory" },
+	{ HEAD SYSEXT "  - { name: kubernetes, src: ../bin/kubeadm, sha256sums: ../bin/SHA256SUMS }\n",
+	  "8:58: 'recipes/../bin/SHA256SUMS' has no sum for 'kubeadm'" },
+	{ HEAD SYSEXT "  - { name: kubernetes, src: ../bin/kubectl, sha256: " KUBECTL_SUM ", version: v1, id: _any }\n",
+	  "8:129: 'version' is for an image made from 'files': a prebuilt image keeps its own file name and extension-release\n"
+	  "8:137: 'id' is for an image made from 'files': a prebuilt image keeps its own file name and extension-release" },
+	{ HEAD SYSEXT "  - { name: kubernetes, version: v1.34.2, sha256: " KUBECTL_SUM ", " SX_FILES " }\n",
+	  "8:51: an image made from 'files' is not pinned itself: pin each of its files" },
+	{ HEAD SYSEXT "  - { name: kubernetes, version: v1.34.2, files: [] }\n", "8:50: 'files' lists no file: an image needs at least one" },
+	{ HEAD SYSEXT "  - { name: kubernetes, version: v1.34.2, files: {} }\n", "8:50: 'files' must be a list, not a map" },
+	{ HEAD SYSEXT SX_MADE SX_KUBELET "  - { name: kubernetes, src: ../bin/kubectl, sha256: " KUBECTL_SUM " }\n",
+	  "12:13: image 'kubernetes' is listed twice (first at 8:11): both would be /etc/extensions/kubernetes.raw" },
+	/* what the image's extension-release says */
+	{ HEAD SYSEXT "  - { name: kubernetes, version: v1.34.2, id: Flatcar, " SX_FILES " }\n",
+	  "8:47: invalid 'id' 'Flatcar' (lowercase letters, digits, '.', '_' and '-', as in os-release; '_any' matches every OS)" },
+	{ HEAD SYSEXT "  - { name: kubernetes, version: v1.34.2, id: _any, sysext_level: '1.0', " SX_FILES " }\n",
+	  "8:67: 'sysext_level' is not compared when 'id' is '_any': leave it out" },
+	{ HEAD SYSEXT "  - { name: kubernetes, version: v1.34.2, sysext_level: 1 0, " SX_FILES " }\n",
+	  "8:57: invalid 'sysext_level' '1 0' (lowercase letters, digits, '.', '_' and '-', as in os-release)" },
+	{ HEAD SYSEXT "  - { name: kubernetes, version: v1.34.2, architecture: arm64, " SX_FILES " }\n",
+	  "8:57: 'architecture' must be 'x86-64' or '_any' (the media boot x86-64 machines), not 'arm64'" },
+	{ HEAD SYSEXT "  - { name: kubernetes, version: v1.34.2, reload_manager: maybe, " SX_FILES " }\n",
+	  "8:59: 'reload_manager' must be true or false" },
+	/* the image's files: pinned, under /usr or /opt, one file per path */
+	{ HEAD SYSEXT SX_MADE "      - { src: ../bin/kubelet, dest: /etc/kubernetes/kubelet.env, sha256: " KUBELET_SUM " }\n",
+	  "11:38: 'dest' '/etc/kubernetes/kubelet.env' is not below /usr or /opt, the only trees systemd-sysext merges" },
+	{ HEAD SYSEXT SX_MADE "      - { src: ../bin/kubelet, dest: /usr, sha256: " KUBELET_SUM " }\n",
+	  "11:38: 'dest' '/usr' is not below /usr or /opt, the only trees systemd-sysext merges" },
+	{ HEAD SYSEXT SX_MADE "      - { src: ../bin/kubelet, dest: usr/bin/kubelet, sha256: " KUBELET_SUM " }\n",
+	  "11:38: 'dest' must be an absolute path inside the image, not 'usr/bin/kubelet'" },
+	{ HEAD SYSEXT SX_MADE "      - { src: ../bin/kubelet, dest: /usr/lib/extension-release.d/extension-release.kubernetes, sha256: " KUBELET_SUM " }\n",
+	  "11:38: 'dest' '/usr/lib/extension-release.d/extension-release.kubernetes' is the image's metadata, which dlws-mkimage "
+	  "writes (set 'id', 'sysext_level', 'architecture')" },
+	{ HEAD SYSEXT SX_MADE "      - { src: ../bin/kubelet, dest: /usr/lib/os-release, sha256: " KUBELET_SUM " }\n",
+	  "11:38: 'dest' '/usr/lib/os-release' would replace the host's os-release when the image is merged" },
+	{ HEAD SYSEXT SX_MADE SX_KUBELET "      - { src: ../bin/kubectl, dest: /usr//bin/./kubelet, sha256: " KUBECTL_SUM " }\n",
+	  "12:38: '/usr/bin/kubelet' is already a file of this image (at 11:9)" },
+	{ HEAD SYSEXT SX_MADE SX_KUBELET "      - { src: ../bin/kubectl, dest: /usr/bin/kubelet/kubectl, sha256: " KUBECTL_SUM " }\n",
+	  "12:38: '/usr/bin/kubelet/kubectl' and '/usr/bin/kubelet' (at 11:9) cannot both be files: one lies below the other" },
+	{ HEAD SYSEXT SX_MADE "      - { src: ../bin/kubelet, dest: /usr/bin/kubelet, mode: '0755' }\n",
+	  "11:9: missing required key 'sha256' in sysext files entry (every file is pinned)" },
+	{ HEAD SYSEXT SX_MADE "      - { src: ../bin/kubelet, dest: /usr/bin/kubelet, mode: '0855', sha256: " KUBELET_SUM " }\n",
+	  "11:62: invalid mode '0855' (expected octal like \"0644\")" },
+	{ HEAD SYSEXT SX_MADE "      - { src: ../bin/nope, dest: /usr/bin/nope, sha256: " KUBELET_SUM " }\n",
+	  "11:16: cannot find 'recipes/../bin/nope': No such file or directory" },
+	{ HEAD SYSEXT SX_MADE "      - { src: ../bin/kubelet, dets: /usr/bin/kubelet, sha256: " KUBELET_SUM " }\n",
+	  "11:32: unknown key 'dets' in sysext files entry (did you mean 'dest'?)\n"
+	  "11:9: missing required key 'dest' in sysext files entry" },
+	{ HEAD SYSEXT SX_MADE "      - /usr/bin/kubelet\n", "11:9: a sysext 'files' entry must be a map, not a string" },
 	/* YAML */
 	{ HEAD "name: n\n", "7:1: duplicate key 'name' (first defined at 2:1)" },
 	{ L_VERSION "name: [m\n", "3:1: while parsing a flow sequence did not find expected ',' or ']'" },
@@ -424,6 +506,61 @@ static void test_minimal_and_options(const char *tmp) {
 	recipe_free(rc);
 }
 
+/* sysext: an image made from files (defaults, and every option) and a
+ * prebuilt one, resolved field by field. */
+static void test_sysext_good(void) {
+	struct recipe *rc = load_ok(HEAD SYSEXT SX_MADE SX_KUBELET
+				    "      - { src: ../bin/kubectl, dest: /opt//cni/bin/./bridge, sha256sums: ../bin/SHA256SUMS }\n"
+				    "  - { name: nvidia-driver, src: ../bin/kubectl, sha256sums: ../bin/SHA256SUMS }\n"
+				    "  - { name: tools_2.x, version: 1.0+git-3, id: _any, architecture: _any, reload_manager: yes, "
+				    "files: [{ src: ../bin/kubelet, dest: /usr/bin/tool, sha256: " KUBELET_SUM_UPPER " }] }\n"
+				    "  - { name: ver, version: '3', id: debian, sysext_level: '12', files: [{ src: ../bin/kubelet, dest: /opt/x, sha256: " KUBELET_SUM " }] }\n");
+	if (!rc)
+		return;
+	CHECK_INTEQ(rc->n_sysexts, 4);
+	const struct recipe_sysext *x = &rc->sysexts[0];
+	CHECK_STREQ(x->name, "kubernetes");
+	CHECK(x->src == NULL);
+	CHECK_STREQ(x->version, "v1.34.2");
+	CHECK_STREQ(x->id, "flatcar");
+	CHECK_STREQ(x->sysext_level, "1.0");
+	CHECK_STREQ(x->architecture, "x86-64");
+	CHECK(!x->reload_manager);
+	CHECK_INTEQ(x->loc.line, 8);
+	CHECK_INTEQ(x->name_loc.line, 8);
+	CHECK_INTEQ(x->name_loc.col, 11);
+	CHECK_INTEQ(x->n_files, 2);
+	CHECK_STREQ(x->files[0].src, "recipes/../bin/kubelet");
+	CHECK_STREQ(x->files[0].dest, "/usr/bin/kubelet");
+	CHECK_INTEQ(x->files[0].mode, 0755);
+	CHECK_STREQ(x->files[0].sha256, KUBELET_SUM);
+	CHECK_INTEQ(x->files[0].loc.line, 11);
+	CHECK_STREQ(x->files[1].dest, "/opt/cni/bin/bridge");
+	CHECK_INTEQ(x->files[1].mode, 0644);
+	CHECK_STREQ(x->files[1].sha256, KUBECTL_SUM);
+
+	x = &rc->sysexts[1];
+	CHECK_STREQ(x->name, "nvidia-driver");
+	CHECK_STREQ(x->src, "recipes/../bin/kubectl");
+	CHECK_STREQ(x->sha256, KUBECTL_SUM);
+	CHECK(x->version == NULL && x->id == NULL && x->n_files == 0);
+
+	x = &rc->sysexts[2];
+	CHECK_STREQ(x->name, "tools_2.x");
+	CHECK_STREQ(x->version, "1.0+git-3");
+	CHECK_STREQ(x->id, "_any");
+	CHECK(x->sysext_level == NULL); /* not compared with ID=_any, so not written */
+	CHECK_STREQ(x->architecture, "_any");
+	CHECK(x->reload_manager);
+	CHECK_STREQ(x->files[0].sha256, KUBELET_SUM);
+
+	x = &rc->sysexts[3];
+	CHECK_STREQ(x->id, "debian");
+	CHECK_STREQ(x->sysext_level, "12");
+	CHECK_STREQ(x->files[0].dest, "/opt/x");
+	recipe_free(rc);
+}
+
 static const struct { const char *text; int want; uint64_t bytes; } size_cases[] = {
 	{ "12", 0, 12 },
 	{ "0", 0, 0 },
@@ -477,6 +614,7 @@ int main(void) {
 	test_unreadable();
 	test_good();
 	test_minimal_and_options(dir);
+	test_sysext_good();
 	test_parse_size();
 	if (chdir(cwd) < 0)
 		perror("test_recipe: chdir back");
