@@ -480,19 +480,10 @@ static void unknown_key(const struct value *map, size_t i, const struct shape *s
 		diag_error(d, at, "unknown key '%s' in %s", key, where);
 }
 
-static const char *kind_article(enum value_kind k) {
-	switch (k) {
-	case VALUE_SCALAR: return "a string";
-	case VALUE_LIST: return "a list";
-	case VALUE_MAP: return "a map";
-	}
-	return "?";
-}
-
 static bool is_kind(const struct value *v, enum value_kind kind, const char *path, struct diags *d) {
 	if (v->kind == kind)
 		return true;
-	diag_error(d, &v->loc, "'%s' must be %s, not %s", path, kind_article(kind), kind_article(v->kind));
+	diag_error(d, &v->loc, "'%s' must be %s, not %s", path, value_kind_article(kind), value_kind_article(v->kind));
 	return false;
 }
 
@@ -667,7 +658,7 @@ static void check_map(const struct value *map, const struct shape *s, const char
 int cloudconfig_check(const struct value *doc, struct diags *d) {
 	size_t errors = d->n_errors;
 	if (doc->kind != VALUE_MAP) {
-		diag_error(d, &doc->loc, "a cloud-config must be a map, not %s", kind_article(doc->kind));
+		diag_error(d, &doc->loc, "a cloud-config must be a map, not %s", value_kind_article(doc->kind));
 		return -EINVAL;
 	}
 	check_map(doc, &top_shape, TOP, NULL, d);

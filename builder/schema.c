@@ -20,19 +20,10 @@ bool schema_keys(const struct value *map, const char *const *allowed, size_t n, 
 	return ok;
 }
 
-static const char *kind_article(enum value_kind k) {
-	switch (k) {
-	case VALUE_SCALAR: return "a string";
-	case VALUE_LIST: return "a list";
-	case VALUE_MAP: return "a map";
-	}
-	return "?";
-}
-
 bool schema_is(const struct value *v, enum value_kind kind, const char *what, struct diags *d) {
 	if (v->kind == kind)
 		return true;
-	diag_error(d, &v->loc, "%s must be %s, not %s", what, kind_article(kind), kind_article(v->kind));
+	diag_error(d, &v->loc, "%s must be %s, not %s", what, value_kind_article(kind), value_kind_article(v->kind));
 	return false;
 }
 

@@ -222,6 +222,15 @@ bool value_truthy(const struct value *v) {
 	return true;
 }
 
+const char *value_kind_article(enum value_kind k) {
+	switch (k) {
+	case VALUE_SCALAR: return "a string";
+	case VALUE_LIST: return "a list";
+	case VALUE_MAP: return "a map";
+	}
+	return "?";
+}
+
 const char *value_kind_name(enum value_kind k) {
 	switch (k) {
 	case VALUE_SCALAR: return "scalar";

@@ -47,3 +47,5 @@ bool value_as_long(const struct value *v, long *ret);
  * that is not empty, null, false/no/off or 0. */
 bool value_truthy(const struct value *v);
 const char *value_kind_name(enum value_kind k);
+/* "a string", "a list", "a map": for messages ("must be a map, not a list"). */
+const char *value_kind_article(enum value_kind k);

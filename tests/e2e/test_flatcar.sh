@@ -82,11 +82,7 @@ fi
 #     RELOAD_SERVICES_ON_MERGE)
 # as a squashfs made with mksquashfs -all-root -noappend.
 S=supplied
-mkdir -p $S/flatcar $S/sysext $S/etcd $S/images
-printf 'stand-in Flatcar PXE kernel\n' >$S/flatcar/flatcar_production_pxe.vmlinuz
-printf 'stand-in Flatcar PXE initrd\n' >$S/flatcar/flatcar_production_pxe_image.cpio.gz
-head -c 1048576 /dev/zero | bzip2 >$S/flatcar/flatcar_production_image.bin.bz2
-for b in etcd etcdctl; do printf '#!/bin/sh\necho %s\n' $b >$S/etcd/$b; chmod 0755 $S/etcd/$b; done
+supplied_standins $S
 sx=$WORK/sysext-kubernetes
 mkdir -p "$sx/usr/bin" "$sx/usr/local/bin/cni" "$sx/usr/local/share" "$sx/usr/libexec/kubernetes/kubelet-plugins/volume" \
 	"$sx/usr/lib/extension-release.d" "$sx/usr/lib/systemd/system/kubelet.service.d" "$sx/usr/lib/systemd/system/multi-user.target.d"

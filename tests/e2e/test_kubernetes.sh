@@ -11,11 +11,7 @@ cd p
 
 # --- stand-ins for supplied/ ---------------------------------------------------
 S=supplied
-mkdir -p $S/flatcar $S/sysext $S/etcd $S/images
-printf 'stand-in Flatcar PXE kernel\n' >$S/flatcar/flatcar_production_pxe.vmlinuz
-printf 'stand-in Flatcar PXE initrd\n' >$S/flatcar/flatcar_production_pxe_image.cpio.gz
-head -c 1048576 /dev/zero | bzip2 >$S/flatcar/flatcar_production_image.bin.bz2
-for b in etcd etcdctl; do printf '#!/bin/sh\necho %s\n' $b >$S/etcd/$b; chmod 0755 $S/etcd/$b; done
+supplied_standins $S
 # mk_sysext NAME OUT FILE...: a squashfs sysext as Flatcar's bakery lays it out.
 mk_sysext() {
 	local name=$1 out=$2 d

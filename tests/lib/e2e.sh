@@ -73,3 +73,18 @@ k8s_images() {
 	done
 	(cd "$dir" && sha256sum -- *.tar >SHA256SUMS)
 }
+
+# supplied_standins DIR: stand-ins for what recipes/flatcar/ reads from
+# supplied/ besides sysexts and images: Flatcar's PXE kernel and initrd, its
+# disk image, etcd's binaries (the tests make the rest to suit themselves).
+supplied_standins() {
+	local s=$1 b
+	mkdir -p "$s/flatcar" "$s/sysext" "$s/etcd" "$s/images"
+	printf 'stand-in Flatcar PXE kernel\n' >"$s/flatcar/flatcar_production_pxe.vmlinuz"
+	printf 'stand-in Flatcar PXE initrd\n' >"$s/flatcar/flatcar_production_pxe_image.cpio.gz"
+	head -c 1048576 /dev/zero | bzip2 >"$s/flatcar/flatcar_production_image.bin.bz2"
+	for b in etcd etcdctl; do
+		printf '#!/bin/sh\necho %s\n' "$b" >"$s/etcd/$b"
+		chmod 0755 "$s/etcd/$b"
+	done
+}
