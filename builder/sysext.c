@@ -10,6 +10,7 @@
 #include <sqfs/block_processor.h>
 #include <sqfs/block_writer.h>
 #include <sqfs/compressor.h>
+#include <sqfs/data_reader.h>
 #include <sqfs/dir.h>
 #include <sqfs/dir_reader.h>
 #include <sqfs/dir_writer.h>
@@ -580,6 +581,46 @@ static bool is_squashfs(const char *path) {
 	return yes;
 }
 
+/* The image's extension-release must let systemd-sysext merge it on the
+ * nodes (x86-64): an ARCHITECTURE= of another machine leaves them without
+ * what it carries (the kubelet, a driver). Small: read whole, bounded. */
+static int check_release_arch(sqfs_file_t *file, const sqfs_super_t *super, sqfs_compressor_t *cmp,
+			      const sqfs_inode_generic_t *inode, const struct recipe_sysext *x, struct diags *d, int *ret_r) {
+	enum { RELEASE_LIMIT = 64 << 10 };
+	sqfs_u64 size = 0;
+	if (sqfs_inode_get_file_size(inode, &size) != 0 || size > RELEASE_LIMIT)
+		return 0; /* not a plain small file: systemd-sysext will say so */
+	sqfs_data_reader_t *dr = sqfs_data_reader_create(file, super->block_size, cmp, 0);
+	if (!dr)
+		return SQFS_ERROR_ALLOC;
+	int k = sqfs_data_reader_load_fragment_table(dr, super);
+	char *text = xcalloc(1, (size_t)size + 1);
+	if (k == 0) {
+		sqfs_s32 n = sqfs_data_reader_read(dr, inode, 0, text, (sqfs_u32)size);
+		k = n < 0 ? n : 0;
+	}
+	if (k == 0) {
+		for (char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+			if (!startswith(line, "ARCHITECTURE="))
+				continue;
+			size_t len = strcspn(line + 13, "\n\r");
+			_cleanup_free_ char *arch = xstrndup(line + 13, len);
+			if (len >= 2 && arch[0] == '"' && arch[len - 1] == '"') {
+				memmove(arch, arch + 1, len - 2);
+				arch[len - 2] = '\0';
+			}
+			if (!streq(arch, "x86-64") && !streq(arch, "_any")) {
+				diag_error(d, &x->name_loc, "'%s' is for ARCHITECTURE=%s: systemd-sysext would not merge it on x86-64 nodes",
+					   x->src, arch);
+				*ret_r = -EINVAL;
+			}
+		}
+	}
+	free(text);
+	sqfs_destroy(dr);
+	return k;
+}
+
 /* What extension-release files the image has, for the note. */
 static void note_release_files(sqfs_dir_reader_t *rd, const sqfs_inode_generic_t *root, const struct recipe_sysext *x,
 			       struct diags *d) {
@@ -640,6 +681,9 @@ int sysext_check_prebuilt(const struct recipe_sysext *x, struct diags *d) {
 			note_release_files(rd, root, x, d);
 			r = -EINVAL;
 			k = 0;
+		} else if (k == 0) {
+			what = "extension-release";
+			k = check_release_arch(file, &super, cmp, inode, x, d, &r);
 		}
 	}
 	if (k == SQFS_ERROR_UNSUPPORTED && streq(what, "compressor")) {

@@ -246,5 +246,15 @@ case_ bad_prebuilt_name_mismatch \
 	"$B:18:13: error: 'recipes/../images/nvidia-driver-570.raw' has no 'usr/lib/extension-release.d/extension-release.nvidia': systemd-sysext would not merge it as 'nvidia'
 $B:18:13: note: 'usr/lib/extension-release.d' holds 'extension-release.nvidia-driver'" \
 	"sed -i 's|name: nvidia-driver,|name: nvidia,|' $B"
+# An extension for another machine: systemd-sysext would not merge it on
+# the x86-64 nodes, which would come up without what it carries.
+mkdir -p arm/usr/bin arm/usr/lib/extension-release.d
+printf '#!/bin/sh\necho arm stand-in\n' >arm/usr/bin/nvidia-smi
+printf 'ID=_any\nARCHITECTURE="arm64"\n' >arm/usr/lib/extension-release.d/extension-release.nvidia-driver
+mksquashfs arm images/nvidia-arm64.raw -all-root -noappend -quiet >/dev/null
+ARM_SUM=$(sha256sum <images/nvidia-arm64.raw | cut -d' ' -f1)
+case_ bad_prebuilt_other_architecture \
+	"$B:18:13: error: 'recipes/../images/nvidia-arm64.raw' is for ARCHITECTURE=arm64: systemd-sysext would not merge it on x86-64 nodes" \
+	"sed -i 's|src: ../images/nvidia-driver-570.raw, sha256sums: ../images/SHA256SUMS|src: ../images/nvidia-arm64.raw, sha256: $ARM_SUM|' $B"
 rm -f recipes/bad.recipe
 finish
