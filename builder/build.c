@@ -161,21 +161,22 @@ void rendered_free(struct rendered *v, size_t n) {
 	free(v);
 }
 
-static bool is_first_master(const struct cluster *c, const struct node *n) {
+/* The master that runs `kubeadm init`: the first one listed. */
+static const struct node *first_master(const struct cluster *c) {
 	const struct node *first = NULL;
 	cluster_nodes_of(c, ROLE_MASTER, &first, 1);
-	return first == n;
+	return first;
 }
 
 /* A node of the cluster values, or with n NULL the node a role's default
  * boot entry boots: no name, no address (a worker whose MAC is not listed). */
-static struct value *node_value(const struct cluster *c, const struct node *n, enum node_role role) {
+static struct value *node_value(const struct node *first, const struct node *n, enum node_role role) {
 	struct value *v = value_new_map(n ? &n->loc : NULL);
 	value_map_set_str(v, "hostname", n ? n->hostname : "");
 	value_map_set_str(v, "ip", n ? n->ip : "");
 	value_map_set_str(v, "mac", n && n->mac ? n->mac : "");
 	value_map_set_str(v, "role", role_name(n ? n->role : role));
-	value_map_set_str(v, "first_master", n && is_first_master(c, n) ? "yes" : "");
+	value_map_set_str(v, "first_master", n && n == first ? "yes" : "");
 	return v;
 }
 
@@ -186,8 +187,7 @@ static void kubernetes_values(const struct build *b, struct value *v) {
 	struct k8s_version kv;
 	value_map_set_str(v, "kubernetes_version", c->kubernetes_version);
 	value_map_set_str(v, "apiserver_port", APISERVER_PORT_TEXT);
-	const struct node *first = NULL;
-	cluster_nodes_of(c, ROLE_MASTER, &first, 1);
+	const struct node *first = first_master(c);
 	_cleanup_free_ char *endpoint = first ? xasprintf("%s:%s", first->ip, APISERVER_PORT_TEXT) : xstrdup("");
 	value_map_set_str(v, "controlplane_endpoint", endpoint);
 	if (k8s_version_parse(c->kubernetes_version, &kv) < 0)
@@ -209,6 +209,7 @@ static void kubernetes_values(const struct build *b, struct value *v) {
 
 static struct value *cluster_value(const struct build *b) {
 	const struct cluster *c = b->cluster;
+	const struct node *first = first_master(c);
 	struct value *v = value_new_map(NULL);
 	value_map_set_str(v, "name", c->name);
 	value_map_set_str(v, "domain", c->domain);
@@ -230,7 +231,7 @@ static struct value *cluster_value(const struct build *b) {
 			const struct node *n = &c->nodes[i];
 			if ((int)n->role != role)
 				continue;
-			value_list_push(list, node_value(c, n, n->role));
+			value_list_push(list, node_value(first, n, n->role));
 			if (role == ROLE_ETCD) {
 				/* A static initial cluster: no discovery URL, nothing to reach at boot. */
 				buf_printf(&endpoints, "%shttps://%s:2379", endpoints.len ? "," : "", n->ip);
@@ -361,7 +362,7 @@ static int build_context(const struct build *b, const struct node *node, struct 
 	value_map_set_str(recipe, "role", role_name(b->recipe->role));
 	value_map_set(ctx, "recipe", recipe);
 	value_map_set(ctx, "cluster", cluster_value(b));
-	value_map_set(ctx, "node", node_value(b->cluster, node, b->recipe->role));
+	value_map_set(ctx, "node", node_value(first_master(b->cluster), node, b->recipe->role));
 	value_map_set(ctx, "values", merged_values(b));
 	struct value *payload = value_new_map(NULL);
 	value_map_set_str(payload, "dir", "/" PAYLOAD_DIR);
