@@ -11,7 +11,9 @@ packages=(
 	# the built-in default base (base/mkbase.sh)
 	linux-image-amd64 busybox-static cpio kmod xz-utils zstd
 	# tests: independent readers and boots
-	openssl libarchive-tools qemu-system-x86 xorriso genisoimage e2fsprogs gdisk fdisk
+	openssl libarchive-tools qemu-system-x86 xorriso genisoimage e2fsprogs gdisk fdisk bzip2
+	# real servers in network namespaces (etcd in test_etcd_tls)
+	iproute2
 	# systemd-sysext images: mksquashfs/unsquashfs, systemd-dissect
 	squashfs-tools systemd-container
 	# the real consumers of what we write for Flatcar: Ignition configs, systemd units
