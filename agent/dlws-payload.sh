@@ -11,6 +11,9 @@
 #                        then copy the rootfs into / and link the container
 #                        images into /var/lib/dlws/images (early boot:
 #                        before modules-load, sysctl, containerd, kubelet)
+#   dlws-payload hostname  name the node before the kubelet starts: the name
+#                        its media give, else (an unlisted worker) one made
+#                        from its MAC unless DHCP named it
 #   dlws-payload large   find the boot medium by its medium id (read-only),
 #                        bind its dlws/large at /usr/share/oem/dlws/large,
 #                        verify the large files and link them into place
@@ -246,8 +249,48 @@ EOF
     return 0
 }
 
+# The node's name before the kubelet starts (its identity is
+# system:node:<name>): the one its media give (node.env), else, for a node
+# booted from its role's default entry, one made from its MAC, unless DHCP
+# named it. With DLWS_ROOT (tests) the name is only printed.
+name_node() {
+    want=
+    if [ -f "$DLWS/node.env" ]; then
+        want=$(sed -n 's/^DLWS_HOSTNAME=//p' "$DLWS/node.env" | head -n 1)
+        want=${want%"$CR"}
+        want=${want#\"}; want=${want%\"}
+    fi
+    if [ -z "$want" ]; then
+        now=$(cat "$ROOT/proc/sys/kernel/hostname" 2>/dev/null)
+        case "$now" in
+            ''|localhost|localhost.*|'(none)') ;;
+            *) say "DLWS-NODENAME: $now (DHCP)"; return 0 ;;
+        esac
+        role=$(sed -n 's/^DLWS_ROLE=//p' "$DLWS/node.env" 2>/dev/null | head -n 1)
+        for i in "$ROOT"/sys/class/net/*; do
+            [ "$(cat "$i/type" 2>/dev/null)" = 1 ] || continue
+            mac=$(tr -d ':\n' <"$i/address")
+            [ -n "$mac" ] && [ "$mac" != 000000000000 ] || continue
+            want=${role:-node}-$mac
+            break
+        done
+    fi
+    if [ -z "$want" ]; then
+        say "DLWS-NODENAME: NONE (no name in the media, no network interface)"
+        return 1
+    fi
+    say "DLWS-NODENAME: $want"
+    [ -z "$ROOT" ] || return 0
+    if command -v hostnamectl >/dev/null 2>&1; then
+        hostnamectl set-hostname "$want"
+    else
+        hostname "$want" && printf '%s\n' "$want" >/etc/hostname
+    fi
+}
+
 case "${1:-}" in
     place) place ;;
     large) large ;;
-    *) echo "usage: dlws-payload place|large" >&2; exit 2 ;;
+    hostname) name_node ;;
+    *) echo "usage: dlws-payload place|large|hostname" >&2; exit 2 ;;
 esac

@@ -34,6 +34,27 @@ static const char payload_unit[] =
 	"[Install]\n"
 	"WantedBy=sysinit.target\n";
 
+/* A node's kubelet is system:node:<its hostname>: the name must be in
+ * place before the kubelet (from a sysext, upheld by multi-user.target)
+ * starts, not when coreos-cloudinit gets to the cloud-config. */
+static const char hostname_unit[] =
+	"[Unit]\n"
+	"Description=Name this node before its kubelet starts\n"
+	"Documentation=file:" LAYOUT_LIVE_PAYLOAD_SCRIPT "\n"
+	"ConditionPathExists=" LAYOUT_LIVE_DLWS "/node.env\n"
+	"Requires=dlws-payload.service\n"
+	"After=dlws-payload.service systemd-udev-trigger.service\n"
+	"Before=containerd.service kubelet.service etcd.service\n"
+	"\n"
+	"[Service]\n"
+	"Type=oneshot\n"
+	"RemainAfterExit=yes\n"
+	"ExecStart=" LAYOUT_LIVE_PAYLOAD_SCRIPT " hostname\n"
+	"StandardOutput=journal+console\n"
+	"\n"
+	"[Install]\n"
+	"WantedBy=multi-user.target\n";
+
 static const char medium_unit[] =
 	"[Unit]\n"
 	"Description=Link the large dlws payload files from the boot medium\n"
@@ -128,11 +149,12 @@ static char *medium_unit_text(const struct recipe *rc) {
 }
 
 char *units_ignition_config(const struct recipe *rc) {
-	struct ign_unit units[4];
+	struct ign_unit units[5];
 	size_t n = 0;
 	_cleanup_free_ char *images = NULL, *install = NULL;
 	_cleanup_free_ char *medium = medium_unit_text(rc);
 	units[n++] = (struct ign_unit){ .name = "dlws-payload.service", .enabled = true, .contents = payload_unit };
+	units[n++] = (struct ign_unit){ .name = "dlws-hostname.service", .enabled = true, .contents = hostname_unit };
 	units[n++] = (struct ign_unit){ .name = "dlws-medium.service", .enabled = true, .contents = medium };
 	if (rc->n_images) {
 		images = images_unit(rc->container_runtime);

@@ -6,6 +6,9 @@
  *                             the initrd, copy its rootfs into / (the
  *                             cloud-config lands at /var/lib/flatcar-install/
  *                             user_data, which user-config.target runs)
+ *   dlws-hostname.service     the node's name (from its media, or for an
+ *                             unlisted worker from its MAC) before the
+ *                             kubelet starts: its identity is that name
  *   dlws-medium.service       after udev: mount the boot medium by its
  *                             medium id, verify the large files, link them
  *                             into place; before containerd, kubelet, install

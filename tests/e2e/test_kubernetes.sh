@@ -87,7 +87,10 @@ else
 	fail role_segment_joins_with_token_and_no_identity "$rl"
 fi
 rcc=$(bsdtar -xOf $role usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data 2>/dev/null)
-if ! grep -q '^hostname:' <<<"$rcc" && grep -q 'name: dlws-hostname.service' <<<"$rcc" && grep -q 'hostnamectl set-hostname worker-' <<<"$rcc"; then
+rign=$(bsdtar -xOf $role usr/share/oem/config.ign 2>/dev/null)
+if ! grep -q '^hostname:' <<<"$rcc" && grep -q 'DLWS_ROLE=worker' <<<"$(bsdtar -xOf $role usr/share/oem/dlws/node.env)" &&
+	! grep -q 'DLWS_HOSTNAME' <<<"$(bsdtar -xOf $role usr/share/oem/dlws/node.env)" &&
+	jq -e '.systemd.units[] | select(.name == "dlws-hostname.service" and .enabled)' <<<"$rign" >/dev/null; then
 	pass role_segment_names_itself_after_its_mac
 else
 	fail role_segment_names_itself_after_its_mac "$rcc"

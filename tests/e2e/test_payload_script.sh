@@ -109,4 +109,30 @@ for sh in "${shells[@]}"; do
 		fail "${tag}_damaged_large_file_is_not_linked" "$out"
 	fi
 done
+# The node's name before its kubelet starts: from node.env, else (an
+# unlisted worker) from its first Ethernet MAC unless DHCP named it.
+# With DLWS_ROOT the script only prints the name it would set.
+for sh in "${shells[@]}"; do
+	tag=${sh%% *}
+	r=$WORK/name-$tag
+	rm -rf "$r" && mkdir -p "$r/usr/share/oem/dlws" "$r/proc/sys/kernel" "$r/sys/class/net/lo" "$r/sys/class/net/eth0"
+	printf '772\n' >"$r/sys/class/net/lo/type" && printf '00:00:00:00:00:00\n' >"$r/sys/class/net/lo/address"
+	printf '1\n' >"$r/sys/class/net/eth0/type" && printf '52:54:00:ab:cd:ef\n' >"$r/sys/class/net/eth0/address"
+	printf 'localhost\n' >"$r/proc/sys/kernel/hostname"
+	printf 'DLWS_HOSTNAME=dlws-worker1\nDLWS_ROLE=worker\n' >"$r/usr/share/oem/dlws/node.env"
+	a=$(DLWS_ROOT=$r $sh "$SCRIPT" hostname 2>&1)
+	printf 'DLWS_ROLE=worker\nDLWS_CLUSTER=lab\n' >"$r/usr/share/oem/dlws/node.env"
+	b=$(DLWS_ROOT=$r $sh "$SCRIPT" hostname 2>&1)
+	printf 'rack7-node3\n' >"$r/proc/sys/kernel/hostname"
+	c=$(DLWS_ROOT=$r $sh "$SCRIPT" hostname 2>&1)
+	rm -rf "$r/sys/class/net/eth0" && printf 'localhost\n' >"$r/proc/sys/kernel/hostname"
+	e=$(DLWS_ROOT=$r $sh "$SCRIPT" hostname 2>&1)
+	erc=$?
+	if [ "$a" = 'DLWS-NODENAME: dlws-worker1' ] && [ "$b" = 'DLWS-NODENAME: worker-525400abcdef' ] &&
+		[ "$c" = 'DLWS-NODENAME: rack7-node3 (DHCP)' ] && [ $erc = 1 ] && grep -q '^DLWS-NODENAME: NONE' <<<"$e"; then
+		pass "${tag}_hostname_from_media_mac_or_dhcp"
+	else
+		fail "${tag}_hostname_from_media_mac_or_dhcp" "listed [$a] unlisted [$b] dhcp [$c] none [$e] rc $erc"
+	fi
+done
 finish

@@ -31,7 +31,11 @@ static void test_plain_recipe(void) {
 	/* No images, no install: no unit for them. */
 	CHECK(!has(ign, "dlws-load-images.service\","));
 	CHECK(!has(ign, "dlws-install.service\","));
-	CHECK_INTEQ(count(ign, "\"enabled\": true"), 2);
+	CHECK_INTEQ(count(ign, "\"enabled\": true"), 3);
+	/* The node is named before its kubelet (system:node:<name>) starts. */
+	CHECK(has(ign, "\"name\": \"dlws-hostname.service\""));
+	CHECK(has(ign, "ExecStart=/usr/share/oem/dlws/bin/dlws-payload hostname\\n"));
+	CHECK(has(ign, "Before=containerd.service kubelet.service etcd.service\\n"));
 	/* Early: before modules-load and sysctl read /etc, pulled in by sysinit. */
 	CHECK(has(ign, "DefaultDependencies=no\\n"));
 	/* and before systemd-sysext merges /etc/extensions (the payload links images there) */
@@ -66,7 +70,7 @@ static void test_images_and_install(void) {
 	CHECK(has(ign, "ExecStart=/usr/share/oem/dlws/install\\n"));
 	CHECK(has(ign, "ExecStartPost=/usr/bin/systemctl --no-block reboot\\n"));
 	CHECK(has(ign, "ConditionKernelCommandLine=!dlws.noinstall\\n"));
-	CHECK_INTEQ(count(ign, "\"enabled\": true"), 4);
+	CHECK_INTEQ(count(ign, "\"enabled\": true"), 5);
 	free(ign);
 
 	/* after: shell leaves the node up: no after-step at all. */
