@@ -207,6 +207,25 @@ static int lookup_sum(struct recipe *r, const struct value *item, const char *su
 	return result;
 }
 
+/* The pin of `src`: `sha256` inline, or looked up in a `sha256sums` file. */
+static void load_pin(struct recipe *r, const struct value *item, const char *src, const char *what, char ret[65],
+		     struct diags *d) {
+	const char *sum = schema_str(item, "sha256", false, what, d);
+	const char *sums = schema_str(item, "sha256sums", false, what, d);
+	_cleanup_free_ char *looked_up = NULL;
+	if (sum && sums)
+		diag_error(d, schema_loc(item, "sha256sums"), "give either 'sha256' or 'sha256sums', not both");
+	else if (!sum && !sums)
+		diag_error(d, &item->loc, "missing required key 'sha256' in %s (every file is pinned)", what);
+	else if (sums && src && lookup_sum(r, item, sums, src, &looked_up, d) == 0)
+		sum = looked_up;
+	if (sum && !sha256_valid(sum))
+		diag_error(d, schema_loc(item, "sha256"), "'sha256' must be 64 hex digits");
+	else if (sum)
+		for (int k = 0; k < 65; k++)
+			ret[k] = (char)tolower((unsigned char)sum[k]);
+}
+
 /* A list of pinned files: `files:` (with dest and mode) or `images:`
  * (container images: src and pin only). */
 static void load_pinned(struct recipe *r, const struct value *doc, const char *key, bool with_dest,
@@ -236,22 +255,8 @@ static void load_pinned(struct recipe *r, const struct value *doc, const char *k
 		if (mode)
 			parse_mode(mode, &f->mode, d);
 		/* Binaries are pinned: an unpinned file would make the media
-		 * depend on whatever happened to be on the build machine. The pin
-		 * is written inline, or looked up in a SHA256SUMS file by name. */
-		const char *sum = schema_str(item, "sha256", false, what, d);
-		const char *sums = schema_str(item, "sha256sums", false, what, d);
-		_cleanup_free_ char *looked_up = NULL;
-		if (sum && sums)
-			diag_error(d, schema_loc(item, "sha256sums"), "give either 'sha256' or 'sha256sums', not both");
-		else if (!sum && !sums)
-			diag_error(d, &item->loc, "missing required key 'sha256' in %s (every file is pinned)", what);
-		else if (sums && f->src && lookup_sum(r, item, sums, f->src, &looked_up, d) == 0)
-			sum = looked_up;
-		if (sum && !sha256_valid(sum))
-			diag_error(d, schema_loc(item, "sha256"), "'sha256' must be 64 hex digits");
-		else if (sum)
-			for (int k = 0; k < 65; k++)
-				f->sha256[k] = (char)tolower((unsigned char)sum[k]);
+		 * depend on whatever happened to be on the build machine. */
+		load_pin(r, item, f->src, what, f->sha256, d);
 		(*ret_n)++;
 	}
 }
@@ -302,25 +307,6 @@ static bool os_release_word_valid(const char *s) {
 static bool path_below(const char *path, const char *dir) {
 	size_t n = strlen(dir);
 	return strncmp(path, dir, n) == 0 && path[n] == '/';
-}
-
-/* The pin of `src`: `sha256` inline, or looked up in a `sha256sums` file. */
-static void load_pin(struct recipe *r, const struct value *item, const char *src, const char *what, char ret[65],
-		     struct diags *d) {
-	const char *sum = schema_str(item, "sha256", false, what, d);
-	const char *sums = schema_str(item, "sha256sums", false, what, d);
-	_cleanup_free_ char *looked_up = NULL;
-	if (sum && sums)
-		diag_error(d, schema_loc(item, "sha256sums"), "give either 'sha256' or 'sha256sums', not both");
-	else if (!sum && !sums)
-		diag_error(d, &item->loc, "missing required key 'sha256' in %s (every file is pinned)", what);
-	else if (sums && src && lookup_sum(r, item, sums, src, &looked_up, d) == 0)
-		sum = looked_up;
-	if (sum && !sha256_valid(sum))
-		diag_error(d, schema_loc(item, "sha256"), "'sha256' must be 64 hex digits");
-	else if (sum)
-		for (int k = 0; k < 65; k++)
-			ret[k] = (char)tolower((unsigned char)sum[k]);
 }
 
 /* Only /usr and /opt of an extension image are merged into the host. */
