@@ -1,0 +1,134 @@
+/* dlws-mkimage [build] RECIPE...: every output the recipes list. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "fsutil.h"
+#include "iso.h"
+#include "pxe.h"
+#include "util.h"
+
+static const char usage[] =
+	"usage: dlws-mkimage [build] [OPTIONS] RECIPE...\n"
+	"\n"
+	"Builds every output the recipes list (outputs.initrd, outputs.pxe, outputs.iso).\n"
+	"Every recipe is loaded and checked before anything is written; outputs are\n"
+	"written beside their targets and put in place together.\n"
+	"\n"
+	"options:\n"
+	"  -s, --set KEY=VALUE   override a template value for this run (e.g. values.x=y)\n"
+	"  -q, --quiet           print errors only\n"
+	"  -v, --verbose         print every step\n"
+	"  -h, --help            show this help\n";
+
+static void say_written(const char *what, const char *path, size_t n_nodes) {
+	fprintf(stderr, "wrote %s %s (%zu node%s)\n", what, path, n_nodes, n_nodes == 1 ? "" : "s");
+}
+
+/* Recipes naming the same outputs.pxe.path share one bundle, with an entry
+ * per role (the first recipe's is the default). */
+struct bundle {
+	const char *path;
+	const struct build **builds;
+	size_t n, n_nodes;
+};
+
+static size_t group_bundles(struct build **builds, int n, struct bundle *ret) {
+	size_t k = 0;
+	for (int i = 0; i < n; i++) {
+		const char *path = builds[i]->recipe->outputs.pxe;
+		if (!path)
+			continue;
+		struct bundle *g = NULL;
+		for (size_t j = 0; j < k && !g; j++)
+			if (streq(ret[j].path, path))
+				g = &ret[j];
+		if (!g) {
+			g = &ret[k++];
+			*g = (struct bundle){ .path = path, .builds = xcalloc((size_t)n, sizeof(*g->builds)) };
+		}
+		g->builds[g->n++] = builds[i];
+		g->n_nodes += builds[i]->n_nodes;
+	}
+	return k;
+}
+
+int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
+	static const struct option longopts[] = {
+		{ "set", required_argument, NULL, 's' },
+		CMD_COMMON_LONGOPTS,
+		{ 0 },
+	};
+	struct strv sets = STRV_INIT;
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "s:" CMD_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		if (c == 's') {
+			strv_push(&sets, optarg);
+			continue;
+		}
+		int k = cmd_common_option(c, ctx, "build", usage);
+		if (k >= 0) {
+			strv_release(&sets);
+			return k;
+		}
+	}
+	char **rest = argv + optind;
+	int n_rest = argc - optind;
+	if (n_rest < 1) {
+		strv_release(&sets);
+		return cmd_usage_error("build", "needs at least one RECIPE");
+	}
+	struct build_opts opts = cmd_build_opts((const char *const *)sets.v, sets.n);
+	struct diags d = DIAGS_INIT;
+	int r = 0;
+	/* Every recipe is loaded and checked before anything is written. */
+	struct build **builds = xcalloc((size_t)n_rest, sizeof(*builds));
+	for (int i = 0; i < n_rest; i++) {
+		int k = build_load(rest[i], &opts, &builds[i], &d);
+		if (k < 0)
+			r = k;
+	}
+	struct bundle *bundles = xcalloc((size_t)n_rest, sizeof(*bundles));
+	size_t n_bundles = r == 0 ? group_bundles(builds, n_rest, bundles) : 0;
+	for (size_t i = 0; i < n_bundles; i++) {
+		int k = pxe_check(bundles[i].builds, bundles[i].n, &d);
+		if (k < 0)
+			r = k;
+	}
+	for (int i = 0; i < n_rest && r == 0; i++)
+		r = cmd_ensure_pki(builds[i], ctx, false, &d);
+	/* Outputs are written beside their targets and put in place together. */
+	struct pending out = PENDING_INIT;
+	for (int i = 0; i < n_rest && r == 0; i++)
+		if (builds[i]->recipe->outputs.initrd)
+			r = build_write_initrd_output(builds[i], &out, &d);
+	for (size_t i = 0; i < n_bundles && r == 0; i++)
+		r = pxe_write_bundle(bundles[i].builds, bundles[i].n, bundles[i].path, &out, &d);
+	for (int i = 0; i < n_rest && r == 0; i++)
+		if (builds[i]->recipe->outputs.iso)
+			r = iso_write(builds[i], &out, &d);
+	if (r == 0)
+		r = pending_commit(&out, &d);
+	else
+		pending_abort(&out);
+	for (int i = 0; i < n_rest && r == 0 && ctx->verbosity > 0; i++)
+		if (builds[i]->recipe->outputs.initrd)
+			say_written("initrd segments", builds[i]->recipe->outputs.initrd, builds[i]->n_nodes);
+	for (size_t i = 0; i < n_bundles && r == 0 && ctx->verbosity > 0; i++)
+		say_written("PXE bundle", bundles[i].path, bundles[i].n_nodes);
+	for (int i = 0; i < n_rest && r == 0 && ctx->verbosity > 0; i++)
+		if (builds[i]->recipe->outputs.iso)
+			say_written("ISO", builds[i]->recipe->outputs.iso, builds[i]->n_nodes);
+	for (size_t i = 0; i < n_bundles; i++)
+		free(bundles[i].builds);
+	free(bundles);
+	for (int i = 0; i < n_rest; i++)
+		build_free(builds[i]);
+	free(builds);
+	strv_release(&sets);
+	return cmd_report(&d, r);
+}
+

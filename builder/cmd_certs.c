@@ -1,0 +1,106 @@
+/* dlws-mkimage certs: the cluster PKI alone (create, refresh, list). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd.h"
+#include "pki.h"
+#include "util.h"
+
+#define OPT_ROTATE_TOKEN 256    /* long options without a short one */
+
+static const char usage[] =
+	"usage: dlws-mkimage certs [--list | --rotate-token] RECIPE\n"
+	"\n"
+	"Creates the cluster PKI the recipe names, or refreshes it (re-issues what\n"
+	"changed or expires soon), and writes nothing else.\n"
+	"\n"
+	"options:\n"
+	"  -l, --list            show subject, SANs and expiry of every certificate,\n"
+	"                        and the bootstrap token's id (never its secret)\n"
+	"      --rotate-token    make a new bootstrap token (workers join with it)\n"
+	"  -q, --quiet           print errors only\n"
+	"  -v, --verbose         print every step\n"
+	"  -h, --help            show this help\n";
+
+static void print_cert_list(const struct pki_cert_info *v, size_t n, time_t now) {
+	for (size_t i = 0; i < n; i++) {
+		char date[32];
+		struct tm tm;
+		gmtime_r(&v[i].not_after, &tm);
+		strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+		long days = (long)((v[i].not_after - now) / 86400);
+		printf("%s\n  subject: %s\n  issuer:  %s\n  expires: %s (%ld days)\n", v[i].file, v[i].subject, v[i].issuer, date, days);
+		if (v[i].n_sans) {
+			printf("  sans:    ");
+			for (size_t k = 0; k < v[i].n_sans; k++)
+				printf("%s%s", k ? ", " : "", v[i].sans[k]);
+			putchar('\n');
+		}
+	}
+}
+
+/* The token's public part and where it reaches; the secret stays hidden. */
+static void print_token(const struct pki_token_info *t) {
+	printf("bootstrap-token\n  id:      %s\n  secret:  (hidden)\n  expires: never\n  used in: ", t->id);
+	for (size_t i = 0; i < t->used_in.n; i++)
+		printf("%s%s", i ? ", " : "", t->used_in.v[i]);
+	printf("%s\n  on nodes: workers' %s (whoever holds a worker's medium can join a worker), "
+	       "masters' %s\n", t->used_in.n ? "" : "(nothing yet)", PKI_NODE_BOOTSTRAP_KUBELET_CONF,
+	       PKI_NODE_BOOTSTRAP_TOKEN_SECRET);
+}
+
+int cmd_certs(int argc, char **argv, struct cmd_ctx *ctx) {
+	static const struct option longopts[] = {
+		{ "list", no_argument, NULL, 'l' },
+		{ "rotate-token", no_argument, NULL, OPT_ROTATE_TOKEN },
+		CMD_COMMON_LONGOPTS,
+		{ 0 },
+	};
+	bool list = false, rotate_token = false;
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "l" CMD_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		if (c == 'l')
+			list = true;
+		else if (c == OPT_ROTATE_TOKEN)
+			rotate_token = true;
+		else {
+			int k = cmd_common_option(c, ctx, "certs", usage);
+			if (k >= 0)
+				return k;
+		}
+	}
+	if (argc - optind != 1)
+		return cmd_usage_error("certs", "needs exactly one RECIPE");
+	if (list && rotate_token)
+		return cmd_usage_error("certs", "takes --list or --rotate-token, not both");
+	struct build_opts opts = cmd_build_opts(NULL, 0);
+	struct diags d = DIAGS_INIT;
+	struct build *b = NULL;
+	int r = build_load(argv[optind], &opts, &b, &d);
+	if (r == 0 && list) {
+		struct pki_cert_info *v = NULL;
+		size_t n = 0;
+		r = pki_list(b->pki.dir, &v, &n, &d);
+		if (r == 0)
+			print_cert_list(v, n, opts.now);
+		pki_cert_info_free(v, n);
+		struct pki_token_info t = { 0 };
+		if (r == 0)
+			r = pki_token_info(b->pki.dir, &t, &d);
+		if (r == 0)
+			print_token(&t);
+		else if (r == -ENOENT)
+			r = 0;  /* a PKI made before tokens: `certs` makes one */
+		pki_token_info_release(&t);
+	} else if (r == 0) {
+		b->pki.rotate_token = rotate_token;
+		r = cmd_ensure_pki(b, ctx, true, &d);
+	}
+	build_free(b);
+	return cmd_report(&d, r);
+}
+
