@@ -20,6 +20,11 @@ packages=(
 	ignition systemd jq python3 python3-yaml
 	# PXE bundles and ISOs: bootloaders, UEFI firmware for boot tests
 	pxelinux syslinux-common isolinux grub-efi-amd64-bin ovmf ipxe-qemu mtools dosfstools dnsmasq-base
+	# boot servers: iPXE's first stage (undionly.kpxe, ipxe.efi) in bundles; publish over
+	# rsync+ssh; the servers the tests run against published trees (nginx, sshd)
+	ipxe rsync openssh-client openssh-server nginx-light
+	# flash: losetup, mount, script (progress under a pseudo-terminal)
+	util-linux mount bsdutils
 )
 
 missing=()
