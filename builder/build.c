@@ -538,8 +538,8 @@ static int stage_payload_script(struct stage *s, struct diags *d) {
 }
 
 /* What an unattended install needs in the live system: the agent, the OS
- * image and install.conf (see layout.h and agent/). */
-static int stage_install(const struct build *b, struct stage *s, struct diags *d) {
+ * image (or where to fetch it) and install.conf (see layout.h and agent/). */
+static int stage_install(const struct build *b, const char *image_url, struct stage *s, struct diags *d) {
 	const struct recipe *rc = b->recipe;
 	_cleanup_free_ char *agent = agent_file("dlws-install", "DLWS_AGENT");
 	if (!path_exists(agent)) {
@@ -547,23 +547,31 @@ static int stage_install(const struct build *b, struct stage *s, struct diags *d
 		return -ENOENT;
 	}
 	int r = stage_add_file(s, PAYLOAD_DIR "/install", agent, 0755, NULL, NULL, d);
-	uint64_t size = 0;
+	uint64_t size = 0, stored = 0;
+	char sha[SHA256_HEX_LEN + 1];
 	if (r == 0)
 		r = rawimage_size(rc->base.image, &size, d);
 	const char *base = strrchr(rc->base.image, '/') ? strrchr(rc->base.image, '/') + 1 : rc->base.image;
-	_cleanup_free_ char *image = xasprintf(PAYLOAD_DIR "/os/%s", base);
-	if (r == 0)
-		r = stage_add_file(s, image, rc->base.image, 0644, NULL, NULL, d);
+	_cleanup_free_ char *image = image_url ? xstrdup(image_url) : xasprintf("/" PAYLOAD_DIR "/os/%s", base);
+	/* The agent checks the image's sum as it streams it, from the medium or
+	 * from the boot server. */
+	if (r == 0 && image_url)
+		r = sha256_file_hex(rc->base.image, sha, &stored, d);
+	else if (r == 0) {
+		r = stage_add_file(s, image + 1, rc->base.image, 0644, NULL, NULL, d);
+		if (r == 0)
+			memcpy(sha, stage_find(s, image + 1)->sha256, sizeof(sha));
+	}
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *conf = xasprintf("DLWS_INSTALL_DEVICE=%s\nDLWS_INSTALL_WIPE=%d\nDLWS_INSTALL_AFTER=%s\n"
-					      "DLWS_INSTALL_IMAGE=/%s\nDLWS_INSTALL_IMAGE_SIZE=%llu\n",
+					      "DLWS_INSTALL_IMAGE=%s\nDLWS_INSTALL_IMAGE_SIZE=%llu\nDLWS_INSTALL_IMAGE_SHA256=%s\n",
 					      rc->install.device, rc->install.wipe ? 1 : 0, rc->install.after, image,
-					      (unsigned long long)size);
+					      (unsigned long long)size, sha);
 	return stage_add_data(s, PAYLOAD_DIR "/install.conf", conf, strlen(conf), 0644, d);
 }
 
-int build_stage_shared(const struct build *b, uint64_t large_threshold, struct stage *ret, struct diags *d) {
+int build_stage_shared(const struct build *b, const struct segment_opts *o, struct stage *ret, struct diags *d) {
 	const struct recipe *rc = b->recipe;
 	struct stage s = STAGE_INIT;
 	int r = 0;
@@ -583,15 +591,15 @@ int build_stage_shared(const struct build *b, uint64_t large_threshold, struct s
 	if (r == 0)
 		r = stage_payload_script(&s, d);
 	if (r == 0 && rc->install.enabled)
-		r = stage_install(b, &s, d);
+		r = stage_install(b, o->image_url, &s, d);
 	for (size_t i = 0; i < rc->n_images && r == 0; i++) {
 		const struct recipe_file *f = &rc->images[i];
 		const char *base = strrchr(f->src, '/') ? strrchr(f->src, '/') + 1 : f->src;
 		_cleanup_free_ char *path = xasprintf(PAYLOAD_DIR "/images/%s", base);
 		r = stage_add_file(&s, path, f->src, 0644, f->sha256, &f->loc, d);
 	}
-	if (r == 0 && large_threshold)
-		stage_move_large(&s, large_threshold, d);
+	if (r == 0 && o->large_threshold)
+		stage_move_large(&s, o->large_threshold, d);
 	if (r == 0)
 		r = stage_add_manifest(&s, "shared", d);
 	if (r < 0) {
@@ -648,13 +656,13 @@ int build_stage_node(const struct build *b, const struct node *node, struct stag
 }
 
 int build_write_segments(const struct build *b, const char *shared_path, const char *node_dir, const char *node_prefix,
-			 uint64_t large_threshold, struct stage *ret_shared, struct segment_sizes *ret, struct diags *d) {
+			 const struct segment_opts *o, struct stage *ret_shared, struct segment_sizes *ret, struct diags *d) {
 	struct stat st;
 	*ret = (struct segment_sizes){ .node = xcalloc(b->n_nodes + 1, sizeof(uint64_t)) };
 	if (stat(b->recipe->base.initrd, &st) == 0)
 		ret->base = (uint64_t)st.st_size;
 	struct stage s = STAGE_INIT;
-	int r = build_stage_shared(b, large_threshold, &s, d);
+	int r = build_stage_shared(b, o, &s, d);
 	if (r == 0)
 		r = initrd_write(&s, shared_path, b->opts->epoch, &ret->shared, d);
 	if (r == 0 && ret_shared)
@@ -711,7 +719,7 @@ int build_write_initrd_output(const struct build *b, struct pending *out, struct
 	}
 	_cleanup_free_ char *shared = path_join(tmp, "shared.cpio.gz");
 	struct segment_sizes sizes;
-	r = build_write_segments(b, shared, tmp, "node-", 0, NULL, &sizes, d);
+	r = build_write_segments(b, shared, tmp, "node-", &(struct segment_opts){ 0 }, NULL, &sizes, d);
 	if (r == 0)
 		r = build_check_initrd_size(b, &sizes, rc->outputs.max_initrd, &rc->outputs.initrd_loc, "max_size", d);
 	segment_sizes_release(&sizes);

@@ -53,10 +53,17 @@ void rendered_free(struct rendered *v, size_t n);
  * b->pki.dir (certificate paths and PEMs are template values). */
 int build_render(const struct build *b, const struct node *node, struct rendered **ret, size_t *ret_n, struct diags *d);
 
-/* The shared segment: files: and overlays (the large part, one per role).
- * With `large_threshold`, files of that size or more stay on the boot
- * medium (stage_move_large). */
-int build_stage_shared(const struct build *b, uint64_t large_threshold, struct stage *ret, struct diags *d);
+/* How an output carries the shared segment. */
+struct segment_opts {
+	/* Files of this size or more stay on the boot medium (stage_move_large); 0: none. */
+	uint64_t large_threshold;
+	/* Where an install fetches the OS image (a PXE bundle's HTTP URL), which
+	 * then stays out of the segment; NULL: the image travels in it. */
+	const char *image_url;
+};
+
+/* The shared segment: files: and overlays (the large part, one per role). */
+int build_stage_shared(const struct build *b, const struct segment_opts *o, struct stage *ret, struct diags *d);
 /* One node's segment: rendered configs, its certificates and keys, node.env.
  * With node NULL, the role's segment (build_has_role_segment). */
 int build_stage_node(const struct build *b, const struct node *node, struct stage *ret, struct diags *d);
@@ -82,11 +89,11 @@ struct segment_sizes {
 };
 void segment_sizes_release(struct segment_sizes *s);
 /* Writes the shared segment to `shared_path` and each node's segment to
- * "<node_dir>/<node_prefix><hostname>.cpio.gz". `large_threshold` as for
- * build_stage_shared; with `ret_shared`, the shared stage is handed back
- * (for the files it keeps on the medium). */
+ * "<node_dir>/<node_prefix><hostname>.cpio.gz", the shared one as `o` says;
+ * with `ret_shared`, the shared stage is handed back (for the files it
+ * keeps on the medium). */
 int build_write_segments(const struct build *b, const char *shared_path, const char *node_dir, const char *node_prefix,
-			 uint64_t large_threshold, struct stage *ret_shared, struct segment_sizes *ret, struct diags *d);
+			 const struct segment_opts *o, struct stage *ret_shared, struct segment_sizes *ret, struct diags *d);
 /* Every node's base + shared + node segment must fit `max` (0: no limit). */
 int build_check_initrd_size(const struct build *b, const struct segment_sizes *s, uint64_t max, const struct srcloc *at,
 			    const char *what, struct diags *d);

@@ -212,11 +212,113 @@ static bool image_tag_valid(const char *s) {
 	return true;
 }
 
+/* A path that goes as-is into dnsmasq's and nginx's configs. */
+static bool server_path_valid(const char *s) {
+	if (s[0] != '/' || strstr(s, "/../") || endswith(s, "/..") || strlen(s) > 200)
+		return false;
+	for (; *s; s++)
+		if (!(isalnum((unsigned char)*s) || strchr("/._-", *s)))
+			return false;
+	return true;
+}
+
+static void load_boot_server(struct cluster *c, const struct value *doc, struct diags *d) {
+	static const char *const keys[] = { "address", "dhcp", "range", "root", "http_port" };
+	struct boot_server *bs = &c->boot_server;
+	const struct value *m = schema_get(doc, "boot_server", VALUE_MAP, false, "cluster", d);
+	bs->root = xstrdup("/srv/boot");
+	bs->http_port = 80;
+	if (!m)
+		return;
+	bs->set = true;
+	bs->loc = m->loc;
+	schema_keys(m, keys, ARRAY_SIZE(keys), "boot_server", d);
+	const char *addr = schema_str(m, "address", true, "boot_server", d);
+	if (addr) {
+		const char *slash = strchr(addr, '/');
+		_cleanup_free_ char *host = slash ? xstrndup(addr, (size_t)(slash - addr)) : xstrdup(addr);
+		uint32_t a;
+		char *end = NULL;
+		long prefix = slash ? strtol(slash + 1, &end, 10) : -1;
+		if (!slash || *end || end == slash + 1 || prefix < 8 || prefix > 30 || ipv4_parse(host, &a) < 0) {
+			diag_error(d, schema_loc(m, "address"),
+				   "invalid boot_server.address '%s' (expected the server's IPv4 address with its network's "
+				   "prefix, e.g. 192.168.255.1/24)", addr);
+		} else {
+			uint32_t mask = 0xffffffffu << (32 - prefix);
+			bs->address = xstrdup(host);
+			bs->network = (struct cidr){ .addr = a & mask, .prefix = (int)prefix };
+			if (a == bs->network.addr || (a & ~mask) == ~mask)
+				diag_error(d, schema_loc(m, "address"), "boot_server.address '%s' is its network's own or broadcast address", addr);
+		}
+	}
+	const char *dhcp = schema_str(m, "dhcp", false, "boot_server", d);
+	if (dhcp && streq(dhcp, "full"))
+		bs->dhcp = DHCP_FULL;
+	else if (dhcp && !streq(dhcp, "proxy"))
+		diag_error(d, schema_loc(m, "dhcp"), "boot_server.dhcp is 'proxy' or 'full', not '%s'", dhcp);
+	const char *range = schema_str(m, "range", false, "boot_server", d);
+	if (range) {
+		const char *dash = strchr(range, '-');
+		_cleanup_free_ char *lo = dash ? xstrndup(range, (size_t)(dash - range)) : NULL;
+		uint32_t a = 0, b = 0;
+		if (!dash || ipv4_parse(lo, &a) < 0 || ipv4_parse(dash + 1, &b) < 0 || a > b)
+			diag_error(d, schema_loc(m, "range"), "invalid boot_server.range '%s' (expected FIRST-LAST, e.g. "
+				   "192.168.255.100-192.168.255.199)", range);
+		else if (bs->address && (!cidr_contains(&bs->network, a) || !cidr_contains(&bs->network, b)))
+			diag_error(d, schema_loc(m, "range"), "boot_server.range '%s' is not inside the boot network of %s/%d",
+				   range, bs->address, bs->network.prefix);
+		else {
+			bs->range_start = ipv4_format(a);
+			bs->range_end = ipv4_format(b);
+		}
+		if (bs->dhcp != DHCP_FULL)
+			diag_error(d, schema_loc(m, "range"), "boot_server.range is for 'dhcp: full' (in proxy mode the "
+				   "network's own DHCP server hands out addresses)");
+	}
+	if (bs->dhcp == DHCP_FULL && !range)
+		diag_error(d, &m->loc, "boot_server with 'dhcp: full' needs a range: (the addresses for machines not "
+			   "listed, e.g. workers that join by their MAC)");
+	const char *root = schema_str(m, "root", false, "boot_server", d);
+	if (root && !server_path_valid(root))
+		diag_error(d, schema_loc(m, "root"), "invalid boot_server.root '%s' (an absolute path of letters, digits, "
+			   "'/', '.', '_' and '-')", root);
+	else if (root) {
+		free(bs->root);
+		bs->root = xstrdup(root);
+		while (strlen(bs->root) > 1 && endswith(bs->root, "/"))
+			bs->root[strlen(bs->root) - 1] = '\0';
+	}
+	const struct value *port = schema_get(m, "http_port", VALUE_SCALAR, false, "boot_server", d);
+	if (port) {
+		char *end;
+		long p = strtol(port->text, &end, 10);
+		if (*end || end == port->text || p < 1 || p > 65535)
+			diag_error(d, &port->loc, "invalid boot_server.http_port '%s' (1 to 65535)", port->text);
+		else
+			bs->http_port = (int)p;
+	}
+}
+
+/* Full DHCP gives listed nodes their addresses: they must be on its network. */
+static void check_boot_network(const struct cluster *c, struct diags *d) {
+	const struct boot_server *bs = &c->boot_server;
+	if (!bs->address || bs->dhcp != DHCP_FULL)
+		return;
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		const struct node *n = &c->nodes[i];
+		uint32_t a;
+		if (n->mac && ipv4_parse(n->ip, &a) == 0 && !cidr_contains(&bs->network, a))
+			diag_error(d, &n->ip_loc, "%s's ip %s is outside the boot network %s/%d: with 'dhcp: full' dnsmasq "
+				   "gives listed nodes their addresses", n->hostname, n->ip, bs->address, bs->network.prefix);
+	}
+}
+
 int cluster_load(const char *path, struct cluster **ret, struct diags *d) {
 	static const char *const keys[] = {
 		"cluster_name", "domain", "pod_ip_range", "service_cluster_ip_range",
 		"kubernetes_version", "flannel_version", "flannel_cni_plugin_version",
-		"ssh_keys", "masters", "etcd", "workers", "values",
+		"ssh_keys", "masters", "etcd", "workers", "boot_server", "values",
 	};
 	size_t errors_before = d->n_errors;
 	char *text = NULL;
@@ -302,6 +404,8 @@ int cluster_load(const char *path, struct cluster **ret, struct diags *d) {
 	for (int role = 0; role < _ROLE_MAX; role++)
 		load_nodes(c, doc, (enum node_role)role, d);
 	validate_nodes(c, rp == 0 && rs == 0, d);
+	load_boot_server(c, doc, d);
+	check_boot_network(c, d);
 
 	const struct value *values = schema_get(doc, "values", VALUE_MAP, false, "cluster", d);
 	c->values = values ? value_copy(values) : value_new_map(&doc->loc);
@@ -335,6 +439,10 @@ void cluster_free(struct cluster *c) {
 	free(c->service_range_text);
 	free(c->service_ip);
 	free(c->dns_ip);
+	free(c->boot_server.address);
+	free(c->boot_server.range_start);
+	free(c->boot_server.range_end);
+	free(c->boot_server.root);
 	value_free(c->values);
 	value_free(c->doc);
 	free(c->path);

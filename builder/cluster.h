@@ -22,6 +22,21 @@ struct node {
 	struct srcloc loc, hostname_loc, ip_loc, mac_loc;
 };
 
+/* The boot server that serves the cluster's PXE bundles (boot_server:):
+ * dnsmasq for DHCP and the first stage over TFTP, nginx for the rest over
+ * HTTP. Optional; a bundle's installs need it (they fetch the OS image). */
+enum dhcp_mode { DHCP_PROXY, DHCP_FULL };
+struct boot_server {
+	bool set;
+	char *address;          /* as nodes reach it, "192.168.255.1" */
+	struct cidr network;    /* its network, from "address/prefix" */
+	enum dhcp_mode dhcp;    /* proxy (default): another server hands out addresses */
+	char *range_start, *range_end;  /* full: addresses for machines not listed */
+	char *root;             /* where publish puts bundles; served: root/current */
+	int http_port;          /* default 80 */
+	struct srcloc loc;
+};
+
 struct cluster {
 	char *path;             /* owned; the srclocs point into it */
 	char *name;
@@ -37,6 +52,7 @@ struct cluster {
 	char *kubernetes_version;       /* "v1.34.2": validated by k8s_version_parse */
 	char *flannel_version;          /* the CNI's image tags */
 	char *flannel_cni_plugin_version;
+	struct boot_server boot_server;
 	struct value *values;   /* free user values ("values:" map), owned */
 	struct value *doc;      /* the whole document, owned */
 };

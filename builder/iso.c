@@ -128,7 +128,8 @@ static int fill(struct iso_ctx *c, const struct build *b, const char *work) {
 	_cleanup_free_ char *shared = path_join(rdir, "shared.cpio.gz");
 	struct stage large = STAGE_INIT;
 	struct segment_sizes sizes = { 0 };
-	int r = build_write_segments(b, shared, ndir, "", rc->outputs.iso_large, &large, &sizes, c->d);
+	int r = build_write_segments(b, shared, ndir, "", &(struct segment_opts){ .large_threshold = rc->outputs.iso_large },
+				     &large, &sizes, c->d);
 	segment_sizes_release(&sizes);
 	_cleanup_free_ char *k = xasprintf("%s/vmlinuz", rc->name);
 	_cleanup_free_ char *bi = xasprintf("%s/base.img", rc->name);

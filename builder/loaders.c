@@ -38,6 +38,22 @@ int loaders_copy_pxelinux(const char *dir, struct diags *d) {
 	return r;
 }
 
+int loaders_copy_ipxe(const char *dir, struct diags *d) {
+	static const char *const files[] = { IPXE_BIOS, IPXE_EFI };
+	const char *src_dir = env_or("DLWS_IPXE_DIR", "/usr/lib/ipxe");
+	int r = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(files) && r == 0; i++) {
+		_cleanup_free_ char *src = path_join(src_dir, files[i]);
+		_cleanup_free_ char *dst = path_join(dir, files[i]);
+		if (!path_exists(src)) {
+			diag_error(d, NULL, "cannot find '%s' (install Debian's ipxe package)", src);
+			return -ENOENT;
+		}
+		r = copy_file(src, dst, 0644, d);
+	}
+	return r;
+}
+
 int loaders_grub_netboot(const char *out_path, struct diags *d) {
 	const char *grub_dir = env_or("DLWS_GRUB_EFI_DIR", "/usr/lib/grub/x86_64-efi");
 	if (!path_exists(grub_dir)) {

@@ -5,13 +5,23 @@
  *   pxelinux.0 ldlinux.c32 menu.c32 libutil.c32 pxelinux.cfg/{default,01-<mac>}
  *   bootx64.efi grub.cfg grub/<mac>.cfg      boot.ipxe   dnsmasq.conf   SHA256SUMS
  *   <recipe>/{vmlinuz,base.img,shared.cpio.gz}   nodes/<hostname>.cpio.gz
- */
+ *   dlws-build.json (what the bundle serves: buildinfo.h)
+ *
+ * With boot_server: in the cluster values, a boot server's whole set-up:
+ * dnsmasq.conf (DHCP proxy or full, TFTP for iPXE only: undionly.kpxe,
+ * snponly.efi), nginx.conf (HTTP for boot.ipxe and everything it loads) and
+ * <recipe>/os/<image>, the OS image installs fetch over HTTP. */
 #pragma once
 #include <stddef.h>
 #include "build.h"
 
-/* Recipes sharing a bundle must not claim the same name, node or MAC, and
- * none may ship a CA key (include_ca_key): the tree is served to anyone. */
+/* Where a recipe's OS image lies in the bundle: <recipe>/os/<image>. */
+#define PXE_IMAGE_DIR "os"
+
+/* Recipes sharing a bundle must not claim the same name, node or MAC, must
+ * share one cluster, none may ship a CA key (include_ca_key: the tree is
+ * served to anyone), installs need the boot server's address, and together
+ * they must keep serving every recipe the bundle already serves. */
 int pxe_check(const struct build *const *builds, size_t n, struct diags *d);
 /* Writes one bundle serving every build in `builds` (they share
  * outputs.pxe.path) and its tarball beside their targets, to be put in

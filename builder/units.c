@@ -110,6 +110,10 @@ static char *images_unit(const char *runtime) {
  * after-step is ExecStartPost, so a failed install never reboots into
  * another attempt: the node stays up to be looked at. */
 static char *install_unit(const struct recipe *rc) {
+	/* A node booted from a PXE bundle fetches the OS image from the boot
+	 * server: the network must be up (from a CD without one, systemd's
+	 * wait-online gives up after two minutes and the install goes on). */
+	const char *net = rc->outputs.pxe && rc->base.image ? " network-online.target" : "";
 	struct buf b = BUF_INIT;
 	buf_printf(&b,
 		   "[Unit]\n"
@@ -117,14 +121,14 @@ static char *install_unit(const struct recipe *rc) {
 		   "ConditionPathExists=" LAYOUT_LIVE_AGENT "\n"
 		   "ConditionKernelCommandLine=!dlws.noinstall\n"
 		   "Requires=dlws-payload.service\n"
-		   "Wants=dlws-medium.service\n"
-		   "After=dlws-payload.service dlws-medium.service\n"
+		   "Wants=dlws-medium.service%s\n"
+		   "After=dlws-payload.service dlws-medium.service%s\n"
 		   "\n"
 		   "[Service]\n"
 		   "Type=oneshot\n"
 		   "TimeoutStartSec=infinity\n"
 		   "ExecStart=" LAYOUT_LIVE_AGENT "\n",
-		   rc->install.device);
+		   rc->install.device, net, net);
 	if (!streq(rc->install.after, "shell"))
 		buf_printf(&b, "ExecStartPost=/usr/bin/systemctl --no-block %s\n", rc->install.after);
 	buf_printf(&b, "StandardOutput=journal+console\n"

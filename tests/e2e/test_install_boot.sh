@@ -2,7 +2,7 @@
 # asan-pass: no (the agent is a static C program built once; the builder's
 # part is exercised under ASan by the other tests)
 # Unattended offline install, proven in QEMU with no network: boot the ISO
-# (and, for a worker, the PXE bundle over QEMU's TFTP with restrict=on)
+# (a PXE install fetches its image over HTTP: test_boot_server.sh)
 # with a blank disk; the VM installs and powers off by itself; the target
 # disk is then read with independent tools (sgdisk, debugfs).
 . "$(dirname "$0")/../lib/e2e.sh"
@@ -148,12 +148,6 @@ if boot_install used_disk "$WORK/used.img" -drive "file=$iso,format=raw,media=cd
 	fi
 fi
 
-# A worker installed from the PXE bundle over QEMU's TFTP (restrict=on).
-truncate -s 128M "$WORK/blank3.img"
-if boot_install pxe_worker1 "$WORK/blank3.img" -boot n -netdev "user,id=n0,tftp=$PWD/out/pxe,bootfile=pxelinux.0,restrict=on" \
-	-device virtio-net-pci,netdev=n0,mac=52:54:00:00:21:01 -m 1024; then
-	c=$WORK/console-pxe_worker1
-	if grep -qx 'DLWS-INSTALL: rc=0' "$c" && [ "$QEMU_BOOT_END" = reboot ]; then pass pxe_install_then_after_step; else fail pxe_install_then_after_step "$(grep -E 'DLWS-(INSTALL|PAYLOAD)' "$c" | tr '\n' ' ') end: $QEMU_BOOT_END"; fi
-	check_installed pxe_install_payload_on_disk "$WORK/blank3.img" dlws-worker1 out/pxe/nodes/dlws-worker1.cpio.gz
-fi
+# A worker installed from a PXE bundle fetches its OS image over HTTP from
+# the boot server: tests/e2e/test_boot_server.sh.
 finish

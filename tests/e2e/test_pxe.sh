@@ -31,6 +31,40 @@ if command -v dnsmasq >/dev/null; then
 else
 	fail dnsmasq_conf_valid "dnsmasq is not installed (make deps installs dnsmasq-base)"
 fi
+# The boot server's set-up rides in the bundle (boot_server: in the cluster
+# values): iPXE's first stage from Debian's ipxe, an nginx site nginx
+# accepts, dnsmasq in proxy mode too, and what the bundle serves.
+check ipxe_first_stage bash -c "cmp -s $b/undionly.kpxe /usr/lib/ipxe/undionly.kpxe && cmp -s $b/snponly.efi /usr/lib/ipxe/snponly.efi"
+check dnsmasq_http_boot bash -c "grep -qx 'dhcp-boot=tag:ipxe,http://192.168.255.1/boot.ipxe' $b/dnsmasq.conf && grep -qx 'tftp-root=/srv/boot/current' $b/dnsmasq.conf &&
+	grep -qx 'dhcp-range=192.168.255.100,192.168.255.199,255.255.255.0,1h' $b/dnsmasq.conf && grep -qx 'dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe' $b/dnsmasq.conf"
+printf 'daemon off;\npid %s/ngx.pid;\nerror_log stderr;\nevents { }\nhttp { include %s/nginx.conf; }\n' "$WORK" "$PWD/$b" >"$WORK/ngx.conf"
+# nginx -t binds the site's address: in a network namespace that has it.
+if unshare -n sh -c "ip link set lo up && ip addr add 192.168.255.1/24 dev lo && nginx -t -c $WORK/ngx.conf" >"$WORK/ngx.out" 2>&1 && grep -qx '	root /srv/boot/current;' $b/nginx.conf &&
+	grep -qx '	listen 192.168.255.1:80;' $b/nginx.conf; then
+	pass nginx_site_valid
+else
+	fail nginx_site_valid "$(tr '\n' ' ' <"$WORK/ngx.out")"
+fi
+if python3 - "$b/dlws-build.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["tool"] == "dlws-mkimage" and m["built"] == "1970-01-01T00:00:00Z" and m["cluster"] == "dlws-lab", m
+assert [(r["name"], r["role"], r["recipe"], r["nodes"]) for r in m["recipes"]] == [
+    ("worker", "worker", "../../recipes/worker.recipe", ["dlws-worker1", "dlws-worker2"]),
+    ("etcd", "etcd", "../../recipes/etcd.recipe", ["dlws-etcd1"])], m["recipes"]
+PY
+then pass build_metadata; else fail build_metadata "dlws-build.json"; fi
+mkdir -p "$WORK/pp/out" && cp -a recipes overlays vendor keys "$WORK/pp/" && cp -a out/base "$WORK/pp/out/"
+sed -i 's/dhcp: full /dhcp: proxy/; /^  range:/d' "$WORK/pp/recipes/cluster.yaml"
+if (cd "$WORK/pp" && "$MK" -q recipes/worker.recipe) && dnsmasq --test -C "$WORK/pp/out/pxe/dnsmasq.conf" 2>&1 | grep -q 'syntax check OK' &&
+	grep -qx 'dhcp-range=192.168.255.0,proxy,255.255.255.0' "$WORK/pp/out/pxe/dnsmasq.conf" &&
+	grep -q '^pxe-service=tag:!ipxe,x86PC,.*,undionly.kpxe$' "$WORK/pp/out/pxe/dnsmasq.conf" &&
+	! grep -q '^dhcp-host=' "$WORK/pp/out/pxe/dnsmasq.conf"; then
+	pass dnsmasq_proxy_mode
+else
+	fail dnsmasq_proxy_mode "$(grep -v '^#' "$WORK/pp/out/pxe/dnsmasq.conf" 2>&1 | tr '\n' ' ')"
+fi
+
 # A node's segment holds its own identity (kubelet.conf, the client key
 # embedded) and no other node's: neither worker2's kubelet.conf nor its
 # key, as a file, as PEM text or base64-embedded.
@@ -49,6 +83,19 @@ fi
 sha256sum $b/SHA256SUMS out/pxe.tar >"$WORK/sums"
 "$MK" -q recipes/worker.recipe recipes/etcd.recipe
 if sha256sum --quiet -c "$WORK/sums"; then pass bundle_reproducible; else fail bundle_reproducible "a second build differs"; fi
+
+# A bundle never silently loses a role: building one of its recipes alone
+# is refused, naming the others and the command that keeps them.
+sum_before=$(sha256sum <$b/SHA256SUMS)
+err=$("$MK" -q recipes/worker.recipe 2>&1)
+rc=$?
+if [ $rc = 1 ] && grep -qF "error: the PXE bundle 'recipes/../out/pxe' also serves etcd (recipes/etcd.recipe): building without it would drop its boot entries and those nodes would no longer boot; build them together: dlws-mkimage recipes/worker.recipe recipes/etcd.recipe" <<<"$err" &&
+	[ "$(sha256sum <$b/SHA256SUMS)" = "$sum_before" ] && [ ! -e out/pxe.tmp ]; then
+	pass bundle_keeps_roles
+else
+	fail bundle_keeps_roles "rc $rc: $err"
+fi
+check bundle_roles_rebuilt_together "$MK" -q recipes/etcd.recipe recipes/worker.recipe
 
 # Bad inputs: a clear message, exit 1, and nothing in the output directory.
 bad_case() {
@@ -76,4 +123,14 @@ bad_case mac_listed_twice_in_bundle "error: MAC '52:54:00:00:21:01' is listed tw
 	recipes/worker.recipe recipes/worker-b.recipe
 bad_case payload_exceeds_max_initrd "recipes/worker.recipe:29:8: error: initrds for 'dlws-worker1' take" \
 	"sed -i 's|pxe: { path: ../out/pxe }|pxe: { path: ../out/pxe, max_initrd: 4K }|' recipes/worker.recipe" recipes/worker.recipe
+bad_case boot_server_address_without_prefix "recipes/cluster.yaml:31:12: error: invalid boot_server.address '192.168.255.1' (expected the server's IPv4 address with its network's prefix, e.g. 192.168.255.1/24)" \
+	"sed -i 's|address: 192.168.255.1/24|address: 192.168.255.1|' recipes/cluster.yaml" recipes/worker.recipe
+bad_case boot_server_range_outside "recipes/cluster.yaml:33:10: error: boot_server.range '10.0.0.1-10.0.0.9' is not inside the boot network of 192.168.255.1/24" \
+	"sed -i 's|range: 192.168.255.100-192.168.255.199|range: 10.0.0.1-10.0.0.9|' recipes/cluster.yaml" recipes/worker.recipe
+bad_case boot_server_full_needs_range "recipes/cluster.yaml:31:3: error: boot_server with 'dhcp: full' needs a range: (the addresses for machines not listed, e.g. workers that join by their MAC)" \
+	"sed -i '/^  range:/d' recipes/cluster.yaml" recipes/worker.recipe
+bad_case boot_server_bad_root "error: invalid boot_server.root 'srv boot'" \
+	"sed -i 's|root: /srv/boot|root: srv boot|' recipes/cluster.yaml" recipes/worker.recipe
+bad_case pxe_install_needs_boot_server "error: a node installed from the PXE bundle 'recipes/../out/pxe' fetches the OS image from the boot server over HTTP: set boot_server.address in 'recipes/cluster.yaml' (e.g. 192.168.255.1/24)" \
+	"sed -i '/^boot_server:/,/^  root:/d' recipes/cluster.yaml && sed -i 's|^  cmdline: .*|&\\n  image: ../out/base/initrd.img|' recipes/worker.recipe && echo 'install: { device: auto }' >>recipes/worker.recipe" recipes/worker.recipe
 finish
