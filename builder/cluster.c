@@ -308,7 +308,9 @@ static void check_boot_network(const struct cluster *c, struct diags *d) {
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		const struct node *n = &c->nodes[i];
 		uint32_t a;
-		if (n->mac && ipv4_parse(n->ip, &a) == 0 && !cidr_contains(&bs->network, a))
+		/* An address in the pod or service range is already reported. */
+		if (n->mac && ipv4_parse(n->ip, &a) == 0 && !cidr_contains(&bs->network, a) &&
+		    !cidr_contains(&c->pod_range, a) && !cidr_contains(&c->service_range, a))
 			diag_error(d, &n->ip_loc, "%s's ip %s is outside the boot network %s/%d: with 'dhcp: full' dnsmasq "
 				   "gives listed nodes their addresses", n->hostname, n->ip, bs->address, bs->network.prefix);
 	}

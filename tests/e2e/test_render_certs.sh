@@ -136,7 +136,7 @@ if [ -z "$leaks" ]; then pass render_never_shows_secrets; else fail render_never
 
 # A changed master IP re-issues the apiserver certificate, and only it;
 # the kubeconfigs follow the server address.
-sed -i 's/192.168.255.10/192.168.255.100/' recipes/cluster.yaml
+sed -i "s/ip: 192.168.255.10,/ip: 192.168.255.100,/" recipes/cluster.yaml
 "$MK" certs $M >"$WORK/out3" 2>&1
 changed=$(grep -v '^reused ' "$WORK/out3" | sort)
 expected=$(printf '%s\n' 'reissued apiserver.pem: SANs changed (added IP:192.168.255.100, removed IP:192.168.255.10)' \
