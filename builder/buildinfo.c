@@ -53,31 +53,89 @@ static char *relative(const char *from, const char *to) {
 	return buf_steal(&b, NULL);
 }
 
-char *buildinfo_json(const struct build *const *builds, size_t n, const char *output) {
-	json_object *root = checked(json_object_new_object());
-	json_object_object_add(root, "tool", str("dlws-mkimage"));
-	json_object_object_add(root, "version", str(DLWS_VERSION));
+void buildinfo_init(struct buildinfo *info, const struct build *const *builds, size_t n) {
 	char built[32];
 	struct tm tm;
 	time_t epoch = n ? builds[0]->opts->epoch : 0;
 	gmtime_r(&epoch, &tm);
 	strftime(built, sizeof(built), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_object_object_add(root, "built", str(built));
-	json_object_object_add(root, "cluster", str(n ? builds[0]->cluster->name : ""));
+	*info = (struct buildinfo){
+		.tool_version = xstrdup(DLWS_VERSION),
+		.built = xstrdup(built),
+		.cluster = xstrdup(n ? builds[0]->cluster->name : ""),
+	};
+}
+
+static struct buildinfo_recipe *add_recipe(struct buildinfo *info, const char *name, const char *role, const char *recipe) {
+	GROW(info->recipes, info->cap, info->n_recipes + 1);
+	struct buildinfo_recipe *r = &info->recipes[info->n_recipes++];
+	*r = (struct buildinfo_recipe){ .name = xstrdup(name), .role = xstrdup(role), .recipe = xstrdup(recipe) };
+	return r;
+}
+
+static void copy_entry(struct boot_menu *m, const struct boot_entry *e) {
+	struct boot_entry *c = boot_menu_add(m, e->label, e->title, e->kernel, e->cmdline);
+	for (size_t i = 0; i < e->initrds.n; i++)
+		strv_push(&c->initrds, e->initrds.v[i]);
+	if (e->mac)
+		c->mac = xstrdup(e->mac);
+}
+
+void buildinfo_add_build(struct buildinfo *info, const struct build *b, const char *output, const struct boot_menu *menu,
+			 size_t first) {
 	_cleanup_free_ char *out_abs = absolute(output);
+	_cleanup_free_ char *rabs = absolute(b->recipe->path);
+	_cleanup_free_ char *rel = relative(out_abs, rabs);
+	struct buildinfo_recipe *r = add_recipe(info, b->recipe->name, role_name(b->recipe->role), rel);
+	for (size_t k = 0; k < b->n_nodes; k++)
+		strv_push(&r->nodes, b->nodes[k]->hostname);
+	for (size_t i = first; menu && i < menu->n; i++)
+		copy_entry(&r->entries, &menu->v[i]);
+}
+
+void buildinfo_add_kept(struct buildinfo *info, const struct buildinfo_recipe *kept) {
+	struct buildinfo_recipe *r = add_recipe(info, kept->name, kept->role, kept->recipe);
+	for (size_t k = 0; k < kept->nodes.n; k++)
+		strv_push(&r->nodes, kept->nodes.v[k]);
+	for (size_t i = 0; i < kept->entries.n; i++)
+		copy_entry(&r->entries, &kept->entries.v[i]);
+}
+
+static json_object *str_array(const struct strv *v) {
+	json_object *a = checked(json_object_new_array());
+	for (size_t i = 0; i < v->n; i++)
+		json_object_array_add(a, str(v->v[i]));
+	return a;
+}
+
+char *buildinfo_json(const struct buildinfo *info) {
+	json_object *root = checked(json_object_new_object());
+	json_object_object_add(root, "tool", str("dlws-mkimage"));
+	json_object_object_add(root, "version", str(info->tool_version));
+	json_object_object_add(root, "built", str(info->built));
+	json_object_object_add(root, "cluster", str(info->cluster));
 	json_object *list = checked(json_object_new_array());
-	for (size_t i = 0; i < n; i++) {
-		const struct build *b = builds[i];
+	for (size_t i = 0; i < info->n_recipes; i++) {
+		const struct buildinfo_recipe *r = &info->recipes[i];
 		json_object *o = checked(json_object_new_object());
-		json_object_object_add(o, "name", str(b->recipe->name));
-		json_object_object_add(o, "role", str(role_name(b->recipe->role)));
-		_cleanup_free_ char *rabs = absolute(b->recipe->path);
-		_cleanup_free_ char *rel = relative(out_abs, rabs);
-		json_object_object_add(o, "recipe", str(rel));
-		json_object *nodes = checked(json_object_new_array());
-		for (size_t k = 0; k < b->n_nodes; k++)
-			json_object_array_add(nodes, str(b->nodes[k]->hostname));
-		json_object_object_add(o, "nodes", nodes);
+		json_object_object_add(o, "name", str(r->name));
+		json_object_object_add(o, "role", str(r->role));
+		json_object_object_add(o, "recipe", str(r->recipe));
+		json_object_object_add(o, "nodes", str_array(&r->nodes));
+		json_object *entries = checked(json_object_new_array());
+		for (size_t k = 0; k < r->entries.n; k++) {
+			const struct boot_entry *e = &r->entries.v[k];
+			json_object *eo = checked(json_object_new_object());
+			json_object_object_add(eo, "label", str(e->label));
+			json_object_object_add(eo, "title", str(e->title));
+			json_object_object_add(eo, "kernel", str(e->kernel));
+			json_object_object_add(eo, "initrds", str_array(&e->initrds));
+			json_object_object_add(eo, "cmdline", str(e->cmdline));
+			if (e->mac)
+				json_object_object_add(eo, "mac", str(e->mac));
+			json_object_array_add(entries, eo);
+		}
+		json_object_object_add(o, "entries", entries);
 		json_object_array_add(list, o);
 	}
 	json_object_object_add(root, "recipes", list);
@@ -92,6 +150,48 @@ static const char *get_str(json_object *o, const char *key) {
 	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
+}
+
+/* A path inside the output: relative, no "..", nothing odd. */
+static bool inner_path(const char *p) {
+	if (!p || !*p || p[0] == '/' || strlen(p) > 1024)
+		return false;
+	for (const char *c = p; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == '\\')
+			return false;
+	for (const char *c = p; c; c = strchr(c, '/') ? strchr(c, '/') + 1 : NULL)
+		if (strncmp(c, "..", 2) == 0 && (c[2] == '/' || !c[2]))
+			return false;
+	return true;
+}
+
+static bool read_strings(json_object *o, const char *key, struct strv *ret) {
+	json_object *a;
+	if (!json_object_object_get_ex(o, key, &a) || !json_object_is_type(a, json_type_array))
+		return false;
+	for (size_t k = 0; k < json_object_array_length(a); k++) {
+		json_object *v = json_object_array_get_idx(a, k);
+		if (!json_object_is_type(v, json_type_string))
+			return false;
+		strv_push(ret, json_object_get_string(v));
+	}
+	return true;
+}
+
+static bool read_entry(json_object *eo, struct boot_menu *m) {
+	const char *label = get_str(eo, "label"), *title = get_str(eo, "title"), *kernel = get_str(eo, "kernel"),
+		   *cmdline = get_str(eo, "cmdline"), *mac = get_str(eo, "mac");
+	if (!label || !title || !inner_path(kernel) || !cmdline)
+		return false;
+	struct boot_entry *e = boot_menu_add(m, label, title, kernel, cmdline);
+	if (mac)
+		e->mac = xstrdup(mac);
+	if (!read_strings(eo, "initrds", &e->initrds))
+		return false;
+	for (size_t i = 0; i < e->initrds.n; i++)
+		if (!inner_path(e->initrds.v[i]))
+			return false;
+	return true;
 }
 
 int buildinfo_read(const char *path, struct buildinfo *ret, struct diags *d) {
@@ -121,44 +221,42 @@ int buildinfo_read(const char *path, struct buildinfo *ret, struct diags *d) {
 	ret->tool_version = xstrdup(v ? v : "");
 	ret->built = xstrdup(built ? built : "");
 	ret->cluster = xstrdup(cluster ? cluster : "");
-	size_t n = json_object_array_length(list);
-	ret->recipes = xcalloc(n + 1, sizeof(*ret->recipes));
-	for (size_t i = 0; i < n; i++) {
-		json_object *o = json_object_array_get_idx(list, i), *nodes;
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *o = json_object_array_get_idx(list, i), *entries;
 		const char *name = get_str(o, "name"), *role = get_str(o, "role"), *recipe = get_str(o, "recipe");
-		if (!name || !role || !recipe) {
+		bool ok = name && role && recipe && inner_path(name) && !strchr(name, '/');
+		if (ok) {
+			struct buildinfo_recipe *br = add_recipe(ret, name, role, recipe);
+			ok = read_strings(o, "nodes", &br->nodes) && json_object_object_get_ex(o, "entries", &entries) &&
+			     json_object_is_type(entries, json_type_array);
+			for (size_t k = 0; ok && k < json_object_array_length(entries); k++)
+				ok = read_entry(json_object_array_get_idx(entries, k), &br->entries);
+		}
+		if (!ok) {
 			buildinfo_release(ret);
 			json_object_put(root);
-			diag_error(d, NULL, "'%s': recipe %zu lacks its name, role or recipe path", path, i + 1);
+			diag_error(d, NULL, "'%s': recipe %zu is not well-formed (name, role, recipe, nodes, entries with paths "
+				   "inside the output)", path, i + 1);
 			return -EINVAL;
 		}
-		struct buildinfo_recipe *br = &ret->recipes[ret->n_recipes++];
-		br->name = xstrdup(name);
-		br->role = xstrdup(role);
-		br->recipe = xstrdup(recipe);
-		if (json_object_object_get_ex(o, "nodes", &nodes) && json_object_is_type(nodes, json_type_array))
-			for (size_t k = 0; k < json_object_array_length(nodes); k++) {
-				const char *h = json_object_get_string(json_object_array_get_idx(nodes, k));
-				if (h)
-					strv_push(&br->nodes, h);
-			}
 	}
 	json_object_put(root);
 	return 0;
 }
 
-void buildinfo_release(struct buildinfo *b) {
-	for (size_t i = 0; i < b->n_recipes; i++) {
-		free(b->recipes[i].name);
-		free(b->recipes[i].role);
-		free(b->recipes[i].recipe);
-		strv_release(&b->recipes[i].nodes);
+void buildinfo_release(struct buildinfo *info) {
+	for (size_t i = 0; i < info->n_recipes; i++) {
+		free(info->recipes[i].name);
+		free(info->recipes[i].role);
+		free(info->recipes[i].recipe);
+		strv_release(&info->recipes[i].nodes);
+		boot_menu_release(&info->recipes[i].entries);
 	}
-	free(b->recipes);
-	free(b->tool_version);
-	free(b->built);
-	free(b->cluster);
-	*b = (struct buildinfo){ 0 };
+	free(info->recipes);
+	free(info->tool_version);
+	free(info->built);
+	free(info->cluster);
+	*info = (struct buildinfo){ 0 };
 }
 
 char *buildinfo_recipe_path(const char *output, const char *recipe) {

@@ -1,11 +1,13 @@
 /* Build metadata inside outputs (dlws-build.json at the top of a PXE
  * tree): the tool and version, the build time (SOURCE_DATE_EPOCH), the
- * cluster, and every recipe the output serves with its role and nodes, so
- * that a later build into the same output knows what it already serves. */
+ * cluster, and every recipe the output serves with its role, nodes and
+ * boot entries, so that a later build into the same output can keep what
+ * it does not rebuild. */
 #pragma once
 #include <stddef.h>
 #include <time.h>
 
+#include "bootcfg.h"
 #include "build.h"
 #include "util.h"
 
@@ -14,22 +16,29 @@
 struct buildinfo_recipe {
 	char *name, *role;
 	char *recipe;           /* the recipe's path, relative to the output's directory */
-	struct strv nodes;
+	struct strv nodes;      /* hostnames */
+	struct boot_menu entries;       /* its boot entries, paths from the output's root */
 };
 
 struct buildinfo {
 	char *tool_version, *built, *cluster;
 	struct buildinfo_recipe *recipes;
-	size_t n_recipes;
+	size_t n_recipes, cap;
 };
 
-/* The metadata of `builds` written into the output at `output` (recipe
- * paths relative to `output`, which need not exist yet). */
-char *buildinfo_json(const struct build *const *builds, size_t n, const char *output);
-/* Reads `path`; -ENOENT (not reported) when there is none. Only the fields
- * above are read; a file that is not such metadata is an error. */
+/* Starts the metadata of an output that `builds` write now. */
+void buildinfo_init(struct buildinfo *info, const struct build *const *builds, size_t n);
+/* Adds `b`, its path relative to `output` (which need not exist yet), and
+ * the entries menu->v[first..menu->n). */
+void buildinfo_add_build(struct buildinfo *info, const struct build *b, const char *output, const struct boot_menu *menu,
+			 size_t first);
+/* Adds a copy of `r`: a recipe an output keeps from an earlier build. */
+void buildinfo_add_kept(struct buildinfo *info, const struct buildinfo_recipe *r);
+char *buildinfo_json(const struct buildinfo *info);
+/* Reads `path`; -ENOENT (not reported) when there is none. A file that is
+ * not such metadata, or names paths outside the output, is an error. */
 int buildinfo_read(const char *path, struct buildinfo *ret, struct diags *d);
-void buildinfo_release(struct buildinfo *b);
+void buildinfo_release(struct buildinfo *info);
 /* A recipe path read from the metadata of `output`, as a path from the
  * current directory. */
 char *buildinfo_recipe_path(const char *output, const char *recipe);

@@ -33,6 +33,7 @@ struct bundle {
 	const char *path;
 	const struct build **builds;
 	size_t n, n_nodes;
+	struct strv kept;       /* recipes kept from the bundle's last build */
 };
 
 static size_t group_bundles(struct build **builds, int n, struct bundle *ret) {
@@ -106,7 +107,7 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 		if (builds[i]->recipe->outputs.initrd)
 			r = build_write_initrd_output(builds[i], &out, &d);
 	for (size_t i = 0; i < n_bundles && r == 0; i++)
-		r = pxe_write_bundle(bundles[i].builds, bundles[i].n, bundles[i].path, &out, &d);
+		r = pxe_write_bundle(bundles[i].builds, bundles[i].n, bundles[i].path, &bundles[i].kept, &out, &d);
 	for (int i = 0; i < n_rest && r == 0; i++)
 		if (builds[i]->recipe->outputs.iso)
 			r = iso_write(builds[i], &out, &d);
@@ -117,13 +118,19 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	for (int i = 0; i < n_rest && r == 0 && ctx->verbosity > 0; i++)
 		if (builds[i]->recipe->outputs.initrd)
 			say_written("initrd segments", builds[i]->recipe->outputs.initrd, builds[i]->n_nodes);
-	for (size_t i = 0; i < n_bundles && r == 0 && ctx->verbosity > 0; i++)
+	for (size_t i = 0; i < n_bundles && r == 0 && ctx->verbosity > 0; i++) {
 		say_written("PXE bundle", bundles[i].path, bundles[i].n_nodes);
+		for (size_t k = 0; k < bundles[i].kept.n; k++)
+			fprintf(stderr, "kept %s in %s from its last build (rebuild it with its recipe to refresh it)\n",
+				bundles[i].kept.v[k], bundles[i].path);
+	}
 	for (int i = 0; i < n_rest && r == 0 && ctx->verbosity > 0; i++)
 		if (builds[i]->recipe->outputs.iso)
 			say_written("ISO", builds[i]->recipe->outputs.iso, builds[i]->n_nodes);
-	for (size_t i = 0; i < n_bundles; i++)
+	for (size_t i = 0; i < n_bundles; i++) {
 		free(bundles[i].builds);
+		strv_release(&bundles[i].kept);
+	}
 	free(bundles);
 	for (int i = 0; i < n_rest; i++)
 		build_free(builds[i]);

@@ -4,11 +4,13 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bootcfg.h"
 #include "buildinfo.h"
 #include "buf.h"
 #include "fsutil.h"
+#include "hash.h"
 #include "loaders.h"
 #include "tarball.h"
 #include "util.h"
@@ -73,10 +75,32 @@ static int add_recipe(const struct build *b, const char *tmp, struct boot_menu *
 	return 0;
 }
 
-/* A bundle keeps serving every role it served: building some of its
- * recipes alone would drop the others' entries, and their nodes would no
- * longer boot. */
-static int check_kept_roles(const struct build *const *builds, size_t n, const char *path, struct diags *d) {
+/* A bundle keeps serving every recipe it served: building some of its
+ * recipes keeps the others' entries and files from the bundle's last build
+ * (dlws-build.json), checked against its SHA256SUMS; they must still fit
+ * the cluster values, else the message says how to rebuild them together. */
+static bool rebuilt(const struct build *const *builds, size_t n, const char *name) {
+	for (size_t k = 0; k < n; k++)
+		if (streq(builds[k]->recipe->name, name))
+			return true;
+	return false;
+}
+
+static char *rebuild_command(const struct build *const *builds, size_t n, const char *path, const struct buildinfo *info) {
+	struct buf cmd = BUF_INIT;
+	buf_puts(&cmd, "dlws-mkimage");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&cmd, " %s", builds[i]->recipe->path);
+	for (size_t i = 0; i < info->n_recipes; i++)
+		if (!rebuilt(builds, n, info->recipes[i].name)) {
+			_cleanup_free_ char *rp = buildinfo_recipe_path(path, info->recipes[i].recipe);
+			buf_printf(&cmd, " %s", rp);
+		}
+	return buf_steal(&cmd, NULL);
+}
+
+static int check_kept(const struct build *const *builds, size_t n, const char *path, struct strv *labels, struct strv *macs,
+		      struct diags *d) {
 	_cleanup_free_ char *meta = path_join(path, BUILDINFO_FILE);
 	struct buildinfo info;
 	int r = buildinfo_read(meta, &info, d);
@@ -84,31 +108,169 @@ static int check_kept_roles(const struct build *const *builds, size_t n, const c
 		return 0;
 	if (r < 0)
 		return r;
-	struct buf names = BUF_INIT, cmd = BUF_INIT;
-	size_t missing = 0;
-	for (size_t i = 0; i < n; i++)
-		buf_printf(&cmd, " %s", builds[i]->recipe->path);
+	const struct cluster *c = builds[0]->cluster;
 	for (size_t i = 0; i < info.n_recipes; i++) {
-		bool built = false;
-		for (size_t k = 0; k < n && !built; k++)
-			built = streq(builds[k]->recipe->name, info.recipes[i].name);
-		if (built)
+		const struct buildinfo_recipe *k = &info.recipes[i];
+		if (rebuilt(builds, n, k->name))
 			continue;
-		_cleanup_free_ char *rp = buildinfo_recipe_path(path, info.recipes[i].recipe);
-		buf_printf(&names, "%s%s (%s)", missing++ ? ", " : "", info.recipes[i].name, rp);
-		buf_printf(&cmd, " %s", rp);
+		_cleanup_free_ char *why = NULL;
+		if (!streq(info.cluster, c->name))
+			why = xasprintf("it was built for cluster '%s', not '%s'", info.cluster, c->name);
+		for (size_t j = 0; j < k->nodes.n && !why; j++) {
+			const struct node *node = cluster_find_node(c, k->nodes.v[j]);
+			if (!node || !streq(role_name(node->role), k->role))
+				why = xasprintf("'%s' is no longer a%s %s node in '%s'", k->nodes.v[j],
+						k->role[0] == 'e' ? "n" : "", k->role, c->path);
+		}
+		for (size_t j = 0; j < k->entries.n && !why; j++) {
+			const struct boot_entry *e = &k->entries.v[j];
+			if (strv_contains(labels, e->label))
+				why = xasprintf("its entry '%s' is now another recipe's", e->label);
+			else if (e->mac && strv_contains(macs, e->mac))
+				why = xasprintf("MAC '%s' is now another node's", e->mac);
+			strv_push(labels, e->label);
+			if (e->mac)
+				strv_push(macs, e->mac);
+		}
+		if (why) {
+			_cleanup_free_ char *cmd = rebuild_command(builds, n, path, &info);
+			diag_error(d, &builds[0]->recipe->outputs.pxe_loc,
+				   "the PXE bundle '%s' also serves '%s', which cannot be kept from its last build: %s; "
+				   "build them together: %s", path, k->name, why, cmd);
+			r = -EINVAL;
+		}
 	}
-	if (missing) {
-		diag_error(d, &builds[0]->recipe->outputs.pxe_loc,
-			   "the PXE bundle '%s' also serves %s: building without %s would drop %s boot entries and those "
-			   "nodes would no longer boot; build them together: dlws-mkimage%s (or remove '%s' to start the "
-			   "bundle afresh)", path, names.data, missing == 1 ? "it" : "them", missing == 1 ? "its" : "their",
-			   cmd.data, path);
-		r = -EEXIST;
-	}
-	buf_release(&names);
-	buf_release(&cmd);
 	buildinfo_release(&info);
+	return r;
+}
+
+/* SHA256SUMS of the bundle's last build: "sum  path" lines. */
+static int read_sums(const char *path, struct strv *ret, struct diags *d) {
+	_cleanup_free_ char *file = path_join(path, "SHA256SUMS");
+	char *text = NULL;
+	size_t len;
+	int r = read_file(file, 64u << 20, &text, &len, d);
+	if (r < 0)
+		return r;
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (strlen(line) > SHA256_HEX_LEN + 2 && line[SHA256_HEX_LEN] == ' ')
+			strv_push(ret, line);
+	}
+	free(text);
+	return 0;
+}
+
+static const char *sum_of(const struct strv *sums, const char *name) {
+	size_t n = strlen(name);
+	for (size_t i = 0; i < sums->n; i++) {
+		const char *p = sums->v[i] + SHA256_HEX_LEN + 2;
+		if (strncmp(p, name, n) == 0 && p[n] == '\0')
+			return sums->v[i];
+	}
+	return NULL;
+}
+
+/* Puts `name` of the old bundle into `tmp` (a hard link where it can),
+ * checked against the old SHA256SUMS. */
+static int keep_file(const char *path, const char *tmp, const char *name, const struct strv *sums, struct diags *d) {
+	_cleanup_free_ char *src = path_join(path, name);
+	_cleanup_free_ char *dst = path_join(tmp, name);
+	if (path_exists(dst))
+		return 0;
+	const char *line = sum_of(sums, name);
+	if (!line) {
+		diag_error(d, NULL, "cannot keep '%s': it is not in the bundle's SHA256SUMS", src);
+		return -ENOENT;
+	}
+	char *slash = strrchr(dst, '/');
+	*slash = '\0';
+	int r = mkdir_p(dst, 0755);
+	*slash = '/';
+	if (r < 0) {
+		diag_error(d, NULL, "cannot create the directory of '%s': %s", dst, strerror(-r));
+		return r;
+	}
+	if (link(src, dst) < 0 && (r = copy_file(src, dst, 0644, d)) < 0)
+		return r;
+	char sum[SHA256_HEX_LEN + 1];
+	r = sha256_file_hex(dst, sum, NULL, d);
+	if (r == 0 && strncmp(sum, line, SHA256_HEX_LEN) != 0) {
+		diag_error(d, NULL, "cannot keep '%s': it differs from the bundle's SHA256SUMS (damaged); rebuild its recipe", src);
+		r = -EBADMSG;
+	}
+	return r;
+}
+
+/* A recipe of the bundle's last build that this build does not make: its
+ * files into `tmp`, its entries into the menu. */
+static int keep_recipe(const struct buildinfo_recipe *k, const char *path, const char *tmp, const struct strv *sums,
+		       struct boot_menu *menu, struct diags *d) {
+	/* Its directory (kernel, base, shared segment, OS image) whole. */
+	_cleanup_free_ char *dir = path_join(path, k->name);
+	struct strv files = STRV_INIT;
+	int r = path_exists(dir) ? tree_list(dir, &files, d) : 0;
+	for (size_t j = 0; j < files.n && r == 0; j++) {
+		_cleanup_free_ char *name = path_join(k->name, files.v[j]);
+		r = keep_file(path, tmp, name, sums, d);
+	}
+	strv_release(&files);
+	for (size_t j = 0; j < k->entries.n && r == 0; j++) {
+		const struct boot_entry *e = &k->entries.v[j];
+		r = keep_file(path, tmp, e->kernel, sums, d);
+		for (size_t m = 0; m < e->initrds.n && r == 0; m++)
+			r = keep_file(path, tmp, e->initrds.v[m], sums, d);
+		struct boot_entry *c = boot_menu_add(menu, e->label, e->title, e->kernel, e->cmdline);
+		for (size_t m = 0; m < e->initrds.n; m++)
+			strv_push(&c->initrds, e->initrds.v[m]);
+		if (e->mac)
+			c->mac = xstrdup(e->mac);
+	}
+	return r;
+}
+
+/* Every recipe of the bundle: those of its last build in their order (so
+ * the menus, their default included, stay as they were), rebuilt or kept,
+ * then the new ones. */
+static int add_recipes(const struct build *const *builds, size_t n, const char *path, const char *tmp,
+		       struct boot_menu *menu, struct buildinfo *info, struct strv *kept, struct diags *d) {
+	_cleanup_free_ char *meta = path_join(path, BUILDINFO_FILE);
+	struct buildinfo old;
+	struct strv sums = STRV_INIT;
+	int r = buildinfo_read(meta, &old, d);
+	if (r == -ENOENT)
+		r = 0;
+	else if (r == 0)
+		r = read_sums(path, &sums, d);
+	bool *done = xcalloc(n + 1, sizeof(bool));
+	for (size_t i = 0; i < old.n_recipes && r == 0; i++) {
+		const struct buildinfo_recipe *k = &old.recipes[i];
+		size_t b = 0;
+		while (b < n && !streq(builds[b]->recipe->name, k->name))
+			b++;
+		size_t first = menu->n;
+		if (b < n) {
+			r = add_recipe(builds[b], tmp, menu, d);
+			buildinfo_add_build(info, builds[b], path, menu, first);
+			done[b] = true;
+		} else {
+			r = keep_recipe(k, path, tmp, &sums, menu, d);
+			buildinfo_add_kept(info, k);
+			strv_push(kept, k->name);
+		}
+	}
+	for (size_t b = 0; b < n && r == 0; b++) {
+		if (done[b])
+			continue;
+		size_t first = menu->n;
+		r = add_recipe(builds[b], tmp, menu, d);
+		buildinfo_add_build(info, builds[b], path, menu, first);
+	}
+	free(done);
+	strv_release(&sums);
+	buildinfo_release(&old);
 	return r;
 }
 
@@ -144,8 +306,6 @@ int pxe_check(const struct build *const *builds, size_t n, struct diags *d) {
 				strv_push(&macs, node->mac);
 		}
 	}
-	strv_release(&labels);
-	strv_release(&macs);
 	/* One cluster per bundle: its boot server serves them all. */
 	for (size_t i = 1; i < n; i++)
 		if (!streq(builds[i]->cluster->path, builds[0]->cluster->path)) {
@@ -167,7 +327,9 @@ int pxe_check(const struct build *const *builds, size_t n, struct diags *d) {
 		}
 	}
 	if (r == 0 && n)
-		r = check_kept_roles(builds, n, builds[0]->recipe->outputs.pxe, d);
+		r = check_kept(builds, n, builds[0]->recipe->outputs.pxe, &labels, &macs, d);
+	strv_release(&labels);
+	strv_release(&macs);
 	return r;
 }
 
@@ -177,19 +339,19 @@ static char *server_url(const struct boot_server *bs) {
 	return xasprintf("http://%s:%d", bs->address, bs->http_port);
 }
 
-static void dnsmasq_hosts(struct buf *b, const struct build *const *builds, size_t n) {
+/* Every node entry's MAC, with its name and address from the cluster. */
+static void dnsmasq_hosts(struct buf *b, const struct boot_menu *m, const struct cluster *c) {
 	buf_puts(b, "# The cluster's nodes, by MAC: fixed addresses and names.\n");
-	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < builds[i]->n_nodes; k++) {
-			const struct node *node = builds[i]->nodes[k];
-			if (node->mac)
-				buf_printf(b, "dhcp-host=%s,%s,%s\n", node->mac, node->ip, node->hostname);
-		}
+	for (size_t i = 0; i < m->n; i++) {
+		const struct node *node = m->v[i].mac ? cluster_find_node(c, m->v[i].label) : NULL;
+		if (node)
+			buf_printf(b, "dhcp-host=%s,%s,%s\n", m->v[i].mac, node->ip, node->hostname);
+	}
 }
 
 /* Without boot_server: a snippet for an existing DHCP+TFTP set-up, every
  * file over TFTP. */
-static char *dnsmasq_conf_tftp(const struct build *const *builds, size_t n, const char *bundle) {
+static char *dnsmasq_conf_tftp(const struct boot_menu *m, const struct cluster *c, const char *bundle) {
 	struct buf b = BUF_INIT;
 	const char *name = strrchr(bundle, '/') ? strrchr(bundle, '/') + 1 : bundle;
 	buf_printf(&b,
@@ -208,15 +370,14 @@ static char *dnsmasq_conf_tftp(const struct build *const *builds, size_t n, cons
 		   "dhcp-boot=tag:!ipxe,tag:efi64,bootx64.efi\n"
 		   "dhcp-boot=tag:!ipxe,tag:!efi64,pxelinux.0\n",
 		   name);
-	dnsmasq_hosts(&b, builds, n);
+	dnsmasq_hosts(&b, m, c);
 	return buf_steal(&b, NULL);
 }
 
 /* With boot_server: the boot server's dnsmasq. TFTP serves the first stage
  * only (iPXE); iPXE then loads boot.ipxe, and by it kernels and segments,
  * over HTTP from nginx. */
-static char *dnsmasq_conf(const struct build *const *builds, size_t n) {
-	const struct cluster *c = builds[0]->cluster;
+static char *dnsmasq_conf(const struct boot_menu *m, const struct cluster *c) {
 	const struct boot_server *bs = &c->boot_server;
 	_cleanup_free_ char *url = server_url(bs);
 	_cleanup_free_ char *net = ipv4_format(bs->network.addr);
@@ -249,7 +410,7 @@ static char *dnsmasq_conf(const struct build *const *builds, size_t n) {
 	if (bs->dhcp == DHCP_FULL) {
 		buf_printf(&b, "dhcp-boot=tag:!ipxe,tag:efi64," IPXE_EFI "\n"
 			       "dhcp-boot=tag:!ipxe,tag:!efi64," IPXE_BIOS "\n");
-		dnsmasq_hosts(&b, builds, n);
+		dnsmasq_hosts(&b, m, c);
 	} else {
 		buf_printf(&b, "pxe-service=tag:!ipxe,x86PC,\"DL Workspace %s (BIOS)\"," IPXE_BIOS "\n"
 			       "pxe-service=tag:!ipxe,X86-64_EFI,\"DL Workspace %s (UEFI)\"," IPXE_EFI "\n",
@@ -259,8 +420,7 @@ static char *dnsmasq_conf(const struct build *const *builds, size_t n) {
 }
 
 /* The boot server's HTTP side: a server block for nginx's http context. */
-static char *nginx_conf(const struct build *const *builds) {
-	const struct cluster *c = builds[0]->cluster;
+static char *nginx_conf(const struct cluster *c) {
 	const struct boot_server *bs = &c->boot_server;
 	struct buf b = BUF_INIT;
 	buf_printf(&b,
@@ -285,8 +445,8 @@ static char *nginx_conf(const struct build *const *builds) {
 	return buf_steal(&b, NULL);
 }
 
-static int write_menus(const struct boot_menu *m, const struct build *const *builds, size_t n, const char *tmp,
-		       const char *bundle, struct diags *d) {
+static int write_menus(const struct boot_menu *m, const struct cluster *c, const char *tmp, const char *bundle,
+		       const struct buildinfo *info, struct diags *d) {
 	_cleanup_free_ char *pxecfg = path_join(tmp, "pxelinux.cfg");
 	_cleanup_free_ char *grubdir = path_join(tmp, "grub");
 	if (mkdir_p(pxecfg, 0755) < 0 || mkdir_p(grubdir, 0755) < 0) {
@@ -318,19 +478,20 @@ static int write_menus(const struct boot_menu *m, const struct build *const *bui
 	}
 	if (r == 0)
 		r = write_text(tmp, "boot.ipxe", bootcfg_ipxe(m), d);
-	bool server = builds[0]->cluster->boot_server.address != NULL;
+	bool server = c->boot_server.address != NULL;
 	if (r == 0)
-		r = write_text(tmp, "dnsmasq.conf", server ? dnsmasq_conf(builds, n) : dnsmasq_conf_tftp(builds, n, bundle), d);
+		r = write_text(tmp, "dnsmasq.conf", server ? dnsmasq_conf(m, c) : dnsmasq_conf_tftp(m, c, bundle), d);
 	if (r == 0 && server)
-		r = write_text(tmp, "nginx.conf", nginx_conf(builds), d);
+		r = write_text(tmp, "nginx.conf", nginx_conf(c), d);
 	if (r == 0 && server)
 		r = loaders_copy_ipxe(tmp, d);
 	if (r == 0)
-		r = write_text(tmp, BUILDINFO_FILE, buildinfo_json(builds, n, bundle), d);
+		r = write_text(tmp, BUILDINFO_FILE, buildinfo_json(info), d);
 	return r;
 }
 
-int pxe_write_bundle(const struct build *const *builds, size_t n, const char *path, struct pending *out, struct diags *d) {
+int pxe_write_bundle(const struct build *const *builds, size_t n, const char *path, struct strv *kept, struct pending *out,
+		     struct diags *d) {
 	int r = 0;
 	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
 	rm_rf(tmp);
@@ -339,10 +500,12 @@ int pxe_write_bundle(const struct build *const *builds, size_t n, const char *pa
 		return -errno;
 	}
 	struct boot_menu menu = { .timeout_s = MENU_TIMEOUT_S };
-	for (size_t i = 0; i < n && r == 0; i++)
-		r = add_recipe(builds[i], tmp, &menu, d);
+	struct buildinfo info;
+	buildinfo_init(&info, builds, n);
+	r = add_recipes(builds, n, path, tmp, &menu, &info, kept, d);
 	if (r == 0)
-		r = write_menus(&menu, builds, n, tmp, path, d);
+		r = write_menus(&menu, builds[0]->cluster, tmp, path, &info, d);
+	buildinfo_release(&info);
 	if (r == 0)
 		r = loaders_copy_pxelinux(tmp, d);
 	if (r == 0) {

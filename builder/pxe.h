@@ -25,5 +25,8 @@
 int pxe_check(const struct build *const *builds, size_t n, struct diags *d);
 /* Writes one bundle serving every build in `builds` (they share
  * outputs.pxe.path) and its tarball beside their targets, to be put in
- * place by pending_commit; the first build's role entry is the default. */
-int pxe_write_bundle(const struct build *const *builds, size_t n, const char *path, struct pending *out, struct diags *d);
+ * place by pending_commit; the first build's role entry is the default.
+ * Recipes the bundle served before and `builds` do not make are kept from
+ * its last build (their names pushed to `kept`). */
+int pxe_write_bundle(const struct build *const *builds, size_t n, const char *path, struct strv *kept, struct pending *out,
+		     struct diags *d);

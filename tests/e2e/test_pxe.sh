@@ -84,18 +84,43 @@ sha256sum $b/SHA256SUMS out/pxe.tar >"$WORK/sums"
 "$MK" -q recipes/worker.recipe recipes/etcd.recipe
 if sha256sum --quiet -c "$WORK/sums"; then pass bundle_reproducible; else fail bundle_reproducible "a second build differs"; fi
 
-# A bundle never silently loses a role: building one of its recipes alone
-# is refused, naming the others and the command that keeps them.
+# A bundle never silently loses a role: building one of its recipes keeps
+# the others' entries and files from its last build (checked against its
+# SHA256SUMS), in their order, so a role rebuilt alone gives the very bundle
+# all of them built together give.
+cp -a $b "$WORK/both"
+"$MK" recipes/worker.recipe 2>"$WORK/keep.err"
+rc=$?
+if [ $rc = 0 ] && diff -r "$WORK/both" $b >/dev/null &&
+	grep -qx "kept etcd in recipes/../out/pxe from its last build (rebuild it with its recipe to refresh it)" "$WORK/keep.err"; then
+	pass bundle_keeps_other_roles
+else
+	fail bundle_keeps_other_roles "rc $rc: $(tr '\n' ' ' <"$WORK/keep.err"); $(diff -rq "$WORK/both" $b | head -3)"
+fi
+# A kept file that no longer matches the bundle's sums is never carried on.
+printf 'X' | dd of=$b/etcd/shared.cpio.gz bs=1 seek=100 conv=notrunc status=none
+err=$("$MK" -q recipes/worker.recipe 2>&1)
+rc=$?
+if [ $rc = 1 ] && grep -qF "error: cannot keep 'recipes/../out/pxe/etcd/shared.cpio.gz': it differs from the bundle's SHA256SUMS (damaged); rebuild its recipe" <<<"$err" && [ ! -e out/pxe.tmp ]; then
+	pass damaged_kept_file_refused
+else
+	fail damaged_kept_file_refused "rc $rc: $err"
+fi
+check bundle_roles_rebuilt_together "$MK" -q recipes/etcd.recipe recipes/worker.recipe
+# A kept recipe whose nodes left the cluster values: refused, with the
+# command that rebuilds them together.
+cp recipes/cluster.yaml "$WORK/cluster.yaml.orig"
+sed -i 's/hostname: dlws-etcd1,/hostname: dlws-etcd9,/' recipes/cluster.yaml
 sum_before=$(sha256sum <$b/SHA256SUMS)
 err=$("$MK" -q recipes/worker.recipe 2>&1)
 rc=$?
-if [ $rc = 1 ] && grep -qF "error: the PXE bundle 'recipes/../out/pxe' also serves etcd (recipes/etcd.recipe): building without it would drop its boot entries and those nodes would no longer boot; build them together: dlws-mkimage recipes/worker.recipe recipes/etcd.recipe" <<<"$err" &&
-	[ "$(sha256sum <$b/SHA256SUMS)" = "$sum_before" ] && [ ! -e out/pxe.tmp ]; then
-	pass bundle_keeps_roles
+if [ $rc = 1 ] && grep -qF "error: the PXE bundle 'recipes/../out/pxe' also serves 'etcd', which cannot be kept from its last build: 'dlws-etcd1' is no longer an etcd node in 'recipes/cluster.yaml'; build them together: dlws-mkimage recipes/worker.recipe recipes/etcd.recipe" <<<"$err" &&
+	[ "$(sha256sum <$b/SHA256SUMS)" = "$sum_before" ]; then
+	pass stale_kept_role_refused
 else
-	fail bundle_keeps_roles "rc $rc: $err"
+	fail stale_kept_role_refused "rc $rc: $err"
 fi
-check bundle_roles_rebuilt_together "$MK" -q recipes/etcd.recipe recipes/worker.recipe
+cp "$WORK/cluster.yaml.orig" recipes/cluster.yaml
 
 # Bad inputs: a clear message, exit 1, and nothing in the output directory.
 bad_case() {
