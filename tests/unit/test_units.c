@@ -71,7 +71,19 @@ static void test_images_and_install(void) {
 	CHECK(has(ign, "ExecStartPost=/usr/bin/systemctl --no-block reboot\\n"));
 	CHECK(has(ign, "ConditionKernelCommandLine=!dlws.noinstall\\n"));
 	CHECK_INTEQ(count(ign, "\"enabled\": true"), 5);
+	/* From a CD the image is on the medium: no wait for a network. */
+	CHECK(!has(ign, "network-online.target"));
 	free(ign);
+
+	/* A PXE-booted node fetches the OS image from the boot server. */
+	rc.outputs.pxe = "out/pxe";
+	rc.base.image = "os.bin.bz2";
+	ign = units_ignition_config(&rc);
+	CHECK(has(ign, "Wants=dlws-medium.service network-online.target\\n"));
+	CHECK(has(ign, "After=dlws-payload.service dlws-medium.service network-online.target\\n"));
+	free(ign);
+	rc.outputs.pxe = NULL;
+	rc.base.image = NULL;
 
 	/* after: shell leaves the node up: no after-step at all. */
 	rc.install.after = "shell";
