@@ -25,6 +25,7 @@ static const char usage_text[] =
 	"                                print the rendered configs; writes nothing\n"
 	"  certs [--list | --rotate-token] RECIPE\n"
 	"                                create, refresh or list the cluster PKI\n"
+	"  flash [--yes] IMAGE DEVICE    write an image to a USB stick safely, then verify it\n"
 	"\n"
 	"options:\n"
 	"  -q, --quiet           print errors only\n"
@@ -42,6 +43,7 @@ static const struct {
 	{ "build", cmd_build },
 	{ "render", cmd_render },
 	{ "certs", cmd_certs },
+	{ "flash", cmd_flash },
 };
 
 /* A first word that names no command and no file, and does not look like
