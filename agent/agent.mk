@@ -3,7 +3,8 @@
 #
 # It runs in a busybox initramfs with no shared libraries, so it is linked
 # statically, with libarchive (the image's decompression: bz2, gz, xz, zst)
-# and libcrypto (the manifest's sha256). Debian 12 ships the .a files in
+# and libcrypto (sha256: the manifest's files, the OS image as it streams;
+# agent/sha256.c is its only user). Debian 12 ships the .a files in
 # libarchive-dev, libssl-dev, libbz2-dev, liblzma-dev, zlib1g-dev,
 # libxml2-dev, nettle-dev, and, needed for -larchive's static link line,
 # libzstd-dev, liblz4-dev and libacl1-dev.

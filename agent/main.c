@@ -2,7 +2,9 @@
  * system (base/README.md runs it as LAYOUT_LIVE_AGENT after verifying the
  * payload). It checks the payload again, picks and checks the target disk,
  * streams the OS image onto it, and puts the payload where flatcar-install
- * would (builder/layout.h). Nothing is downloaded. */
+ * would (builder/layout.h). The OS image comes from the live system (the
+ * boot medium) or, for PXE, from the boot server over http://, checked
+ * against install.conf's sha256 as it streams; nothing else is fetched. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -37,6 +39,10 @@ enum { PARTITION_TIMEOUT = 10 };
 /* flatcar-install zeroes the end of the disk too: old backup GPTs and ZFS
  * labels live there and would outlive the new image otherwise. */
 enum { TAIL_ZERO_BYTES = 512 * 1024 };
+/* A failed install zeroes the protective MBR, the boot code and the primary
+ * GPT (the first MiB: GPT disks start their first partition there or later)
+ * and the backup GPT (the last 33 sectors). */
+enum { HEAD_ZERO_BYTES = 1024 * 1024, BACKUP_GPT_SECTORS = 33 };
 
 struct opts {
 	bool dry_run;
@@ -45,8 +51,12 @@ struct opts {
 	const char *target_oem;   /* --target-oem: OEM's files for an image-file target */
 };
 
-struct mount_state {
-	bool root, oem;
+/* What a failure must undo: mounts, and a target written to. */
+struct install_state {
+	bool root, oem;           /* ROOT_MOUNT, OEM_MOUNT are mounted */
+	bool wrote;               /* the target was opened for writing */
+	struct disk_target target;
+	uint64_t image_size;
 };
 
 static void usage(FILE *f)
@@ -74,25 +84,62 @@ static void on_damaged(const char *path, const char *reason, void *userdata)
 		log_error("payload manifest line %s is malformed", path);
 }
 
-static int zero_tail(int fd, uint64_t disk_size, uint64_t image_size, const char *display,
-		     struct agent_err *e)
+/* Zeroes [from, to) of fd. */
+static int zero_range(int fd, uint64_t from, uint64_t to, const char *what, const char *display,
+		      struct agent_err *e)
 {
 	static const char zeros[64 * 1024];
-	uint64_t off = disk_size > TAIL_ZERO_BYTES ? disk_size - TAIL_ZERO_BYTES : 0;
+	uint64_t off = from;
 
-	if (off < image_size)
-		off = image_size;
-	while (off < disk_size) {
-		size_t n = disk_size - off < sizeof zeros ? (size_t)(disk_size - off) : sizeof zeros;
+	while (off < to) {
+		size_t n = to - off < sizeof zeros ? (size_t)(to - off) : sizeof zeros;
 		ssize_t w = pwrite(fd, zeros, n, (off_t)off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return err_set(e, w < 0 ? -errno : -EIO, "cannot clear the end of %s: %s", display,
+			return err_set(e, w < 0 ? -errno : -EIO, "cannot clear %s of %s: %s", what, display,
 				       w < 0 ? strerror(errno) : "short write");
 		off += (uint64_t)w;
 	}
 	return 0;
+}
+
+static int zero_tail(int fd, uint64_t disk_size, uint64_t image_size, const char *display,
+		     struct agent_err *e)
+{
+	uint64_t off = disk_size > TAIL_ZERO_BYTES ? disk_size - TAIL_ZERO_BYTES : 0;
+
+	if (off < image_size)
+		off = image_size;
+	return zero_range(fd, off, disk_size, "the end", display, e);
+}
+
+/* After a failed install the target holds part of an image, or one that
+ * failed its checks, or one without its payload: nothing may boot it (a
+ * node that powers on again must not come up half-installed). Only the
+ * partition tables and the boot code go: the partitions' contents (the
+ * install log on ROOT) stay. */
+static int make_unbootable(const struct disk_target *t, uint64_t image_size, struct agent_err *e)
+{
+	uint64_t gpt = (uint64_t)BACKUP_GPT_SECTORS * (t->sector ? t->sector : 512);
+	uint64_t image_end = image_size < t->size ? image_size : t->size;
+	int fd, r;
+
+	fd = open(t->path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(e, -errno, "cannot open %s: %s", t->display, strerror(errno));
+	r = zero_range(fd, 0, t->size < HEAD_ZERO_BYTES ? t->size : HEAD_ZERO_BYTES, "the first MiB",
+		       t->display, e);
+	/* The disk's backup GPT, and the image's where it was written. */
+	if (r == 0)
+		r = zero_range(fd, t->size > gpt ? t->size - gpt : 0, t->size, "the backup GPT", t->display, e);
+	if (r == 0 && image_end < t->size)
+		r = zero_range(fd, image_end > gpt ? image_end - gpt : 0, image_end, "the image's backup GPT",
+			       t->display, e);
+	if (r == 0 && fsync(fd) < 0)
+		r = err_set(e, -errno, "cannot sync %s: %s", t->display, strerror(errno));
+	close(fd);
+	return r;
 }
 
 struct fs_try {
@@ -182,7 +229,7 @@ static int partition_node(const struct disk_target *t, const struct gpt *g, cons
 	return r;
 }
 
-static int install(const struct opts *o, struct mount_state *ms, char *done_on, size_t done_n,
+static int install(const struct opts *o, struct install_state *ms, char *done_on, size_t done_n,
 		   struct agent_err *e)
 {
 	char conf_path[AGENT_PATH_MAX], image[AGENT_PATH_MAX], image_display[AGENT_PATH_MAX];
@@ -190,7 +237,9 @@ static int install(const struct opts *o, struct mount_state *ms, char *done_on, 
 	const struct gpt_part *root_part, *oem_part, *efi_part;
 	struct install_conf c;
 	struct disk_target t;
+	struct stream_source src;
 	struct stream_result sr = { 0 };
+	struct stream *st = NULL;
 	struct place_stats rootfs = { 0 }, images = { 0 };
 	struct gpt g = GPT_INIT;
 	struct manifest *m = NULL;
@@ -204,8 +253,9 @@ static int install(const struct opts *o, struct mount_state *ms, char *done_on, 
 	r = conf_load(conf_path, LAYOUT_LIVE_INSTALL_CONF, &c, e);
 	if (r < 0)
 		return r;
-	log_step("install.conf: device %s, wipe %s, image %s (%llu bytes)%s%s", c.device, c.wipe ? "yes" : "no",
-		 c.image, (unsigned long long)c.image_size, c.medium[0] ? ", boot medium " : "", c.medium);
+	log_step("install.conf: device %s, wipe %s, image %s (%llu bytes%s%s)%s%s", c.device, c.wipe ? "yes" : "no",
+		 c.image, (unsigned long long)c.image_size, c.image_sha256[0] ? ", sha256 " : "", c.image_sha256,
+		 c.medium[0] ? ", boot medium " : "", c.medium);
 
 	/* 2. The payload, checked again: nothing is installed from a damaged medium. */
 	m = manifest_new();
@@ -217,11 +267,17 @@ static int install(const struct opts *o, struct mount_state *ms, char *done_on, 
 	if (r < 0)
 		goto out;
 	log_step("payload verified: %u files", files);
-	r = locate_image(c.image, image, sizeof image, image_display, sizeof image_display, e);
-	if (r < 0)
-		goto out;
-	if (!manifest_has(m, image_display))
-		log_step("warning: the OS image %s is not in the payload manifest (not verified)", image_display);
+	if (c.image_is_url) {
+		snprintf(image, sizeof image, "%s", c.image);
+		snprintf(image_display, sizeof image_display, "%s", c.image);
+	} else {
+		r = locate_image(c.image, image, sizeof image, image_display, sizeof image_display, e);
+		if (r < 0)
+			goto out;
+		if (!manifest_has(m, image_display) && !c.image_sha256[0])
+			log_step("warning: the OS image %s is neither in the payload manifest nor has a sha256 in "
+				 "install.conf (not verified)", image_display);
+	}
 
 	/* 3. The target: every check passes before it is opened for writing. */
 	r = disk_choose(&c, &t, e);
@@ -242,8 +298,16 @@ static int install(const struct opts *o, struct mount_state *ms, char *done_on, 
 		goto out;
 	}
 
-	/* 4. The image. O_EXCL on a block device fails if anything has it open
-	 * exclusively (a mounted partition, LVM, md). */
+	/* 4. The image: its start first, so that an image that cannot be read or
+	 * fetched leaves the target untouched. O_EXCL on a block device fails if
+	 * anything has it open exclusively (a mounted partition, LVM, md). */
+	src = (struct stream_source){
+		.image = image, .is_url = c.image_is_url, .display = image_display,
+		.sha256 = c.image_sha256[0] ? c.image_sha256 : NULL, .size = c.image_size,
+	};
+	r = stream_open(&src, &st, e);
+	if (r < 0)
+		goto out;
 	fd = open(t.path, O_WRONLY | O_CLOEXEC | (t.is_file ? 0 : O_EXCL));
 	if (fd < 0) {
 		int err = errno;
@@ -251,9 +315,14 @@ static int install(const struct opts *o, struct mount_state *ms, char *done_on, 
 			    err == EBUSY ? " (something holds it: a mounted partition, LVM, md?)" : "");
 		goto out;
 	}
+	ms->wrote = true;
+	ms->target = t;
+	ms->image_size = c.image_size;
 	r = zero_tail(fd, t.size, c.image_size, t.display, e);
 	if (r == 0)
-		r = stream_image(image, image_display, fd, t.display, t.size, &sr, e);
+		r = stream_copy(st, fd, t.display, &sr, e);
+	stream_free(st);
+	st = NULL;
 	if (close(fd) < 0 && r == 0)
 		r = err_set(e, -errno, "cannot write %s: %s", t.display, strerror(errno));
 	fd = -1;
@@ -261,11 +330,9 @@ static int install(const struct opts *o, struct mount_state *ms, char *done_on, 
 		goto out;
 	log_step("wrote %llu bytes to %s in %.2f s (%.1f MB/s, %s)", (unsigned long long)sr.bytes, t.display,
 		 sr.seconds, sr.seconds > 0 ? (double)sr.bytes / 1e6 / sr.seconds : 0.0, sr.filter);
-	if (sr.bytes != c.image_size) {
-		r = err_set(e, -EBADMSG, "the image %s is %llu bytes uncompressed, install.conf says %llu",
-			    image_display, (unsigned long long)sr.bytes, (unsigned long long)c.image_size);
-		goto out;
-	}
+	log_step("read %llu bytes of the OS image %s%s%s%s: sha256 %s%s", (unsigned long long)sr.read,
+		 c.image_is_url ? "from " : "", image_display, sr.client[0] ? " with " : "", sr.client, sr.sha256,
+		 c.image_sha256[0] ? ", as install.conf expects" : " (install.conf gives none to check)");
 	if (!t.is_file) {
 		r = disk_reread(&t, e);
 		if (r < 0)
@@ -367,6 +434,7 @@ static int install(const struct opts *o, struct mount_state *ms, char *done_on, 
 	log_step("writing this log to /%s on %s", LAYOUT_INSTALL_LOG, LAYOUT_PART_ROOT);
 	r = place_log(root_dir, e);
 out:
+	stream_free(st);
 	gpt_release(&g);
 	manifest_free(m);
 	if (fd >= 0)
@@ -386,7 +454,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { 0 };
-	struct mount_state ms = { false, false };
+	struct install_state ms = { 0 };
 	struct agent_err e = { "" };
 	char done_on[AGENT_PATH_MAX] = "";
 	int c, r;
@@ -419,6 +487,15 @@ int main(int argc, char **argv)
 	r = install(&o, &ms, done_on, sizeof done_on, &e);
 	if (r < 0) {
 		log_error("%s", e.msg);
+		if (ms.wrote) {
+			struct agent_err e2;
+			if (make_unbootable(&ms.target, ms.image_size, &e2) < 0)
+				log_step("the install failed, and %s could not be made unbootable: %s",
+					 ms.target.display, e2.msg);
+			else
+				log_step("the install failed: made %s unbootable (zeroed its first MiB and its "
+					 "backup GPT)", ms.target.display);
+		}
 		/* The log on the target says why, when there is a target to say it on. */
 		if (ms.root) {
 			struct agent_err e2;

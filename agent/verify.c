@@ -10,9 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "paths.h"
+#include "sha256.h"
 
 enum { FRAGMENT_LIMIT = 16 << 20, MANIFEST_MAX_LINES = 1 << 20 };
 
@@ -62,57 +61,6 @@ bool manifest_has(const struct manifest *m, const char *live_path)
 		if (strcmp(m->paths[i], live_path) == 0)
 			return true;
 	return false;
-}
-
-/* The sha256 of a file as 64 lowercase hex digits. */
-static int sha256_file(const char *path, char hex[65])
-{
-	enum { CHUNK = 1 << 20 };
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int md_len = 0;
-	EVP_MD_CTX *ctx = NULL;
-	unsigned char *buf = NULL;
-	int fd = -1, r = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	buf = malloc(CHUNK);
-	ctx = EVP_MD_CTX_new();
-	if (!buf || !ctx) {
-		r = -ENOMEM;
-		goto out;
-	}
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		r = -EIO;
-		goto out;
-	}
-	for (;;) {
-		ssize_t got = read(fd, buf, CHUNK);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (got == 0)
-			break;
-		if (EVP_DigestUpdate(ctx, buf, (size_t)got) != 1) {
-			r = -EIO;
-			goto out;
-		}
-	}
-	if (EVP_DigestFinal_ex(ctx, md, &md_len) != 1 || md_len != 32) {
-		r = -EIO;
-		goto out;
-	}
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-out:
-	EVP_MD_CTX_free(ctx);
-	free(buf);
-	close(fd);
-	return r;
 }
 
 struct line {

@@ -67,10 +67,12 @@ fi
 
 # --- which modules -------------------------------------------------------
 # Wanted at boot: disks (virtio, SATA/IDE, SCSI, USB mass storage), CD-ROM,
-# the file systems of boot media and installed systems, and virtio-net.
+# the file systems of boot media and installed systems, and the NICs a PXE
+# install fetches the OS image with (virtio-net, e1000: QEMU's) plus
+# af_packet for udhcpc's raw socket (built in on Debian's kernel).
 # crc32c/crc64 implementations are soft dependencies of ext4/jbd2/t10-pi
 # (loaded through the crypto API), so they are listed explicitly.
-wanted="virtio_pci virtio_blk virtio_scsi virtio_net virtio_console
+wanted="virtio_pci virtio_blk virtio_scsi virtio_net virtio_console e1000 af_packet
  ata_piix ata_generic ahci libata sd_mod sr_mod cdrom
  usb_storage uas xhci_pci xhci_hcd ehci_pci ehci_hcd ohci_pci uhci_hcd
  isofs vfat fat nls_cp437 nls_iso8859_1 nls_utf8
@@ -131,6 +133,38 @@ while IFS= read -r a; do
     [ -e "$root/$a" ] || [ -L "$root/$a" ] || ln -s /bin/busybox "$root/$a"
 done < <("$busybox" --list-full | sort)
 install -m 0755 "$init_script" "$root/init"
+
+# udhcpc's event script (/init runs udhcpc for an OS image on the boot
+# server): puts the lease on the interface and writes /etc/resolv.conf.
+mkdir -p "$root/etc/udhcpc"
+cat > "$root/etc/udhcpc/default.script" <<'EOF'
+#!/bin/sh
+# udhcpc's event script in the dlws-mkimage default base (base/mkbase.sh).
+# udhcpc passes the event in $1 and the lease in the environment: interface,
+# ip, subnet, mask, broadcast, router, dns, domain. /init reads
+# /run/dlws/net.<interface> for its DLWS-NET line.
+case "$1" in
+    deconfig)
+        ip -4 addr flush dev "$interface" 2>/dev/null
+        ip link set dev "$interface" up ;;
+    bound|renew)
+        ifconfig "$interface" "$ip" ${subnet:+netmask "$subnet"} ${broadcast:+broadcast "$broadcast"} || exit 1
+        while route del default dev "$interface" 2>/dev/null; do :; done
+        metric=0
+        for r in $router; do
+            route add default gw "$r" dev "$interface" metric "$metric"
+            metric=$((metric + 1))
+        done
+        {
+            [ -z "$domain" ] || printf 'search %s\n' "$domain"
+            for ns in $dns; do printf 'nameserver %s\n' "$ns"; done
+        } > /etc/resolv.conf
+        mkdir -p /run/dlws
+        printf '%s%s%s\n' "$ip" "${mask:+/$mask}" "${router:+ via ${router%% *}}" > "/run/dlws/net.$interface" ;;
+esac
+exit 0
+EOF
+chmod 0755 "$root/etc/udhcpc/default.script"
 
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\n' > "$root/etc/group"

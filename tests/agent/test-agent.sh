@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Tests of dlws-install (agent/) against fake live systems: a payload tree
 # under mktemp, read with --root, and a disk image file as the target, whose
-# ROOT/OEM files go to --target-root/--target-oem instead of a mount. The
-# real install on a real disk is the QEMU e2e test's job.
+# ROOT/OEM files go to --target-root/--target-oem instead of a mount. Images
+# named by an http:// URL come from a small python3 server on 127.0.0.1
+# (started and killed here), fetched by the host's curl, and by busybox wget
+# in an empty chroot. The real install on a real disk is the QEMU e2e
+# test's job.
 #
 #   tests/agent/test-agent.sh       builds out/agent/dlws-install first
 #   DLWS_INSTALL=path tests/agent/test-agent.sh   tests that binary instead
@@ -30,9 +33,10 @@ for tool in sgdisk gzip bzip2 xz zstd sha256sum stat truncate; do
 done
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/test-agent.XXXXXX")
-chroot_proc= chroot_mounts= loopdev=
+chroot_proc= chroot_mounts= loopdev= servers=
 cleanup() {
-	local m
+	local m p
+	for p in $servers; do kill "$p" 2>/dev/null; done
 	[ -n "$chroot_proc" ] && umount "$chroot_proc" 2>/dev/null
 	for m in $chroot_mounts; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
 	umount "$T/loopcheck" 2>/dev/null
@@ -452,7 +456,318 @@ else
 	fail "auto without a disk (rc=$rc)"; show auto5
 fi
 
-# --- 8. statically linked, runs with nothing around it (the default paths) -------
+# --- 8. install.conf: the image's sha256 and http:// URLs ------------------------
+R=$T/conf
+make_root "$R" "$img"
+sha64=$(printf x | sha256sum | cut -d' ' -f1)
+# bad_conf NAME WHAT EXPECTED LINE...: install.conf with the device, the size
+# and LINE... (from line 3 on) is refused with EXPECTED (after the file name).
+bad_conf() {
+	local name=$1 what=$2 want=$3
+	shift 3
+	{ echo "DLWS_INSTALL_DEVICE=$R/target.img"; echo "DLWS_INSTALL_IMAGE_SIZE=$IMAGE_SIZE"; printf '%s\n' "$@"; } \
+		>"$R$DLWS/install.conf"
+	run "$name" "$R" --dry-run
+	if [ "$rc" = 1 ] && grep -qxF "DLWS-INSTALL-ERROR: $DLWS/install.conf$want" "$T/$name.out"; then
+		pass "install.conf: $what"
+	else
+		fail "install.conf: $what (rc=$rc)"; show "$name"
+	fi
+}
+bad_conf conf_sha_upper "an uppercase sha256 is refused with file:line" \
+	":4: DLWS_INSTALL_IMAGE_SHA256 must be 64 lowercase hex digits, not '${sha64^^}'" \
+	"DLWS_INSTALL_IMAGE=$DLWS/os/disk.img" "DLWS_INSTALL_IMAGE_SHA256=${sha64^^}"
+bad_conf conf_sha_short "a sha256 of 63 digits is refused" \
+	":3: DLWS_INSTALL_IMAGE_SHA256 must be 64 lowercase hex digits, not '${sha64:1}'" \
+	"DLWS_INSTALL_IMAGE_SHA256=${sha64:1}" "DLWS_INSTALL_IMAGE=$DLWS/os/disk.img"
+bad_conf conf_sha_long "a sha256 with a 65th character is refused" \
+	":3: DLWS_INSTALL_IMAGE_SHA256 must be 64 lowercase hex digits, not '${sha64}0'" \
+	"DLWS_INSTALL_IMAGE_SHA256=${sha64}0" "DLWS_INSTALL_IMAGE=$DLWS/os/disk.img"
+bad_conf conf_https "https:// is refused (no CA store in the live system)" \
+	":3: DLWS_INSTALL_IMAGE: https:// is not supported (the live system has no CA certificates to check the server with): use http://, DLWS_INSTALL_IMAGE_SHA256 protects the image" \
+	"DLWS_INSTALL_IMAGE=https://192.168.255.1/worker/os/flatcar_production_image.bin.bz2" "DLWS_INSTALL_IMAGE_SHA256=$sha64"
+bad_conf conf_ftp "ftp:// is refused" \
+	":3: DLWS_INSTALL_IMAGE: 'ftp://' URLs are not supported, only http:// (or an absolute path)" \
+	"DLWS_INSTALL_IMAGE=ftp://192.168.255.1/os.bin.bz2" "DLWS_INSTALL_IMAGE_SHA256=$sha64"
+bad_conf conf_semicolon "';' in the URL's path is refused" \
+	":3: DLWS_INSTALL_IMAGE: character ';' is not allowed in the URL's path (letters, digits, \"-._~/+,=:@\" and %XX escapes are)" \
+	'DLWS_INSTALL_IMAGE=http://192.168.255.1/os.bin;reboot' "DLWS_INSTALL_IMAGE_SHA256=$sha64"
+bad_conf conf_dollar "'\$(...)' in the URL's path is refused" \
+	":3: DLWS_INSTALL_IMAGE: character '\$' is not allowed in the URL's path (letters, digits, \"-._~/+,=:@\" and %XX escapes are)" \
+	'DLWS_INSTALL_IMAGE=http://192.168.255.1/$(reboot)' "DLWS_INSTALL_IMAGE_SHA256=$sha64"
+bad_conf conf_backtick "'\`' in the URL's host is refused" \
+	":3: DLWS_INSTALL_IMAGE: character '\`' is not allowed in the URL's host (a name or an IPv4 address: letters, digits, '.', '-')" \
+	'DLWS_INSTALL_IMAGE=http://boot`id`/os.bin' "DLWS_INSTALL_IMAGE_SHA256=$sha64"
+bad_conf conf_space "a blank in the URL is refused" \
+	":3: DLWS_INSTALL_IMAGE: character \\x20 is not allowed in the URL's path (letters, digits, \"-._~/+,=:@\" and %XX escapes are)" \
+	'DLWS_INSTALL_IMAGE="http://boot/os bin"' "DLWS_INSTALL_IMAGE_SHA256=$sha64"
+bad_conf conf_query "a query ('?', a glob character) is refused" \
+	":3: DLWS_INSTALL_IMAGE: character '?' is not allowed in the URL's path (letters, digits, \"-._~/+,=:@\" and %XX escapes are)" \
+	'DLWS_INSTALL_IMAGE=http://boot/os.bin?x=1' "DLWS_INSTALL_IMAGE_SHA256=$sha64"
+bad_conf conf_userinfo "a user name in the URL is refused" \
+	":3: DLWS_INSTALL_IMAGE: character '@' is not allowed in the URL's host (a name or an IPv4 address: letters, digits, '.', '-')" \
+	'DLWS_INSTALL_IMAGE=http://root@boot/os.bin' "DLWS_INSTALL_IMAGE_SHA256=$sha64"
+bad_conf conf_port "a port out of range is refused" \
+	":3: DLWS_INSTALL_IMAGE: the URL's port must be a number from 1 to 65535, not '65536'" \
+	'DLWS_INSTALL_IMAGE=http://boot:65536/os.bin' "DLWS_INSTALL_IMAGE_SHA256=$sha64"
+bad_conf conf_nopath "a URL without a path is refused" \
+	":3: DLWS_INSTALL_IMAGE: the URL has no path to the image" \
+	'DLWS_INSTALL_IMAGE=http://boot:8080' "DLWS_INSTALL_IMAGE_SHA256=$sha64"
+bad_conf conf_badescape "a '%' that starts no escape is refused" \
+	":3: DLWS_INSTALL_IMAGE: '%' in the URL's path must start an escape %XX of two hex digits" \
+	'DLWS_INSTALL_IMAGE=http://boot/os%zz.bin' "DLWS_INSTALL_IMAGE_SHA256=$sha64"
+bad_conf conf_nosha "an http:// URL without a sha256 is refused" \
+	": DLWS_INSTALL_IMAGE is an http:// URL but DLWS_INSTALL_IMAGE_SHA256 is not set (nothing would check the download)" \
+	'DLWS_INSTALL_IMAGE=http://192.168.255.1/worker/os/flatcar_production_image.bin.bz2'
+bad_conf conf_relative "a relative image path is refused with file:line" \
+	":3: DLWS_INSTALL_IMAGE must be an absolute path or an http:// URL, not 'os/disk.img'" \
+	'DLWS_INSTALL_IMAGE=os/disk.img' "DLWS_INSTALL_IMAGE_SHA256=$sha64"
+# What the builder writes for PXE: accepted; a dry run fetches nothing.
+u='http://192.168.255.1:8080/worker-1/os/flatcar_production_image.bin.bz2'
+{ echo "DLWS_INSTALL_DEVICE=$R/target.img"; echo "DLWS_INSTALL_IMAGE_SIZE=$IMAGE_SIZE"
+  echo "DLWS_INSTALL_IMAGE=$u"; echo "export DLWS_INSTALL_IMAGE_SHA256='$sha64'"; } >"$R$DLWS/install.conf"
+run conf_url_ok "$R" --dry-run
+if [ "$rc" = 0 ] && grep -qxF "dlws-install: install.conf: device $R/target.img, wipe no, image $u ($IMAGE_SIZE bytes, sha256 $sha64)" "$T/conf_url_ok.out" &&
+   grep -qxF "dlws-install: dry run: would write $u ($IMAGE_SIZE bytes) to $R/target.img" "$T/conf_url_ok.out" &&
+   ! grep -q "fetching" "$T/conf_url_ok.out"; then
+	pass "install.conf: an http:// URL with host:port and a sha256 is accepted; a dry run fetches nothing"
+else
+	fail "install.conf: an http:// URL (rc=$rc)"; show conf_url_ok
+fi
+
+# --- 9. the sha256 of a local image, checked as it streams -----------------------
+# unbootable FILE: the first MiB, the image's backup GPT and the end of FILE
+# are zero (a failed install must not boot).
+unbootable() {
+	[ "$(head -c 1048576 "$1" | tr -d '\0' | wc -c)" = 0 ] &&
+	[ "$(head -c "$IMAGE_SIZE" "$1" | tail -c $((33 * 512)) | tr -d '\0' | wc -c)" = 0 ] &&
+	[ "$(tail -c $((33 * 512)) "$1" | tr -d '\0' | wc -c)" = 0 ]
+}
+xz_sha=$(sha "$img.xz")
+R=$T/localsha
+make_root "$R" "$img.xz" large
+write_conf "$R" "$R/target.img" 0 "$DLWS/os/disk.img.xz" "DLWS_INSTALL_IMAGE_SHA256=$xz_sha"
+run localsha "$R"
+if [ "$rc" = 0 ] && [ "$(head -c "$IMAGE_SIZE" "$R/target.img" | sha256sum | cut -d' ' -f1)" = "$img_sha" ] &&
+   grep -qxF "dlws-install: read $(stat -c %s "$img.xz") bytes of the OS image $DLWS/large/os/disk.img.xz: sha256 $xz_sha, as install.conf expects" "$T/localsha.out"; then
+	pass "a local image with install.conf's sha256: hashed in the streaming pass, installed"
+else
+	fail "a local image with install.conf's sha256 (rc=$rc)"; show localsha
+fi
+rm -f "$R/target.img"; truncate -s 20M "$R/target.img"
+write_conf "$R" "$R/target.img" 0 "$DLWS/os/disk.img.xz" "DLWS_INSTALL_IMAGE_SHA256=$sha64"
+run localsha2 "$R"
+if [ "$rc" = 1 ] &&
+   grep -qxF "DLWS-INSTALL-ERROR: the OS image $DLWS/large/os/disk.img.xz has sha256 $xz_sha, install.conf expects $sha64" "$T/localsha2.out" &&
+   grep -qxF "dlws-install: the install failed: made $R/target.img unbootable (zeroed its first MiB and its backup GPT)" "$T/localsha2.out" &&
+   unbootable "$R/target.img" && is_empty_dir "$T/localsha2.root"; then
+	pass "a local image whose sha256 is not install.conf's: refused after streaming, target made unbootable"
+else
+	fail "a local image with a wrong sha256 (rc=$rc)"; show localsha2
+fi
+
+# --- 10. the OS image over http:// -------------------------------------------------
+# A small server on loopback: /ok/NAME serves www/NAME; /cut/NAME sends the
+# Content-Length and half the body, then closes; /nolen/NAME half the body
+# without a Content-Length (the client cannot tell it is short); /stall/NAME
+# half the body, touches PORTFILE.half and waits (to be killed).
+cat >"$T/server.py" <<'PY'
+import http.server, os, socketserver, sys, time
+root, portfile = sys.argv[1], sys.argv[2]
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    def log_message(self, *args):
+        pass
+    def do_GET(self):
+        mode, _, name = self.path.lstrip("/").partition("/")
+        path = os.path.join(root, os.path.basename(name))
+        if mode not in ("ok", "cut", "nolen", "stall") or not os.path.isfile(path):
+            self.send_error(404)
+            return
+        with open(path, "rb") as f:
+            data = f.read()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if mode != "nolen":
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if mode == "ok":
+            self.wfile.write(data)
+            return
+        self.wfile.write(data[:len(data) // 2])
+        self.wfile.flush()
+        if mode == "stall":
+            open(portfile + ".half", "w").close()
+            time.sleep(120)
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+server = Server(("127.0.0.1", 0), Handler)
+with open(portfile + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+os.rename(portfile + ".tmp", portfile)
+server.serve_forever()
+PY
+srv_pid= port= http_url=
+# start_server NAME: a server in the background; $srv_pid, $port.
+start_server() {
+	local i
+	rm -f "$T/port.$1" "$T/port.$1.half"
+	python3 "$T/server.py" "$T/www" "$T/port.$1" 2>"$T/server.$1.err" &
+	srv_pid=$!
+	servers="$servers $srv_pid"
+	for i in $(seq 100); do
+		[ -s "$T/port.$1" ] && break
+		sleep 0.1
+	done
+	port=$(cat "$T/port.$1" 2>/dev/null)
+	[ -n "$port" ]
+}
+fresh_target() { rm -f "$1/target.img"; truncate -s 20M "$1/target.img"; }
+zero_sha=$(head -c 20M /dev/zero | sha256sum | cut -d' ' -f1)
+
+http_tests() {
+	local R=$T/http url bz_sha half_sha
+	mkdir -p "$T/www"
+	cp "$img.bz2" "$T/www/disk.img.bz2"
+	cp "$img" "$T/www/disk.img"
+	bz_sha=$(sha "$img.bz2")
+	if ! start_server main; then
+		fail "http: the test server did not start"; sed 's/^/    | /' "$T/server.main.err"
+		return
+	fi
+	url=http://127.0.0.1:$port
+	http_url=$url
+	make_root "$R" "$img"
+
+	write_conf "$R" "$R/target.img" 0 "$url/ok/disk.img.bz2" "DLWS_INSTALL_IMAGE_SHA256=$bz_sha"
+	run http "$R"
+	if [ "$rc" = 0 ] && [ "$(head -c "$IMAGE_SIZE" "$R/target.img" | sha256sum | cut -d' ' -f1)" = "$img_sha" ] &&
+	   grep -q "^dlws-install: fetching the OS image from $url/ok/disk.img.bz2 with curl (/[a-z/]*/curl)$" "$T/http.out" &&
+	   grep -qxF "dlws-install: read $(stat -c %s "$img.bz2") bytes of the OS image from $url/ok/disk.img.bz2 with curl: sha256 $bz_sha, as install.conf expects" "$T/http.out" &&
+	   grep -qxF "DLWS-INSTALL: done on $R/target.img" "$T/http.out" && [ -f "$T/http.root/var/log/dlws-install.log" ]; then
+		pass "http: the image fetched with curl, sha256 checked, streamed byte-identically ($(sed -n 's/.*wrote [0-9]* bytes .* (\([0-9.]* MB\/s\), .*/\1/p' "$T/http.out"))"
+	else
+		fail "http: install from a URL (rc=$rc)"; show http
+	fi
+
+	fresh_target "$R"
+	write_conf "$R" "$R/target.img" 0 "$url/ok/disk.img.bz2" "DLWS_INSTALL_IMAGE_SHA256=$img_sha"
+	run http_sha "$R"
+	if [ "$rc" = 1 ] &&
+	   grep -qxF "DLWS-INSTALL-ERROR: the OS image from $url/ok/disk.img.bz2 has sha256 $bz_sha, install.conf expects $img_sha" "$T/http_sha.out" &&
+	   grep -qxF "dlws-install: the install failed: made $R/target.img unbootable (zeroed its first MiB and its backup GPT)" "$T/http_sha.out" &&
+	   unbootable "$R/target.img" && is_empty_dir "$T/http_sha.root" && ! grep -q "^DLWS-INSTALL: done" "$T/http_sha.out"; then
+		pass "http: a wrong sha256: refused, both sums named, target made unbootable"
+	else
+		fail "http: a wrong sha256 (rc=$rc)"; show http_sha
+	fi
+
+	fresh_target "$R"
+	write_conf "$R" "$R/target.img" 0 "$url/ok/nothere.bin.bz2" "DLWS_INSTALL_IMAGE_SHA256=$bz_sha"
+	run http_404 "$R"
+	if [ "$rc" = 1 ] &&
+	   grep -qxF "DLWS-INSTALL-ERROR: cannot fetch the OS image from $url/ok/nothere.bin.bz2: curl exited with status 22: curl: (22) The requested URL returned error: 404" "$T/http_404.out" &&
+	   [ "$(sha "$R/target.img")" = "$zero_sha" ] && ! grep -q "unbootable" "$T/http_404.out"; then
+		pass "http: a 404: curl's exit status and message named, target untouched"
+	else
+		fail "http: a 404 (rc=$rc)"; show http_404
+	fi
+
+	fresh_target "$R"
+	write_conf "$R" "$R/target.img" 0 "$url/cut/disk.img.bz2" "DLWS_INSTALL_IMAGE_SHA256=$bz_sha"
+	run http_cut "$R"
+	if [ "$rc" = 1 ] &&
+	   grep -q "^DLWS-INSTALL-ERROR: cannot fetch the OS image from $url/cut/disk.img.bz2: curl exited with status 18: curl: (18) " "$T/http_cut.out" &&
+	   unbootable "$R/target.img"; then
+		pass "http: the server closes the connection mid-body: curl's status 18 named, target made unbootable"
+	else
+		fail "http: a connection closed mid-body (rc=$rc)"; show http_cut
+	fi
+
+	fresh_target "$R"
+	write_conf "$R" "$R/target.img" 0 "$url/nolen/disk.img.bz2" "DLWS_INSTALL_IMAGE_SHA256=$bz_sha"
+	run http_nolen "$R"
+	half_sha=$(head -c $(($(stat -c %s "$img.bz2") / 2)) "$img.bz2" | sha256sum | cut -d' ' -f1)
+	if [ "$rc" = 1 ] &&
+	   grep -q "^DLWS-INSTALL-ERROR: the OS image from $url/nolen/disk.img.bz2 has sha256 $half_sha, install.conf expects $bz_sha (cannot decompress " "$T/http_nolen.out" &&
+	   unbootable "$R/target.img"; then
+		pass "http: half a .bz2 without a Content-Length (curl succeeds): the sha256 names it, target made unbootable"
+	else
+		fail "http: a short .bz2 download (rc=$rc)"; show http_nolen
+	fi
+
+	fresh_target "$R"
+	write_conf "$R" "$R/target.img" 0 "$url/nolen/disk.img" "DLWS_INSTALL_IMAGE_SHA256=$img_sha"
+	run http_short "$R"
+	half_sha=$(head -c $((IMAGE_SIZE / 2)) "$img" | sha256sum | cut -d' ' -f1)
+	if [ "$rc" = 1 ] &&
+	   grep -qxF "DLWS-INSTALL-ERROR: the OS image from $url/nolen/disk.img has sha256 $half_sha, install.conf expects $img_sha" "$T/http_short.out" &&
+	   unbootable "$R/target.img"; then
+		pass "http: half a raw image without a Content-Length: the sha256 refuses it, target made unbootable"
+	else
+		fail "http: a short raw download (rc=$rc)"; show http_short
+	fi
+
+	# The right image, but install.conf's size is not its size.
+	fresh_target "$R"
+	write_conf "$R" "$R/target.img" 0 "$url/ok/disk.img.bz2" "DLWS_INSTALL_IMAGE_SHA256=$bz_sha"
+	sed -i "s/^DLWS_INSTALL_IMAGE_SIZE=.*/DLWS_INSTALL_IMAGE_SIZE=$((IMAGE_SIZE + 4096))/" "$R$DLWS/install.conf"
+	run http_size "$R"
+	if [ "$rc" = 1 ] &&
+	   grep -qxF "DLWS-INSTALL-ERROR: the OS image from $url/ok/disk.img.bz2 is $IMAGE_SIZE bytes uncompressed, install.conf says $((IMAGE_SIZE + 4096))" "$T/http_size.out" &&
+	   [ "$(head -c 1048576 "$R/target.img" | tr -d '\0' | wc -c)" = 0 ]; then
+		pass "http: an image shorter than DLWS_INSTALL_IMAGE_SIZE: refused, target made unbootable"
+	else
+		fail "http: an image shorter than DLWS_INSTALL_IMAGE_SIZE (rc=$rc)"; show http_size
+	fi
+	fresh_target "$R"
+	sed -i "s/^DLWS_INSTALL_IMAGE_SIZE=.*/DLWS_INSTALL_IMAGE_SIZE=$((IMAGE_SIZE / 2))/" "$R$DLWS/install.conf"
+	run http_size2 "$R"
+	if [ "$rc" = 1 ] &&
+	   grep -qxF "DLWS-INSTALL-ERROR: the OS image from $url/ok/disk.img.bz2 is larger than install.conf's DLWS_INSTALL_IMAGE_SIZE ($((IMAGE_SIZE / 2)) bytes)" "$T/http_size2.out" &&
+	   [ "$(head -c 1048576 "$R/target.img" | tr -d '\0' | wc -c)" = 0 ] &&
+	   [ "$(tail -c +$((IMAGE_SIZE / 2 + 1)) "$R/target.img" | tr -d '\0' | wc -c)" = 0 ]; then
+		pass "http: an image longer than DLWS_INSTALL_IMAGE_SIZE: stopped there, target made unbootable"
+	else
+		fail "http: an image longer than DLWS_INSTALL_IMAGE_SIZE (rc=$rc)"; show http_size2
+	fi
+
+	# The server killed while it sends the image.
+	if start_server stall; then
+		local spid=$srv_pid agent_pid i
+		fresh_target "$R"
+		write_conf "$R" "$R/target.img" 0 "http://127.0.0.1:$port/stall/disk.img" "DLWS_INSTALL_IMAGE_SHA256=$img_sha"
+		mkdir -p "$T/http_kill.root" "$T/http_kill.oem"
+		"$DLWS_INSTALL" --root "$R" --target-root "$T/http_kill.root" --target-oem "$T/http_kill.oem" >"$T/http_kill.out" 2>&1 &
+		agent_pid=$!
+		for i in $(seq 200); do
+			[ -e "$T/port.stall.half" ] && break
+			sleep 0.05
+		done
+		sleep 0.3
+		{ kill -9 "$spid"; wait "$spid"; } 2>/dev/null
+		wait "$agent_pid"
+		rc=$?
+		if [ "$rc" = 1 ] && [ -e "$T/port.stall.half" ] &&
+		   grep -q "^DLWS-INSTALL-ERROR: cannot fetch the OS image from http://127.0.0.1:$port/stall/disk.img: curl exited with status \(18\|56\): curl: (\(18\|56\)) " "$T/http_kill.out" &&
+		   unbootable "$R/target.img"; then
+			pass "http: the server killed mid-stream: curl's failure named, target made unbootable"
+		else
+			fail "http: the server killed mid-stream (rc=$rc)"; show http_kill
+		fi
+	else
+		fail "http: the second test server did not start"
+	fi
+}
+if ! command -v python3 >/dev/null; then
+	skip "http: python3 is not installed (it serves the image in these tests)"
+elif ! command -v curl >/dev/null; then
+	skip "http: curl is not installed (the agent's first choice of client)"
+else
+	http_tests
+fi
+
+# --- 11. statically linked, runs with nothing around it (the default paths) -------
 static=1
 [ "${DLWS_INSTALL_DYNAMIC:-0}" = 1 ] && static=0
 if [ "$static" = 0 ]; then
@@ -487,7 +802,61 @@ else
 	skip "empty chroot: needs root"
 fi
 
-# --- 9. the real path on a loop device: BLKRRPART, /dev nodes, mount(2) -------
+# The default base has no curl: busybox wget, found by the agent in an empty
+# chroot with only busybox in /bin (the test server is on the shared loopback).
+wget_test() {
+	local R=$T/wget bz_sha
+	bz_sha=$(sha "$img.bz2")
+	make_root "$R" "$img"
+	cp "$DLWS_INSTALL" "$R$DLWS/install"
+	mkdir -p "$R/bin" "$R/proc" "$R/troot" "$R/toem"
+	cp "$busybox" "$R/bin/busybox"
+	ln -s busybox "$R/bin/wget"
+	write_conf "$R" /target.img 0 "$http_url/ok/disk.img.bz2" "DLWS_INSTALL_IMAGE_SHA256=$bz_sha"
+	if ! mount -t proc proc "$R/proc" 2>/dev/null; then
+		skip "busybox wget: cannot mount /proc here"
+		return
+	fi
+	chroot_proc=$R/proc
+	chroot "$R" "$DLWS/install" --root / --target-root /troot --target-oem /toem >"$T/wget.out" 2>&1
+	rc=$?
+	if [ "$rc" = 0 ] && [ "$(head -c "$IMAGE_SIZE" "$R/target.img" | sha256sum | cut -d' ' -f1)" = "$img_sha" ] &&
+	   grep -qxF "dlws-install: fetching the OS image from $http_url/ok/disk.img.bz2 with wget (/bin/wget)" "$T/wget.out" &&
+	   grep -qxF "dlws-install: read $(stat -c %s "$img.bz2") bytes of the OS image from $http_url/ok/disk.img.bz2 with wget: sha256 $bz_sha, as install.conf expects" "$T/wget.out"; then
+		pass "busybox wget (no curl in the live system): fetched, sha256 checked, streamed byte-identically"
+	else
+		fail "busybox wget install (rc=$rc)"; show wget
+	fi
+	rm -f "$R/target.img"; truncate -s 20M "$R/target.img"
+	write_conf "$R" /target.img 0 "$http_url/ok/nothere.bin.bz2" "DLWS_INSTALL_IMAGE_SHA256=$bz_sha"
+	chroot "$R" "$DLWS/install" --root / --target-root /troot --target-oem /toem >"$T/wget2.out" 2>&1
+	rc=$?
+	if [ "$rc" = 1 ] &&
+	   grep -q "^DLWS-INSTALL-ERROR: cannot fetch the OS image from $http_url/ok/nothere.bin.bz2: wget exited with status 1: wget: server returned error: HTTP/1.0 404 " "$T/wget2.out" &&
+	   [ "$(sha "$R/target.img")" = "$zero_sha" ]; then
+		pass "busybox wget and a 404: wget's exit status and message named, target untouched"
+	else
+		fail "busybox wget and a 404 (rc=$rc)"; show wget2
+	fi
+	umount "$R/proc"; chroot_proc=
+}
+busybox=
+for b in /bin/busybox /usr/bin/busybox; do
+	[ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1 && { busybox=$b; break; }
+done
+if [ "$static" = 0 ]; then
+	skip "busybox wget: runs in a chroot, needs the static binary"
+elif [ "$(id -u)" != 0 ]; then
+	skip "busybox wget: needs root (chroot)"
+elif [ -z "$http_url" ]; then
+	skip "busybox wget: no test server (python3 or curl is missing)"
+elif [ -z "$busybox" ]; then
+	skip "busybox wget: no statically linked busybox (apt-get install busybox-static)"
+else
+	wget_test
+fi
+
+# --- 12. the real path on a loop device: BLKRRPART, /dev nodes, mount(2) -------
 # The agent runs in a chroot whose /usr/share/oem is the fake payload, with
 # the real /proc, /sys and /dev: no --root, no --target-root. (OEM and ROOT
 # change when files are put on them: only the first 3 MiB, the GPT and
