@@ -25,6 +25,7 @@ static const char usage_text[] =
 	"                                print the rendered configs; writes nothing\n"
 	"  certs [--list | --rotate-token] RECIPE\n"
 	"                                create, refresh or list the cluster PKI\n"
+	"  publish [OPTIONS] BUNDLE DEST put a PXE bundle on a boot server (--list, --rollback)\n"
 	"  flash [--yes] IMAGE DEVICE    write an image to a USB stick safely, then verify it\n"
 	"\n"
 	"options:\n"
@@ -43,6 +44,7 @@ static const struct {
 	{ "build", cmd_build },
 	{ "render", cmd_render },
 	{ "certs", cmd_certs },
+	{ "publish", cmd_publish },
 	{ "flash", cmd_flash },
 };
 
