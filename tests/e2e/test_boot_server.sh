@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# asan-pass: no (boots bundles that test_pxe and test_publish build and publish under ASan too)
+# A boot server as operators run it, from what the bundle carries: in a
+# network namespace this test creates, a bridge with the boot server's
+# address, dnsmasq (full DHCP + TFTP) started from the published
+# dnsmasq.conf and nginx from the published nginx.conf, serving
+# `dlws-mkimage publish`'s root/current. QEMU nodes on taps of that bridge
+# boot by PXE (BIOS and UEFI): iPXE gets boot.ipxe, kernels and segments
+# over HTTP (nginx's access log shows them); a worker installs with its OS
+# image fetched over HTTP. Then `publish --rollback`, and the next boot gets
+# the old release. Nothing outside the namespace is reachable.
+. "$(dirname "$0")/../lib/e2e.sh"
+. "$ROOT/tests/lib/qemu-boot.sh"
+base=$ROOT/out/base
+agent=$ROOT/out/agent/dlws-install
+[ -f "$base/vmlinuz" ] || { fail setup "no default base in $base (run 'make base')"; finish; }
+[ -x "$agent" ] || { fail setup "no install agent at $agent (run 'make')"; finish; }
+for t in dnsmasq nginx ip; do
+	command -v $t >/dev/null || { fail setup "$t is not installed (make deps)"; finish; }
+done
+ovmf_code=/usr/share/OVMF/OVMF_CODE_4M.fd ovmf_vars=/usr/share/OVMF/OVMF_VARS_4M.fd
+logs=${DLWS_TEST_LOGS:-$ROOT/out/test-logs}
+mkdir -p "$logs"
+ns=dlws-bs-$$
+srv=$WORK/srv/boot
+pids=()
+cleanup() {
+	# Everything still running in the namespace (dnsmasq, nginx, a QEMU).
+	ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	ip netns del "$ns" 2>/dev/null
+	[ "$KEEP_WORK" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+in_ns() { ip netns exec "$ns" "$@"; }
+
+cd "$WORK"
+make_project p
+cp "$base/vmlinuz" "$base/initrd.img" p/out/base/
+cd p
+export DLWS_AGENT=$agent
+bash "$ROOT/tests/lib/mkosimage.sh" out/os.img >/dev/null 2>&1 || { fail setup "mkosimage failed"; finish; }
+bzip2 -k out/os.img
+sed -i "s|^  root: .*|  root: $srv|" recipes/cluster.yaml
+sed -i 's|^  cmdline: .*|  cmdline: "console=ttyS0 quiet panic=1 dlws.test"|' recipes/*.recipe
+sed -i 's|^  cmdline: .*|&\n  image: ../out/os.img.bz2|' recipes/worker.recipe
+printf 'install: { device: auto, after: poweroff }\n' >>recipes/worker.recipe
+build() { "$MK" -q recipes/etcd.recipe recipes/worker.recipe; }
+build || { fail build "the bundle did not build"; finish; }
+
+# The image is served, not carried in RAM: no segment holds it, and the
+# worker's install.conf names its URL and sum.
+img_sum=$(sha256sum <out/os.img.bz2 | cut -d' ' -f1)
+conf=$(bsdtar -xOf out/pxe/worker/shared.cpio.gz usr/share/oem/dlws/install.conf)
+if [ "$(sha256sum <out/pxe/worker/os/os.img.bz2 | cut -d' ' -f1)" = "$img_sum" ] &&
+	grep -qx "DLWS_INSTALL_IMAGE=http://192.168.255.1/worker/os/os.img.bz2" <<<"$conf" &&
+	grep -qx "DLWS_INSTALL_IMAGE_SHA256=$img_sum" <<<"$conf" &&
+	! bsdtar -tf out/pxe/worker/shared.cpio.gz | grep -q 'os\.img'; then
+	pass image_served_not_in_initrd
+else
+	fail image_served_not_in_initrd "install.conf: $(tr '\n' ' ' <<<"$conf")"
+fi
+
+# Release A, then B (a changed template): B is current, A kept.
+"$MK" -q publish out/pxe "$srv" >/dev/null || { fail publish_a "publish failed"; finish; }
+cp -a out/pxe "$WORK/release-a"
+echo '# release B' >>recipes/templates/cloud-config.yml
+build || { fail build_b "the second bundle did not build"; finish; }
+"$MK" -q publish out/pxe "$srv" >/dev/null || { fail publish_b "publish failed"; finish; }
+check published_b_is_current diff -r out/pxe "$srv/current/"
+
+# The namespace: a bridge with the boot server's address, a tap per VM.
+ip netns add "$ns" || { fail setup "cannot create a network namespace"; finish; }
+in_ns ip link set lo up
+in_ns ip link add br0 type bridge
+in_ns ip addr add 192.168.255.1/24 dev br0
+in_ns ip link set br0 up
+for t in tap0 tap1 tap2 tap3; do
+	in_ns ip tuntap add "$t" mode tap && in_ns ip link set "$t" master br0 up
+done
+# The servers, from the published configs (dnsmasq and nginx run as root:
+# the tree lies in this test's private directory).
+in_ns dnsmasq --keep-in-foreground --conf-file="$srv/current/dnsmasq.conf" --interface=br0 --bind-interfaces \
+	--user=root --pid-file="$WORK/dnsmasq.pid" --dhcp-leasefile="$WORK/leases" --log-dhcp \
+	--log-facility="$WORK/dnsmasq.log" &
+pids+=($!)
+cat >"$WORK/nginx-main.conf" <<EOF
+daemon off;
+user root;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 64; }
+http {
+	access_log $WORK/nginx-access.log;
+	client_body_temp_path $WORK/nginx-tmp;
+	include $srv/current/nginx.conf;
+}
+EOF
+in_ns nginx -t -c "$WORK/nginx-main.conf" >"$WORK/nginx-t.log" 2>&1 &&
+	pass nginx_accepts_site || fail nginx_accepts_site "$(tr '\n' ' ' <"$WORK/nginx-t.log")"
+in_ns nginx -c "$WORK/nginx-main.conf" &
+pids+=($!)
+for _ in $(seq 50); do
+	[ -s "$WORK/nginx.pid" ] && [ -s "$WORK/dnsmasq.pid" ] && break
+	sleep 0.2
+done
+# TFTP serves the first stage (iPXE) from current.
+if in_ns curl -sf -o "$WORK/undionly.kpxe" tftp://192.168.255.1/undionly.kpxe &&
+	cmp -s "$WORK/undionly.kpxe" "$srv/current/undionly.kpxe"; then
+	pass tftp_serves_first_stage
+else
+	fail tftp_serves_first_stage "no undionly.kpxe over TFTP ($(tail -3 "$WORK/dnsmasq.log" | tr '\n' ' '))"
+fi
+
+printf '#!/bin/sh\nexec ip netns exec %s qemu-system-x86_64 "$@"\n' "$ns" >"$WORK/qemu-ns"
+chmod +x "$WORK/qemu-ns"
+# net_boot NAME FIRMWARE TAP MAC [QEMU-ARGS...]
+net_boot() {
+	local name=$1 fw=$2 tap=$3 mac=$4 log=$logs/bootserver-$1.log
+	shift 4
+	local args=(-boot n -netdev "tap,id=n0,ifname=$tap,script=no,downscript=no"
+		-device "virtio-net-pci,netdev=n0,mac=$mac" -m 1024 "$@")
+	if [ "$fw" = uefi ]; then
+		cp "$ovmf_vars" "$WORK/vars-$name.fd"
+		args+=(-machine q35 -drive "if=pflash,format=raw,readonly=on,file=$ovmf_code"
+			-drive "if=pflash,format=raw,file=$WORK/vars-$name.fd")
+	fi
+	QEMU=$WORK/qemu-ns qemu_boot "bootserver-$name" 300 "$log" -- "${args[@]}"
+	local rc=$?
+	echo "boot $name took ${QEMU_BOOT_SECS}s (end: $QEMU_BOOT_END)"
+	console_text "$log" >"$WORK/console-$name"
+	if [ $rc -ne 0 ]; then
+		fail "$name" "QEMU ended with $rc ($QEMU_BOOT_END); console log kept at $log"
+		return 1
+	fi
+}
+sha() { sha256sum <"$1" | cut -d' ' -f1; }
+user_data=usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data
+# expect_node NAME HOST TREE: the console shows HOST's name and a good
+# payload whose cloud-config is TREE's (a release's node segment).
+expect_node() {
+	local name=$1 host=$2 tree=$3 c=$WORK/console-$1 cc
+	cc=$(bsdtar -xOf "$tree/nodes/$host.cpio.gz" $user_data | sha256sum | cut -d' ' -f1)
+	if grep -qx "DLWS-HOSTNAME: $host" "$c" && grep -q '^DLWS-PAYLOAD: OK ' "$c" &&
+		grep -qx "DLWS-FILE: $cc /$user_data" "$c"; then
+		pass "$name"
+	else
+		fail "$name" "$(grep -E '^DLWS-(HOSTNAME|PAYLOAD|VERIFY)' "$c" | tr '\n' ' ')"
+	fi
+}
+# fetched NAME PATH...: nginx's access log shows each PATH served (200).
+fetched() {
+	local name=$1 missing=""
+	shift
+	for p in "$@"; do
+		grep -q "\"GET $p HTTP/1\.[01]\" 200 " "$WORK/nginx-access.log" || missing="$missing $p"
+	done
+	if [ -z "$missing" ]; then pass "$name"; else fail "$name" "not served over HTTP:$missing"; fi
+}
+
+: >"$WORK/nginx-access.log"
+net_boot bios_etcd1 bios tap0 52:54:00:00:11:01 && expect_node bios_etcd1 dlws-etcd1 out/pxe
+fetched bios_etcd1_over_http /boot.ipxe /etcd/vmlinuz /etcd/base.img /etcd/shared.cpio.gz /nodes/dlws-etcd1.cpio.gz
+if [ -f "$ovmf_code" ]; then
+	: >"$WORK/nginx-access.log"
+	net_boot uefi_etcd1 uefi tap1 52:54:00:00:11:01 && expect_node uefi_etcd1 dlws-etcd1 out/pxe
+	fetched uefi_etcd1_over_http /boot.ipxe /etcd/vmlinuz /etcd/shared.cpio.gz /nodes/dlws-etcd1.cpio.gz
+else
+	fail uefi_etcd1 "OVMF is not installed ($ovmf_code; make deps installs ovmf)"
+fi
+
+# A worker installs onto a blank disk, its OS image streamed over HTTP.
+truncate -s 128M "$WORK/disk.img"
+: >"$WORK/nginx-access.log"
+if net_boot install_worker1 bios tap2 52:54:00:00:21:01 -drive "file=$WORK/disk.img,format=raw,if=virtio"; then
+	c=$WORK/console-install_worker1
+	if grep -qx 'DLWS-INSTALL: rc=0' "$c" && [ "$QEMU_BOOT_END" = poweroff ]; then
+		pass worker_installed_over_http
+	else
+		fail worker_installed_over_http "$(grep -E 'DLWS-(INSTALL|PAYLOAD)|dlws-install' "$c" | tail -5 | tr '\n' ' ') end: $QEMU_BOOT_END"
+	fi
+	fetched os_image_over_http /worker/os/os.img.bz2
+	n=$(sgdisk -p "$WORK/disk.img" 2>/dev/null | awk '$7 == "ROOT" {print $1}')
+	start=$(sgdisk -i "$n" "$WORK/disk.img" 2>/dev/null | awk '/First sector/ {print $3}')
+	end=$(sgdisk -i "$n" "$WORK/disk.img" 2>/dev/null | awk '/Last sector/ {print $3}')
+	if [ -n "$n" ] && dd if="$WORK/disk.img" of="$WORK/root.img" bs=512 skip="$start" count=$((end - start + 1)) status=none &&
+		[ "$(debugfs -R 'cat /etc/os-release' "$WORK/root.img" 2>/dev/null | sha256sum | cut -d' ' -f1)" = \
+			"$(echo 'stand-in OS image for dlws-mkimage tests' | sha256sum | cut -d' ' -f1)" ] &&
+		[ "$(debugfs -R "cat /var/lib/flatcar-install/user_data" "$WORK/root.img" 2>/dev/null | sha256sum | cut -d' ' -f1)" = \
+			"$(bsdtar -xOf out/pxe/nodes/dlws-worker1.cpio.gz $user_data | sha256sum | cut -d' ' -f1)" ]; then
+		pass installed_disk_has_image_and_payload
+	else
+		fail installed_disk_has_image_and_payload "no ROOT with the stand-in OS and worker1's cloud-config on the disk"
+	fi
+fi
+
+# Rollback: the next boot gets release A, byte for byte.
+if "$MK" -q publish --rollback "$srv" >/dev/null && diff -r "$WORK/release-a" "$srv/current/" >/dev/null; then
+	pass rollback_switches_current
+else
+	fail rollback_switches_current "current is not release A after --rollback"
+fi
+net_boot bios_etcd1_after_rollback bios tap3 52:54:00:00:11:01 &&
+	expect_node bios_etcd1_after_rollback dlws-etcd1 "$WORK/release-a"
+if [ "$FAILED" = 1 ]; then
+	cp "$WORK/dnsmasq.log" "$logs/bootserver-dnsmasq.log" 2>/dev/null
+	cp "$WORK/nginx-access.log" "$logs/bootserver-nginx-access.log" 2>/dev/null
+	echo "logs kept in $logs (bootserver-*)"
+fi
+finish
