@@ -9,6 +9,7 @@
 #include "fsutil.h"
 #include "bootcfg.h"
 #include "cloudconfig.h"
+#include "buildinfo.h"
 #include "hash.h"
 #include "imagearchive.h"
 #include "kubernetes.h"
@@ -590,7 +591,7 @@ int build_stage_shared(const struct build *b, const struct segment_opts *o, stru
 		r = sysext_stage(b->sysext, rc, b->opts->epoch, &s, d);
 	if (r == 0)
 		r = stage_payload_script(&s, d);
-	if (r == 0 && rc->install.enabled)
+	if (r == 0 && rc->install.enabled && !o->installed)
 		r = stage_install(b, o->image_url, &s, d);
 	for (size_t i = 0; i < rc->n_images && r == 0; i++) {
 		const struct recipe_file *f = &rc->images[i];
@@ -655,6 +656,13 @@ int build_stage_node(const struct build *b, const struct node *node, struct stag
 	return 0;
 }
 
+/* A segment's manifest sum, for segment_sizes.payload_sha256. */
+static void manifest_sum(const struct stage *s, const char *segment, struct buf *sums) {
+	_cleanup_free_ char *path = xasprintf(PAYLOAD_MANIFESTS "/%s", segment);
+	const struct stage_entry *e = stage_find(s, path);
+	buf_printf(sums, "%s %s\n", e ? e->sha256 : "-", segment);
+}
+
 int build_write_segments(const struct build *b, const char *shared_path, const char *node_dir, const char *node_prefix,
 			 const struct segment_opts *o, struct stage *ret_shared, struct segment_sizes *ret, struct diags *d) {
 	struct stat st;
@@ -662,7 +670,10 @@ int build_write_segments(const struct build *b, const char *shared_path, const c
 	if (stat(b->recipe->base.initrd, &st) == 0)
 		ret->base = (uint64_t)st.st_size;
 	struct stage s = STAGE_INIT;
+	struct buf sums = BUF_INIT;
 	int r = build_stage_shared(b, o, &s, d);
+	if (r == 0)
+		manifest_sum(&s, "shared", &sums);
 	if (r == 0)
 		r = initrd_write(&s, shared_path, b->opts->epoch, &ret->shared, d);
 	if (r == 0 && ret_shared)
@@ -674,6 +685,8 @@ int build_write_segments(const struct build *b, const char *shared_path, const c
 		_cleanup_free_ char *role_path = path_join(dir, BUILD_ROLE_SEGMENT);
 		r = build_stage_node(b, NULL, &s, d);
 		if (r == 0)
+			manifest_sum(&s, "role", &sums);
+		if (r == 0)
 			r = initrd_write(&s, role_path, b->opts->epoch, &ret->role, d);
 		stage_release(&s);
 	}
@@ -681,10 +694,13 @@ int build_write_segments(const struct build *b, const char *shared_path, const c
 		r = build_stage_node(b, b->nodes[i], &s, d);
 		if (r < 0)
 			break;
+		manifest_sum(&s, "node", &sums);
 		_cleanup_free_ char *name = xasprintf("%s/%s%s.cpio.gz", node_dir, node_prefix, b->nodes[i]->hostname);
 		r = initrd_write(&s, name, b->opts->epoch, &ret->node[i], d);
 		stage_release(&s);
 	}
+	sha256_hex(sums.data ? sums.data : "", sums.len, ret->payload_sha256);
+	buf_release(&sums);
 	return r;
 }
 
@@ -722,7 +738,16 @@ int build_write_initrd_output(const struct build *b, struct pending *out, struct
 	r = build_write_segments(b, shared, tmp, "node-", &(struct segment_opts){ 0 }, NULL, &sizes, d);
 	if (r == 0)
 		r = build_check_initrd_size(b, &sizes, rc->outputs.max_initrd, &rc->outputs.initrd_loc, "max_size", d);
+	struct buildinfo info;
+	buildinfo_init(&info, &b, 1);
+	buildinfo_add_build(&info, b, rc->outputs.initrd, sizes.payload_sha256, NULL, 0);
 	segment_sizes_release(&sizes);
+	if (r == 0) {
+		_cleanup_free_ char *meta = path_join(tmp, BUILDINFO_FILE);
+		_cleanup_free_ char *json = buildinfo_json(&info);
+		r = write_file_atomic(meta, json, strlen(json), 0644, d);
+	}
+	buildinfo_release(&info);
 	if (r == 0)
 		r = sha256sums_write(tmp, "SHA256SUMS", d);
 	if (r < 0) {

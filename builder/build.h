@@ -9,6 +9,7 @@
 #include "fsutil.h"
 #include "cluster.h"
 #include "diag.h"
+#include "hash.h"
 #include "pki.h"
 #include "recipe.h"
 #include "stage.h"
@@ -60,6 +61,9 @@ struct segment_opts {
 	/* Where an install fetches the OS image (a PXE bundle's HTTP URL), which
 	 * then stays out of the segment; NULL: the image travels in it. */
 	const char *image_url;
+	/* For a disk that is already installed (outputs.disk): without what an
+	 * install needs (the agent, install.conf, the OS image). */
+	bool installed;
 };
 
 /* The shared segment: files: and overlays (the large part, one per role). */
@@ -86,6 +90,9 @@ void build_menu_entries(const struct build *b, const char *extra, struct boot_me
 struct segment_sizes {
 	uint64_t base, shared, role;
 	uint64_t *node;
+	/* What the segments deliver: sha256 over their manifests' sums (shared,
+	 * role, nodes in order), for build metadata. */
+	char payload_sha256[SHA256_HEX_LEN + 1];
 };
 void segment_sizes_release(struct segment_sizes *s);
 /* Writes the shared segment to `shared_path` and each node's segment to

@@ -81,14 +81,15 @@ static void copy_entry(struct boot_menu *m, const struct boot_entry *e) {
 		c->mac = xstrdup(e->mac);
 }
 
-void buildinfo_add_build(struct buildinfo *info, const struct build *b, const char *output, const struct boot_menu *menu,
-			 size_t first) {
+void buildinfo_add_build(struct buildinfo *info, const struct build *b, const char *output, const char *payload_sha256,
+			 const struct boot_menu *menu, size_t first) {
 	_cleanup_free_ char *out_abs = absolute(output);
 	_cleanup_free_ char *rabs = absolute(b->recipe->path);
 	_cleanup_free_ char *rel = relative(out_abs, rabs);
 	struct buildinfo_recipe *r = add_recipe(info, b->recipe->name, role_name(b->recipe->role), rel);
 	for (size_t k = 0; k < b->n_nodes; k++)
 		strv_push(&r->nodes, b->nodes[k]->hostname);
+	r->payload_sha256 = xstrdup(payload_sha256 ? payload_sha256 : "");
 	for (size_t i = first; menu && i < menu->n; i++)
 		copy_entry(&r->entries, &menu->v[i]);
 }
@@ -97,6 +98,7 @@ void buildinfo_add_kept(struct buildinfo *info, const struct buildinfo_recipe *k
 	struct buildinfo_recipe *r = add_recipe(info, kept->name, kept->role, kept->recipe);
 	for (size_t k = 0; k < kept->nodes.n; k++)
 		strv_push(&r->nodes, kept->nodes.v[k]);
+	r->payload_sha256 = xstrdup(kept->payload_sha256 ? kept->payload_sha256 : "");
 	for (size_t i = 0; i < kept->entries.n; i++)
 		copy_entry(&r->entries, &kept->entries.v[i]);
 }
@@ -122,6 +124,7 @@ char *buildinfo_json(const struct buildinfo *info) {
 		json_object_object_add(o, "role", str(r->role));
 		json_object_object_add(o, "recipe", str(r->recipe));
 		json_object_object_add(o, "nodes", str_array(&r->nodes));
+		json_object_object_add(o, "payload_sha256", str(r->payload_sha256 ? r->payload_sha256 : ""));
 		json_object *entries = checked(json_object_new_array());
 		for (size_t k = 0; k < r->entries.n; k++) {
 			const struct boot_entry *e = &r->entries.v[k];
@@ -227,6 +230,8 @@ int buildinfo_read(const char *path, struct buildinfo *ret, struct diags *d) {
 		bool ok = name && role && recipe && inner_path(name) && !strchr(name, '/');
 		if (ok) {
 			struct buildinfo_recipe *br = add_recipe(ret, name, role, recipe);
+			const char *payload = get_str(o, "payload_sha256");
+			br->payload_sha256 = xstrdup(payload ? payload : "");
 			ok = read_strings(o, "nodes", &br->nodes) && json_object_object_get_ex(o, "entries", &entries) &&
 			     json_object_is_type(entries, json_type_array);
 			for (size_t k = 0; ok && k < json_object_array_length(entries); k++)
@@ -250,6 +255,7 @@ void buildinfo_release(struct buildinfo *info) {
 		free(info->recipes[i].role);
 		free(info->recipes[i].recipe);
 		strv_release(&info->recipes[i].nodes);
+		free(info->recipes[i].payload_sha256);
 		boot_menu_release(&info->recipes[i].entries);
 	}
 	free(info->recipes);

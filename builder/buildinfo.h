@@ -15,8 +15,10 @@
 
 struct buildinfo_recipe {
 	char *name, *role;
-	char *recipe;           /* the recipe's path, relative to the output's directory */
+	char *recipe;           /* the recipe's path, relative to the output (a directory) or the
+				 * directory of an output file */
 	struct strv nodes;      /* hostnames */
+	char *payload_sha256;   /* segment_sizes.payload_sha256: what its nodes get */
 	struct boot_menu entries;       /* its boot entries, paths from the output's root */
 };
 
@@ -28,10 +30,12 @@ struct buildinfo {
 
 /* Starts the metadata of an output that `builds` write now. */
 void buildinfo_init(struct buildinfo *info, const struct build *const *builds, size_t n);
-/* Adds `b`, its path relative to `output` (which need not exist yet), and
- * the entries menu->v[first..menu->n). */
-void buildinfo_add_build(struct buildinfo *info, const struct build *b, const char *output, const struct boot_menu *menu,
-			 size_t first);
+/* Adds `b`, its path relative to the directory `output` (which need not
+ * exist yet; for an output file, the file's directory), the
+ * sum of the payload it wrote there, and the entries menu->v[first..menu->n)
+ * (menu may be NULL). */
+void buildinfo_add_build(struct buildinfo *info, const struct build *b, const char *output, const char *payload_sha256,
+			 const struct boot_menu *menu, size_t first);
 /* Adds a copy of `r`: a recipe an output keeps from an earlier build. */
 void buildinfo_add_kept(struct buildinfo *info, const struct buildinfo_recipe *r);
 char *buildinfo_json(const struct buildinfo *info);

@@ -12,6 +12,7 @@
 #include "bootcfg.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "buildinfo.h"
 #include "loaders.h"
 #include "util.h"
 
@@ -23,6 +24,7 @@ struct iso_ctx {
 	time_t epoch;
 	struct diags *d;
 	const char *out;
+	char payload_sha256[SHA256_HEX_LEN + 1];        /* of the segments fill() wrote */
 };
 
 static int iso_fail(struct iso_ctx *c, int code, const char *what) {
@@ -130,6 +132,7 @@ static int fill(struct iso_ctx *c, const struct build *b, const char *work) {
 	struct segment_sizes sizes = { 0 };
 	int r = build_write_segments(b, shared, ndir, "", &(struct segment_opts){ .large_threshold = rc->outputs.iso_large },
 				     &large, &sizes, c->d);
+	memcpy(c->payload_sha256, sizes.payload_sha256, sizeof(c->payload_sha256));
 	segment_sizes_release(&sizes);
 	_cleanup_free_ char *k = xasprintf("%s/vmlinuz", rc->name);
 	_cleanup_free_ char *bi = xasprintf("%s/base.img", rc->name);
@@ -178,6 +181,15 @@ static int add_boot(struct iso_ctx *c, const struct build *b, const char *work, 
 		r = add_text(c, work, "isolinux/isolinux.cfg", bootcfg_syslinux(&menu, NULL, "/"));
 	if (r == 0)
 		r = add_text(c, work, "boot/grub/grub.cfg", bootcfg_grub(&menu, NULL));
+	/* What the medium carries, for inspect: dlws-build.json at its root. */
+	struct buildinfo info;
+	const char *iso = b->recipe->outputs.iso;
+	_cleanup_free_ char *iso_dir = strrchr(iso, '/') ? xstrndup(iso, (size_t)(strrchr(iso, '/') - iso)) : xstrdup(".");
+	buildinfo_init(&info, &b, 1);
+	buildinfo_add_build(&info, b, iso_dir, c->payload_sha256, &menu, 0);
+	if (r == 0)
+		r = add_text(c, work, BUILDINFO_FILE, buildinfo_json(&info));
+	buildinfo_release(&info);
 	boot_menu_release(&menu);
 	_cleanup_free_ char *efi = path_join(work, "efi.img");
 	if (r == 0)
