@@ -376,17 +376,23 @@ fi
 # Another publisher holding the lock (a shell taking it with flock(1) and
 # writing its pid, as the remote side does): --no-wait is refused naming
 # it, a plain publish waits for it, saying so, and then goes through.
+# The holder keeps the lock until the waiting publish has said so (or a
+# minute passed): no race with how long ssh takes to connect.
 (
 	exec 9>>"$R/.publish.lock"
 	flock 9
 	echo "$BASHPID $(uname -n)" >"$R/.publish.lock"
 	touch "$WORK/held"
-	sleep 6
+	for _ in $(seq 1 600); do [ -e "$WORK/release" ] && break; sleep 0.1; done
 ) &
 fake=$!
 for i in $(seq 1 100); do [ -e "$WORK/held" ] && break; sleep 0.05; done
 pub rnw --ssh "$SSH" --no-wait b2 "$D"
-pub rwait --ssh "$SSH" b2 "$D"
+pub rwait --ssh "$SSH" b2 "$D" &
+waiter=$!
+for _ in $(seq 1 600); do grep -q "waiting for the publish" "$WORK/rwait.err" 2>/dev/null && break; sleep 0.1; done
+touch "$WORK/release"
+wait "$waiter"
 { wait "$fake"; } 2>/dev/null
 if [ "$(rc_of rnw)" = 1 ] && grep -qF "'$D' is being published by pid $fake: not waiting (--no-wait)" "$WORK/rnw.err"; then
 	pass remote_no_wait_refused_naming_holder
