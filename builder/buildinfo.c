@@ -204,15 +204,24 @@ int buildinfo_read(const char *path, struct buildinfo *ret, struct diags *d) {
 	char *text = NULL;
 	size_t len;
 	int r = read_file(path, BUILDINFO_LIMIT, &text, &len, d);
-	if (r < 0)
-		return r;
+	if (r == 0)
+		r = buildinfo_parse(text, len, path, ret, d);
+	free(text);
+	return r;
+}
+
+int buildinfo_parse(const char *text, size_t len, const char *path, struct buildinfo *ret, struct diags *d) {
+	*ret = (struct buildinfo){ 0 };
+	if (len > BUILDINFO_LIMIT) {
+		diag_error(d, NULL, "'%s' is larger than %d bytes", path, BUILDINFO_LIMIT);
+		return -EFBIG;
+	}
 	json_tokener *tok = json_tokener_new();
 	if (!tok)
 		die_oom();
 	json_object *root = json_tokener_parse_ex(tok, text, (int)len);
 	bool complete = json_tokener_get_error(tok) == json_tokener_success;
 	json_tokener_free(tok);
-	free(text);
 	json_object *list = NULL;
 	if (!complete || !root || !json_object_is_type(root, json_type_object) || !streq(get_str(root, "tool"), "dlws-mkimage") ||
 	    !json_object_object_get_ex(root, "recipes", &list) || !json_object_is_type(list, json_type_array)) {

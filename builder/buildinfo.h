@@ -42,6 +42,8 @@ char *buildinfo_json(const struct buildinfo *info);
 /* Reads `path`; -ENOENT (not reported) when there is none. A file that is
  * not such metadata, or names paths outside the output, is an error. */
 int buildinfo_read(const char *path, struct buildinfo *ret, struct diags *d);
+/* The same over the file's text; `path` names it in messages. */
+int buildinfo_parse(const char *text, size_t len, const char *path, struct buildinfo *ret, struct diags *d);
 void buildinfo_release(struct buildinfo *info);
 /* A recipe path read from the metadata of `output`, as a path from the
  * current directory. */

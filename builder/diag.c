@@ -1,5 +1,7 @@
 #include "diag.h"
 
+#include <errno.h>
+
 #include "util.h"
 
 void diag_vadd(struct diags *d, enum diag_level level, const struct srcloc *at, const char *fmt, va_list ap) {
@@ -25,6 +27,21 @@ void diag_vadd(struct diags *d, enum diag_level level, const struct srcloc *at, 
 DEFINE_DIAG(diag_error, DIAG_ERROR)
 DEFINE_DIAG(diag_warning, DIAG_WARNING)
 DEFINE_DIAG(diag_note, DIAG_NOTE)
+
+void diag_batch_error(struct diag_batch *b, const struct srcloc *at, const char *fmt, ...) {
+	if (b->n++ >= DIAG_BATCH_SHOWN)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	diag_vadd(b->d, DIAG_ERROR, at, fmt, ap);
+	va_end(ap);
+}
+
+int diag_batch_end(struct diag_batch *b) {
+	if (b->n > DIAG_BATCH_SHOWN)
+		diag_note(b->d, NULL, "%zu more problems not shown", b->n - DIAG_BATCH_SHOWN);
+	return b->n ? -EINVAL : 0;
+}
 
 void diags_print(const struct diags *d, FILE *f) {
 	static const char *const names[] = { "error", "warning", "note" };

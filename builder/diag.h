@@ -33,6 +33,17 @@ void diag_error(struct diags *d, const struct srcloc *at, const char *fmt, ...) 
 void diag_warning(struct diags *d, const struct srcloc *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void diag_note(struct diags *d, const struct srcloc *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void diag_vadd(struct diags *d, enum diag_level level, const struct srcloc *at, const char *fmt, va_list ap);
+
+/* A check that can find many problems (a tree of garbage) reports the
+ * first DIAG_BATCH_SHOWN and counts the rest, so the answer stays readable. */
+#define DIAG_BATCH_SHOWN 10
+struct diag_batch {
+	struct diags *d;
+	size_t n;       /* problems found */
+};
+void diag_batch_error(struct diag_batch *b, const struct srcloc *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Notes how many were not shown; returns 0 when none was found, else -EINVAL. */
+int diag_batch_end(struct diag_batch *b);
 /* "file:line:col: error: msg" (parts that are unknown are left out). */
 void diags_print(const struct diags *d, FILE *f);
 void diags_release(struct diags *d);

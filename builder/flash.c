@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -382,9 +381,7 @@ static int refuse(struct diags *d, const struct flash *f, const char *fmt, ...) 
 static int refuse(struct diags *d, const struct flash *f, const char *fmt, ...) {
 	va_list ap;
 	va_start(ap, fmt);
-	_cleanup_free_ char *why = NULL;
-	if (vasprintf(&why, fmt, ap) < 0)
-		die_oom();
+	_cleanup_free_ char *why = xvasprintf(fmt, ap);
 	va_end(ap);
 	diag_error(d, NULL, "refusing '%s': %s", f->target, why);
 	return FLASH_REFUSED;
@@ -569,26 +566,6 @@ static void *aligned_buffer(void) {
 	return p;
 }
 
-static EVP_MD_CTX *sha256_begin(void) {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
-		die_oom();      /* only fails on allocation failure */
-	return md;
-}
-
-static void sha256_end(EVP_MD_CTX *md, char hex[SHA256_HEX_LEN + 1]) {
-	static const char digits[] = "0123456789abcdef";
-	unsigned char sum[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	EVP_DigestFinal_ex(md, sum, &n);
-	EVP_MD_CTX_free(md);
-	for (unsigned i = 0; i < 32; i++) {
-		hex[2 * i] = digits[sum[i] >> 4];
-		hex[2 * i + 1] = digits[sum[i] & 15];
-	}
-	hex[SHA256_HEX_LEN] = '\0';
-}
-
 /* pread until `len` bytes or end of file; the count, or -errno. */
 static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off) {
 	size_t got = 0;
@@ -623,7 +600,7 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
 static void no_progress(void *ctx, enum flash_phase phase, uint64_t done, uint64_t total) {
 }
 
-static int write_blocks(struct flash *f, void *buf, EVP_MD_CTX *md, flash_progress_fn progress, void *ctx, struct diags *d) {
+static int write_blocks(struct flash *f, void *buf, struct sha256 *md, flash_progress_fn progress, void *ctx, struct diags *d) {
 	uint64_t total = f->image_size;
 	progress(ctx, FLASH_WRITING, 0, total);
 	for (uint64_t off = 0; off < total;) {
@@ -637,7 +614,7 @@ static int write_blocks(struct flash *f, void *buf, EVP_MD_CTX *md, flash_progre
 			diag_error(d, NULL, "image '%s' shrank while it was written", f->image);
 			return -EIO;
 		}
-		EVP_DigestUpdate(md, buf, len);
+		sha256_update(md, buf, len);
 		/* O_DIRECT takes whole logical blocks; a shorter tail goes
 		 * through the page cache rather than padding the device. */
 		size_t direct_len = f->direct ? len - len % f->block : 0;
@@ -675,9 +652,9 @@ static int write_blocks(struct flash *f, void *buf, EVP_MD_CTX *md, flash_progre
 
 int flash_write(struct flash *f, flash_progress_fn progress, void *ctx, struct diags *d) {
 	void *buf = aligned_buffer();
-	EVP_MD_CTX *md = sha256_begin();
+	struct sha256 *md = sha256_new();
 	int r = write_blocks(f, buf, md, progress ? progress : no_progress, ctx, d);
-	sha256_end(md, f->sha256);
+	sha256_final_hex(md, f->sha256);
 	free(buf);
 	if (r < 0 && f->created && unlink(f->target) == 0)
 		f->created = false;
@@ -725,7 +702,7 @@ static int first_difference(struct flash *f, void *dev_buf, uint64_t *ret, struc
 }
 
 static int read_back_sha256(struct flash *f, void *buf, flash_progress_fn progress, void *ctx, char hex[SHA256_HEX_LEN + 1], struct diags *d) {
-	EVP_MD_CTX *md = sha256_begin();
+	struct sha256 *md = sha256_new();
 	uint64_t total = f->image_size;
 	int r = 0;
 	progress(ctx, FLASH_VERIFYING, 0, total);
@@ -742,11 +719,11 @@ static int read_back_sha256(struct flash *f, void *buf, flash_progress_fn progre
 			diag_error(d, NULL, "cannot read back '%s': it ends at byte %llu", f->target, (unsigned long long)(off + (uint64_t)n));
 			break;
 		}
-		EVP_DigestUpdate(md, buf, len);
+		sha256_update(md, buf, len);
 		off += len;
 		progress(ctx, FLASH_VERIFYING, off, total);
 	}
-	sha256_end(md, hex);
+	sha256_final_hex(md, hex);
 	return r;
 }
 

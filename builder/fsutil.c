@@ -170,6 +170,35 @@ int mkdir_p(const char *path, mode_t mode) {
 	return r;
 }
 
+int mkdirs_under(const char *root, const char *rel, mode_t mode, struct diags *d) {
+	_cleanup_free_ char *path = path_join(root, rel);
+	size_t skip = strlen(root);
+	for (char *s = path + skip + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(path, mode) == 0) {
+			(void)chmod(path, mode);
+		} else if (errno != EEXIST) {
+			int r = -errno;
+			diag_error(d, NULL, "cannot create '%s': %s", path, strerror(errno));
+			return r;
+		}
+		*s = c;
+		if (!c)
+			return 0;
+	}
+}
+
+int mkdirs_for_file(const char *root, const char *rel_file, mode_t mode, struct diags *d) {
+	const char *slash = strrchr(rel_file, '/');
+	if (!slash)
+		return 0;
+	_cleanup_free_ char *dir = xstrndup(rel_file, (size_t)(slash - rel_file));
+	return mkdirs_under(root, dir, mode, d);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
 	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
 }
@@ -320,6 +349,101 @@ int sha256sums_write(const char *dir, const char *name, struct diags *d) {
 	}
 	buf_release(&b);
 	return r;
+}
+
+bool is_sha256_hex(const char *p) {
+	for (int i = 0; i < SHA256_HEX_LEN; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f') || (p[i] >= 'A' && p[i] <= 'F')))
+			return false;
+	return true;
+}
+
+bool path_is_plain_relative(const char *p) {
+	if (!*p || *p == '/')
+		return false;
+	for (const char *s = p; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '\\')
+			return false;
+	for (const char *s = p;;) {
+		const char *e = strchrnul(s, '/');
+		size_t n = (size_t)(e - s);
+		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+			return false;
+		if (!*e)
+			return true;
+		s = e + 1;
+	}
+}
+
+static int cmp_sum(const void *a, const void *b) {
+	return strcmp(((const struct sha256sum *)a)->path, ((const struct sha256sum *)b)->path);
+}
+
+/* One line, "<hex>  <path>" or "<hex> *<path>"; the path (owned) or NULL
+ * with the problem reported. */
+static char *parse_sum_line(const char *at, size_t n, const struct srcloc *loc, struct diag_batch *p) {
+	if (n < SHA256_HEX_LEN + 3 || !is_sha256_hex(at) || at[64] != ' ' || (at[65] != ' ' && at[65] != '*')) {
+		diag_batch_error(p, loc, "expected '<sha256 in hex>  <path>'");
+		return NULL;
+	}
+	char *path = xstrndup(at + 66, n - 66);
+	if (strlen(path) != n - 66 || !path_is_plain_relative(path))
+		diag_batch_error(p, loc, "'%s' is not a plain relative path", path);
+	else if (streq(path, SHA256SUMS_NAME))
+		diag_batch_error(p, loc, "%s lists itself", SHA256SUMS_NAME);
+	else
+		return path;
+	free(path);
+	return NULL;
+}
+
+int sha256sums_parse(const char *text, size_t len, const char *file, struct sha256sums *ret, struct diags *d) {
+	struct sha256sums s = SHA256SUMS_INIT;
+	struct diag_batch p = { d, 0 };
+	const char *end = text + len;
+	int line = 0;
+	for (const char *at = text; at < end;) {
+		line++;
+		const char *nl = memchr(at, '\n', (size_t)(end - at));
+		struct srcloc loc = { file, line, 0 };
+		char *path = parse_sum_line(at, (size_t)((nl ? nl : end) - at), &loc, &p);
+		if (path) {
+			GROW(s.v, s.cap, s.n + 1);
+			struct sha256sum *e = &s.v[s.n++];
+			e->path = path;
+			for (int i = 0; i < SHA256_HEX_LEN; i++)
+				e->hex[i] = (char)(at[i] >= 'A' && at[i] <= 'F' ? at[i] - 'A' + 'a' : at[i]);
+			e->hex[SHA256_HEX_LEN] = '\0';
+		}
+		at = nl ? nl + 1 : end;
+	}
+	if (s.n)
+		qsort(s.v, s.n, sizeof(*s.v), cmp_sum);
+	struct srcloc whole = { file, 0, 0 };
+	for (size_t i = 1; i < s.n; i++)
+		if (streq(s.v[i - 1].path, s.v[i].path))
+			diag_batch_error(&p, &whole, "'%s' is listed twice", s.v[i].path);
+	if (p.n == 0 && s.n == 0)
+		diag_batch_error(&p, &whole, "lists no files");
+	int r = diag_batch_end(&p);
+	if (r < 0) {
+		sha256sums_release(&s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+const struct sha256sum *sha256sums_find(const struct sha256sums *s, const char *path) {
+	struct sha256sum key = { .path = (char *)path };
+	return s->n ? bsearch(&key, s->v, s->n, sizeof(*s->v), cmp_sum) : NULL;
+}
+
+void sha256sums_release(struct sha256sums *s) {
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i].path);
+	free(s->v);
+	*s = (struct sha256sums)SHA256SUMS_INIT;
 }
 
 struct copy_ctx {

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "diag.h"
+#include "hash.h"
 #include "util.h"
 
 /* Streams `path` to `sink` in chunks; a sink returns 0 or a negative errno
@@ -34,6 +35,11 @@ void atomic_abort(struct atomic_file *f);
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct diags *d);
 
 int mkdir_p(const char *path, mode_t mode);
+/* Creates the directories of `rel` below `root` (which exists) with
+ * exactly `mode`, whatever the umask; errors reported. mkdirs_for_file
+ * creates those of a file's path `rel_file` ("a/b/f": a, a/b). */
+int mkdirs_under(const char *root, const char *rel, mode_t mode, struct diags *d);
+int mkdirs_for_file(const char *root, const char *rel_file, mode_t mode, struct diags *d);
 /* Removes a tree (for temp dirs we made); missing is fine. */
 int rm_rf(const char *path);
 /* `rel` resolved against the directory of `base_file`; absolute `rel` is kept. */
@@ -43,13 +49,38 @@ bool path_exists(const char *path);
 /* Normalises a target path ("/opt//bin/./x" -> "opt/bin/x"); NULL when it
  * escapes the root ("..") or is empty. */
 char *path_normalize_dest(const char *path);
+/* "a/b": relative, no empty, "." or ".." component, no control characters
+ * or backslashes (nothing sha256sum(1) would escape). */
+bool path_is_plain_relative(const char *p);
 
 /* Replaces directory `dst` by `tmp` with two renames, so readers see the
  * old tree or the new one, never a mix; a failure restores the old one. */
 int dir_replace(const char *tmp, const char *dst, struct diags *d);
+/* SHA256SUMS files, as sha256sum(1) writes and -c reads them. */
+#define SHA256SUMS_NAME "SHA256SUMS"
 /* Writes `name` inside `dir`: "<sha256>  <relative path>" for every regular
  * file below `dir` (sorted, itself excluded), as sha256sum -c reads it. */
 int sha256sums_write(const char *dir, const char *name, struct diags *d);
+
+/* A parsed SHA256SUMS, sorted by path. */
+struct sha256sum {
+	char *path;
+	char hex[SHA256_HEX_LEN + 1];   /* lowercase */
+};
+struct sha256sums {
+	struct sha256sum *v;
+	size_t n, cap;
+};
+#define SHA256SUMS_INIT { 0 }
+/* Parses "<64 hex digits>  <path>" lines ("<hex> *<path>" too); paths must
+ * be plain relative paths ("a/b", no "..", ".", "//", backslashes or
+ * control characters), each listed once, and not SHA256SUMS itself. Every
+ * bad line is reported as FILE:LINE; *ret is set only on success. */
+int sha256sums_parse(const char *text, size_t len, const char *file, struct sha256sums *ret, struct diags *d);
+const struct sha256sum *sha256sums_find(const struct sha256sums *s, const char *path);
+void sha256sums_release(struct sha256sums *s);
+/* Whether `p` starts with 64 hex digits. */
+bool is_sha256_hex(const char *p);
 /* The names in `dir` (not . and ..), sorted; errors reported at `at`. */
 int dir_names(const char *dir, struct strv *ret, const struct srcloc *at, struct diags *d);
 /* Lists regular files and symlinks below `dir`, relative and sorted. */

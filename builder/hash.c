@@ -26,24 +26,52 @@ void sha256_hex(const void *data, size_t len, char hex[SHA256_HEX_LEN + 1]) {
 	to_hex(md, hex);
 }
 
+/* The EVP context is the whole state; the struct only hides its type. */
+struct sha256 {
+	EVP_MD_CTX *ctx;
+};
+
+struct sha256 *sha256_new(void) {
+	struct sha256 *h = xmalloc(sizeof(*h));
+	h->ctx = EVP_MD_CTX_new();
+	if (!h->ctx || !EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL))
+		die_oom(); /* only fails on allocation failure */
+	return h;
+}
+
+void sha256_update(struct sha256 *h, const void *data, size_t len) {
+	EVP_DigestUpdate(h->ctx, data, len);
+}
+
+void sha256_final_hex(struct sha256 *h, char hex[SHA256_HEX_LEN + 1]) {
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	EVP_DigestFinal_ex(h->ctx, md, &n);
+	to_hex(md, hex);
+	sha256_free(h);
+}
+
+void sha256_free(struct sha256 *h) {
+	if (!h)
+		return;
+	EVP_MD_CTX_free(h->ctx);
+	free(h);
+}
+
 static int digest_sink(void *ctx, const void *data, size_t len) {
-	EVP_DigestUpdate(ctx, data, len);
+	sha256_update(ctx, data, len);
 	return 0;
 }
 
 int sha256_file_hex(const char *path, char hex[SHA256_HEX_LEN + 1], uint64_t *ret_size, struct diags *d) {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		abort(); /* only fails on allocation failure */
-	int r = stream_file(path, digest_sink, ctx, ret_size, d);
-	if (r == 0) {
-		unsigned char md[32];
-		unsigned int mdlen = 0;
-		EVP_DigestFinal_ex(ctx, md, &mdlen);
-		to_hex(md, hex);
+	struct sha256 *h = sha256_new();
+	int r = stream_file(path, digest_sink, h, ret_size, d);
+	if (r < 0) {
+		sha256_free(h);
+		return r;
 	}
-	EVP_MD_CTX_free(ctx);
-	return r;
+	sha256_final_hex(h, hex);
+	return 0;
 }
 
 char *base64_encode(const void *data, size_t len) {

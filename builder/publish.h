@@ -31,7 +31,6 @@
 #include "util.h"
 
 #define PUBLISH_KEEP_DEFAULT 5
-#define PUBLISH_SUMS_NAME "SHA256SUMS"
 
 /* Where a bundle is published. All strings owned. */
 struct publish_dest {
@@ -96,8 +95,8 @@ struct publish_release {
 	time_t published;       /* from the id */
 	uint64_t size;          /* apparent size of its tree, as du -sb counts it */
 	bool current;
-	struct strv roles;      /* top-level directories with a vmlinuz */
-	struct strv nodes;      /* nodes/<hostname>.cpio.gz */
+	struct strv roles;      /* from its dlws-build.json, else top-level directories with a vmlinuz */
+	struct strv nodes;      /* hostnames, from the same, else nodes/<hostname>.cpio.gz */
 };
 /* The releases in `dest`, oldest first (*ret_n may be 0). The caller frees
  * them with publish_releases_free. */
@@ -112,24 +111,6 @@ bool publish_is_release_id(const char *s);
  * `sums_hex`, later than `latest` (the newest id in the root, or NULL) so
  * that ids keep the order of publication even within a second. */
 char *publish_release_id(time_t now, const char *latest, const char sums_hex[SHA256_HEX_LEN + 1]);
-
-/* A SHA256SUMS as sha256sum(1) writes it, sorted by path. */
-struct publish_sum {
-	char *path;
-	char hex[SHA256_HEX_LEN + 1];
-};
-struct publish_sums {
-	struct publish_sum *v;
-	size_t n, cap;
-};
-#define PUBLISH_SUMS_INIT { 0 }
-/* Parses "<64 hex digits>  <path>" lines; paths must be plain relative
- * paths ("a/b", no "..", ".", "//", backslashes or control characters),
- * each listed once, and not SHA256SUMS itself. Every bad line is reported
- * as FILE:LINE; *ret is set only on success. */
-int publish_sums_parse(const char *text, size_t len, const char *file, struct publish_sums *ret, struct diags *d);
-const struct publish_sum *publish_sums_find(const struct publish_sums *s, const char *path);
-void publish_sums_release(struct publish_sums *s);
 
 /* Splits a command line into words as rsync splits -e: blanks separate,
  * '...' and "..." quote, a backslash escapes (not inside '...'). Returns

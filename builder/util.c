@@ -40,14 +40,18 @@ char *xstrndup(const char *s, size_t n) {
 	return p;
 }
 
+char *xvasprintf(const char *fmt, va_list ap) {
+	char *s = NULL;
+	if (vasprintf(&s, fmt, ap) < 0)
+		die_oom();
+	return s;
+}
+
 char *xasprintf(const char *fmt, ...) {
 	va_list ap;
 	va_start(ap, fmt);
-	char *s = NULL;
-	int r = vasprintf(&s, fmt, ap);
+	char *s = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (r < 0)
-		die_oom();
 	return s;
 }
 
@@ -95,6 +99,10 @@ static int cmp_str(const void *a, const void *b) {
 void strv_sort(struct strv *s) {
 	if (s->n > 1)
 		qsort(s->v, s->n, sizeof(char *), cmp_str);
+}
+
+bool strv_sorted_contains(const struct strv *s, const char *str) {
+	return s->n && bsearch(&str, s->v, s->n, sizeof(char *), cmp_str);
 }
 
 void strv_release(struct strv *s) {

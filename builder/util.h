@@ -1,6 +1,7 @@
 /* Small helpers shared by every module: allocation that cannot fail,
  * scope cleanup, string vectors. */
 #pragma once
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 /* For libraries that return NULL on allocation failure. */
 void die_oom(void) __attribute__((noreturn));
 
@@ -43,6 +45,8 @@ void strv_push(struct strv *s, const char *str);        /* copies str */
 void strv_push_take(struct strv *s, char *str);         /* takes ownership */
 bool strv_contains(const struct strv *s, const char *str);
 void strv_sort(struct strv *s);
+/* strv_contains for a sorted vector (binary search). */
+bool strv_sorted_contains(const struct strv *s, const char *str);
 void strv_release(struct strv *s);
 
 /* Levenshtein distance, for did-you-mean suggestions. */

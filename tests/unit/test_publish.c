@@ -1,5 +1,4 @@
-/* publish's parsers, table-driven: SHA256SUMS lines, destinations (local
- * or host:path, the ssh command split like rsync -e), release ids, and sh
+/* publish's parsers, table-driven: destinations (local or host:path, the ssh command split like rsync -e), release ids, and sh
  * quoting (checked by running sh). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,73 +10,6 @@
 #include "diag.h"
 #include "publish.h"
 #include "util.h"
-
-/* Every diagnostic as "L: message", one per line. */
-static char *format_diags(const struct diags *d) {
-	struct buf b = BUF_INIT;
-	for (size_t i = 0; i < d->n; i++)
-		buf_printf(&b, "%s%d: %s", i ? "\n" : "", d->v[i].line, d->v[i].msg);
-	return buf_steal(&b, NULL);
-}
-
-#define H1 "a8248cf901ccbd7a05b6e8680ea24484dbfd580685bd790fd7c56d5d9d8abb90"
-#define H2 "79daa794afa9790d8478f7c00b0c55d8968935fbaf927884df4942a88ead3387"
-
-static void test_sums(void) {
-	static const struct {
-		const char *text;
-		const char *error;      /* "LINE: message", NULL when it parses */
-		size_t n;
-		const char *first_path;
-	} cases[] = {
-		{ H1 "  worker/vmlinuz\n" H2 "  boot.ipxe\n", NULL, 2, "boot.ipxe" },
-		{ H1 " *worker/vmlinuz", NULL, 1, "worker/vmlinuz" },        /* binary mark, no final newline */
-		{ "A8248CF901CCBD7A05B6E8680EA24484DBFD580685BD790FD7C56D5D9D8ABB90  a\n", NULL, 1, "a" },
-		{ "", "0: lists no files", 0, NULL },
-		{ "deadbeef  a\n", "1: expected '<sha256 in hex>  <path>'", 0, NULL },
-		{ H1 " a\n", "1: expected '<sha256 in hex>  <path>'", 0, NULL },
-		{ H1 "  ../evil\n", "1: '../evil' is not a plain relative path", 0, NULL },
-		{ H1 "  /etc/passwd\n", "1: '/etc/passwd' is not a plain relative path", 0, NULL },
-		{ H1 "  a//b\n", "1: 'a//b' is not a plain relative path", 0, NULL },
-		{ H1 "  ./a\n", "1: './a' is not a plain relative path", 0, NULL },
-		{ H1 "  a\\b\n", "1: 'a\\b' is not a plain relative path", 0, NULL },
-		{ H1 "  a/\n", "1: 'a/' is not a plain relative path", 0, NULL },
-		{ H1 "  SHA256SUMS\n", "1: SHA256SUMS lists itself", 0, NULL },
-		{ H1 "  a\n" H2 "  a\n", "0: 'a' is listed twice", 0, NULL },
-		{ H1 "  a\nnonsense\n" H2 "  ../b\n", "2: expected '<sha256 in hex>  <path>'\n3: '../b' is not a plain relative path", 0, NULL },
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct diags d = DIAGS_INIT;
-		struct publish_sums s = PUBLISH_SUMS_INIT;
-		int r = publish_sums_parse(cases[i].text, strlen(cases[i].text), "SHA256SUMS", &s, &d);
-		char *got = format_diags(&d);
-		if (cases[i].error) {
-			CHECK(r < 0);
-			CHECK_STREQ(got, cases[i].error);
-			CHECK_INTEQ(s.n, 0);
-		} else {
-			CHECK_INTEQ(r, 0);
-			CHECK_STREQ(got, "");
-			CHECK_INTEQ(s.n, cases[i].n);
-			if (s.n)
-				CHECK_STREQ(s.v[0].path, cases[i].first_path);
-		}
-		free(got);
-		publish_sums_release(&s);
-		diags_release(&d);
-	}
-	/* Sorted by path, sums in lowercase, found by path. */
-	struct diags d = DIAGS_INIT;
-	struct publish_sums s = PUBLISH_SUMS_INIT;
-	const char *text = H2 "  worker/vmlinuz\n" H1 "  master/vmlinuz\n";
-	CHECK_INTEQ(publish_sums_parse(text, strlen(text), "SHA256SUMS", &s, &d), 0);
-	const struct publish_sum *e = publish_sums_find(&s, "worker/vmlinuz");
-	CHECK(e && streq(e->hex, H2));
-	CHECK(publish_sums_find(&s, "nodes/x.cpio.gz") == NULL);
-	CHECK_STREQ(s.v[0].path, "master/vmlinuz");
-	publish_sums_release(&s);
-	diags_release(&d);
-}
 
 static void test_dest(void) {
 	static const struct {
@@ -194,7 +126,6 @@ static void test_quote(void) {
 }
 
 int main(void) {
-	test_sums();
 	test_dest();
 	test_ids();
 	test_quote();

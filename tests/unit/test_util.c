@@ -413,6 +413,15 @@ static void test_hash(void) {
 	CHECK_STREQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	sha256_hex("", 0, hex);
 	CHECK_STREQ(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	/* Piece by piece, the same digest. */
+	struct sha256 *h = sha256_new();
+	sha256_update(h, "a", 1);
+	sha256_update(h, "", 0);
+	sha256_update(h, "bc", 2);
+	sha256_final_hex(h, hex);
+	CHECK_STREQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	sha256_free(NULL);
+	sha256_free(sha256_new());
 
 	static const struct { const char *in; size_t len; const char *want; } b64[] = {
 		{ "", 0, "" },
