@@ -45,3 +45,5 @@ int cmd_render(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_certs(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_flash(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_publish(int argc, char **argv, struct cmd_ctx *ctx);
+int cmd_inspect(int argc, char **argv, struct cmd_ctx *ctx);
+int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx);

@@ -27,6 +27,8 @@ static const char usage_text[] =
 	"                                create, refresh or list the cluster PKI\n"
 	"  publish [OPTIONS] BUNDLE DEST put a PXE bundle on a boot server (--list, --rollback)\n"
 	"  flash [--yes] IMAGE DEVICE    write an image to a USB stick safely, then verify it\n"
+	"  inspect [--json] OUTPUT       show what an output holds (build, boot entries, certs, configs)\n"
+	"  verify OUTPUT                 recompute every checksum inside an output\n"
 	"\n"
 	"options:\n"
 	"  -q, --quiet           print errors only\n"
@@ -46,6 +48,8 @@ static const struct {
 	{ "certs", cmd_certs },
 	{ "publish", cmd_publish },
 	{ "flash", cmd_flash },
+	{ "inspect", cmd_inspect },
+	{ "verify", cmd_verify },
 };
 
 /* A first word that names no command and no file, and does not look like

@@ -1433,6 +1433,36 @@ fail:
 	return r;
 }
 
+int pki_cert_info_parse(const char *pem, size_t len, const char *name, struct pki_cert_info *ret, struct diags *d) {
+	if (len > PEM_LIMIT) {
+		diag_error(d, NULL, "'%s' is larger than %zu bytes", name, PEM_LIMIT);
+		return -EFBIG;
+	}
+	_cleanup_bio_ BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	if (!bio)
+		return crypto_fail(d, -ENOMEM, "cannot load '%s'", name);
+	_cleanup_x509_ X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	if (!x)
+		return crypto_fail(d, -EINVAL, "cannot load '%s'", name);
+	struct strv sans = STRV_INIT;
+	time_t not_after;
+	if (time_from_asn1(X509_get0_notAfter(x), &not_after) < 0) {
+		diag_error(d, NULL, "cannot load '%s': unreadable expiry date", name);
+		return -EINVAL;
+	}
+	cert_sans(x, &sans);
+	*ret = (struct pki_cert_info){
+		.file = xstrdup(name),
+		.subject = name_oneline(X509_get_subject_name(x)),
+		.issuer = name_oneline(X509_get_issuer_name(x)),
+		.sans = sans.v,
+		.n_sans = sans.n,
+		.not_after = not_after,
+	};
+	ERR_clear_error();
+	return 0;
+}
+
 int pki_ca_cert_hash(const char *dir, char **ret, struct diags *d) {
 	_cleanup_free_ char *path = path_join(dir, "ca.pem");
 	_cleanup_x509_ X509 *x = NULL;

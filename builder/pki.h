@@ -75,6 +75,9 @@ struct pki_cert_info {
 	size_t n_sans;
 	time_t not_after;
 };
+/* The first certificate in PEM text `pem` (from an output: untrusted);
+ * `name` becomes ret->file and names it in messages. */
+int pki_cert_info_parse(const char *pem, size_t len, const char *name, struct pki_cert_info *ret, struct diags *d);
 /* Every certificate in `dir`, sorted by file name. */
 int pki_list(const char *dir, struct pki_cert_info **ret, size_t *ret_n, struct diags *d);
 void pki_cert_info_free(struct pki_cert_info *v, size_t n);

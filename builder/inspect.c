@@ -1,0 +1,442 @@
+#include "inspect.h"
+
+#include <json-c/json.h>
+#include <string.h>
+
+#include "buf.h"
+#include "buildinfo.h"
+#include "fsutil.h"
+#include "pki.h"
+#include "stage.h"
+
+static json_object *checked(json_object *o) {
+	if (!o)
+		die_oom();
+	return o;
+}
+
+static json_object *str(const char *s) {
+	return checked(json_object_new_string(s ? s : ""));
+}
+
+static json_object *i64(long long v) {
+	return checked(json_object_new_int64(v));
+}
+
+static json_object *str_array(const struct strv *v) {
+	json_object *a = checked(json_object_new_array());
+	for (size_t i = 0; i < v->n; i++)
+		json_object_array_add(a, str(v->v[i]));
+	return a;
+}
+
+static void add(json_object *o, const char *key, json_object *v) {
+	json_object_object_add(o, key, v);
+}
+
+static void problem(json_object *problems, char *msg) {
+	json_object_array_add(problems, str(msg));
+	free(msg);
+}
+
+static json_object *build_model(const struct reader_output *o, json_object *problems) {
+	const struct reader_file *f = reader_find(o->files, o->n, BUILDINFO_FILE);
+	if (!f)
+		return NULL;
+	struct buildinfo info;
+	struct diags d = DIAGS_INIT;
+	if (!f->data || buildinfo_parse(f->data, f->len, BUILDINFO_FILE, &info, &d) < 0) {
+		problem(problems, xasprintf("%s: %s", BUILDINFO_FILE, d.n ? d.v[0].msg : "too large"));
+		diags_release(&d);
+		return NULL;
+	}
+	diags_release(&d);
+	json_object *b = checked(json_object_new_object());
+	add(b, "tool", str("dlws-mkimage"));
+	add(b, "version", str(info.tool_version));
+	add(b, "built", str(info.built));
+	add(b, "cluster", str(info.cluster));
+	json_object *list = checked(json_object_new_array());
+	for (size_t i = 0; i < info.n_recipes; i++) {
+		const struct buildinfo_recipe *r = &info.recipes[i];
+		json_object *ro = checked(json_object_new_object());
+		add(ro, "name", str(r->name));
+		add(ro, "role", str(r->role));
+		add(ro, "recipe", str(r->recipe));
+		add(ro, "nodes", str_array(&r->nodes));
+		add(ro, "payload_sha256", str(r->payload_sha256));
+		json_object *entries = checked(json_object_new_array());
+		for (size_t k = 0; k < r->entries.n; k++) {
+			const struct boot_entry *e = &r->entries.v[k];
+			json_object *eo = checked(json_object_new_object());
+			add(eo, "label", str(e->label));
+			add(eo, "title", str(e->title));
+			add(eo, "kernel", str(e->kernel));
+			add(eo, "initrds", str_array(&e->initrds));
+			_cleanup_free_ char *cmdline = reader_mask_secrets(e->cmdline, strlen(e->cmdline));
+			add(eo, "cmdline", str(cmdline));
+			add(eo, "mac", e->mac ? str(e->mac) : NULL);
+			json_object_array_add(entries, eo);
+		}
+		add(ro, "entries", entries);
+		json_object_array_add(list, ro);
+	}
+	add(b, "recipes", list);
+	buildinfo_release(&info);
+	return b;
+}
+
+/* The entries a bootloader config offers: syslinux LABELs, GRUB menuentry titles. */
+static json_object *menu_entries(const char *text) {
+	json_object *a = checked(json_object_new_array());
+	_cleanup_free_ char *copy = xstrdup(text);
+	char *save = NULL;
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (startswith(line, "LABEL "))
+			json_object_array_add(a, str(line + 6));
+		else if (startswith(line, "menuentry '")) {
+			char *end = strchr(line + 11, '\'');
+			if (end) {
+				*end = '\0';
+				json_object_array_add(a, str(line + 11));
+			}
+		}
+	}
+	return a;
+}
+
+static json_object *boot_model(const struct reader_output *o) {
+	json_object *b = checked(json_object_new_object());
+	json_object *et = checked(json_object_new_array());
+	for (size_t i = 0; i < o->n_boot; i++) {
+		const struct reader_boot_image *bi = &o->boot[i];
+		json_object *e = checked(json_object_new_object());
+		add(e, "platform", str(bi->platform));
+		add(e, "bootable", checked(json_object_new_boolean(bi->bootable)));
+		add(e, "path", bi->path ? str(bi->path) : NULL);
+		add(e, "load_rba", i64(bi->load_rba));
+		add(e, "sectors", i64(bi->sectors));
+		json_object_array_add(et, e);
+	}
+	add(b, "el_torito", et);
+	json_object *menus = checked(json_object_new_array());
+	json_object *per_mac = checked(json_object_new_array());
+	for (size_t i = 0; i < o->n; i++) {
+		const struct reader_file *f = &o->files[i];
+		if (!f->data)
+			continue;
+		bool pxelinux_mac = startswith(f->path, "pxelinux.cfg/01-");
+		bool grub_mac = startswith(f->path, "grub/") && endswith(f->path, ".cfg");
+		if (pxelinux_mac || grub_mac) {
+			json_object *m = checked(json_object_new_object());
+			add(m, "file", str(f->path));
+			_cleanup_free_ char *mac = grub_mac ? xstrndup(f->path + 5, strlen(f->path) - 9) : xstrdup(f->path + 16);
+			for (char *c = mac; pxelinux_mac && *c; c++)
+				if (*c == '-')
+					*c = ':';
+			add(m, "mac", str(mac));
+			add(m, "entries", menu_entries(f->data));
+			json_object_array_add(per_mac, m);
+		} else if (streq(f->path, "isolinux/isolinux.cfg") || streq(f->path, "boot/grub/grub.cfg") ||
+			   streq(f->path, "pxelinux.cfg/default") || streq(f->path, "grub.cfg")) {
+			json_object *m = checked(json_object_new_object());
+			add(m, "file", str(f->path));
+			add(m, "entries", menu_entries(f->data));
+			json_object_array_add(menus, m);
+		}
+	}
+	add(b, "menus", menus);
+	add(b, "per_mac", per_mac);
+	return b;
+}
+
+static json_object *manifests_model(const struct reader_segment *seg, bool entries, json_object *problems) {
+	json_object *a = checked(json_object_new_array());
+	for (size_t i = 0; i < seg->n; i++) {
+		const struct reader_file *f = &seg->files[i];
+		if (!startswith(f->path, PAYLOAD_MANIFESTS "/") || f->type != READER_REG)
+			continue;
+		struct reader_manifest m;
+		struct diags d = DIAGS_INIT;
+		_cleanup_free_ char *where = xasprintf("%s: /%s", seg->path, f->path);
+		if (!f->data || reader_manifest_parse(f->data, f->len, where, &m, &d) < 0) {
+			problem(problems, d.n ? xasprintf("%s:%d: %s", where, d.v[0].line, d.v[0].msg) : xasprintf("%s: too large", where));
+			diags_release(&d);
+			continue;
+		}
+		diags_release(&d);
+		json_object *mo = checked(json_object_new_object());
+		add(mo, "name", str(f->path + strlen(PAYLOAD_MANIFESTS "/")));
+		add(mo, "files", i64((long long)m.n));
+		add(mo, "bytes", i64((long long)m.total));
+		if (entries) {
+			json_object *list = checked(json_object_new_array());
+			for (size_t k = 0; k < m.n; k++) {
+				json_object *e = checked(json_object_new_object());
+				_cleanup_free_ char *path = xasprintf("/%s", m.v[k].path);
+				char mode[8];
+				snprintf(mode, sizeof(mode), "%04o", m.v[k].mode);
+				add(e, "path", str(path));
+				add(e, "size", i64((long long)m.v[k].size));
+				add(e, "mode", str(mode));
+				add(e, "sha256", str(m.v[k].sha256));
+				json_object_array_add(list, e);
+			}
+			add(mo, "entries", list);
+		}
+		json_object_array_add(a, mo);
+		reader_manifest_release(&m);
+	}
+	return a;
+}
+
+static void cert_add(json_object *certs, const char *seg, const char *path, const char *source, const char *pem, size_t len,
+		     time_t now, json_object *problems) {
+	struct pki_cert_info info;
+	struct diags d = DIAGS_INIT;
+	_cleanup_free_ char *name = xasprintf("%s: /%s", seg, path);
+	if (pki_cert_info_parse(pem, len, name, &info, &d) < 0) {
+		problem(problems, xstrdup(d.n ? d.v[0].msg : "unreadable certificate"));
+		diags_release(&d);
+		return;
+	}
+	diags_release(&d);
+	json_object *c = checked(json_object_new_object());
+	_cleanup_free_ char *p = xasprintf("/%s", path);
+	add(c, "segment", str(seg));
+	add(c, "path", str(p));
+	add(c, "source", str(source));
+	add(c, "subject", str(info.subject));
+	add(c, "issuer", str(info.issuer));
+	json_object *sans = checked(json_object_new_array());
+	for (size_t k = 0; k < info.n_sans; k++)
+		json_object_array_add(sans, str(info.sans[k]));
+	add(c, "sans", sans);
+	char date[32];
+	struct tm tm;
+	gmtime_r(&info.not_after, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	add(c, "not_after", str(date));
+	add(c, "days_left", i64((long long)((info.not_after - now) / 86400)));
+	json_object_array_add(certs, c);
+	free(info.file);
+	free(info.subject);
+	free(info.issuer);
+	for (size_t k = 0; k < info.n_sans; k++)
+		free(info.sans[k]);
+	free(info.sans);
+}
+
+/* A kubeconfig's client-certificate-data: base64 of PEM. */
+static void kubeconfig_certs(json_object *certs, const char *seg, const struct reader_file *f, time_t now, json_object *problems) {
+	static const char key[] = "client-certificate-data:";
+	for (const char *at = strstr(f->data, key); at; at = strstr(at + 1, key)) {
+		const char *v = at + strlen(key);
+		while (*v == ' ' || *v == '"')
+			v++;
+		size_t n = strcspn(v, "\"\n\r ");
+		size_t len = 0;
+		_cleanup_free_ char *pem = reader_base64_decode(v, n, (size_t)1 << 20, &len);
+		if (pem && strstr(pem, "-----BEGIN CERTIFICATE-----"))
+			cert_add(certs, seg, f->path, "kubeconfig", pem, len, now, problems);
+		else
+			problem(problems, xasprintf("%s: /%s: client-certificate-data is not a PEM certificate", seg, f->path));
+	}
+}
+
+static bool is_config(const char *path) {
+	return streq(path, PAYLOAD_IGNITION) || streq(path, PAYLOAD_OEM "/cloud-config.yml") || endswith(path, "/user_data") ||
+	       streq(path, PAYLOAD_DIR "/node.env");
+}
+
+static json_object *model(const struct reader_output *o, const struct inspect_opts *opts, struct strv *ret_problems) {
+	json_object *root = checked(json_object_new_object());
+	json_object *problems = checked(json_object_new_array());
+	add(root, "output", str(o->path));
+	add(root, "type", str(reader_kind_name(o->kind)));
+	add(root, "build", build_model(o, problems));
+	add(root, "boot", boot_model(o));
+	json_object *segs = checked(json_object_new_array());
+	json_object *certs = checked(json_object_new_array());
+	json_object *configs = checked(json_object_new_array());
+	for (size_t i = 0; i < o->n_segs; i++) {
+		const struct reader_segment *seg = &o->segs[i];
+		json_object *so = checked(json_object_new_object());
+		uint64_t bytes = 0;
+		size_t files = 0;
+		for (size_t k = 0; k < seg->n; k++)
+			if (seg->files[k].type == READER_REG) {
+				files++;
+				bytes += seg->files[k].size;
+			}
+		add(so, "path", str(seg->path));
+		add(so, "files", i64((long long)files));
+		add(so, "bytes", i64((long long)bytes));
+		add(so, "error", seg->error ? str(seg->error) : NULL);
+		if (seg->error)
+			problem(problems, xasprintf("%s: %s", seg->path, seg->error));
+		add(so, "manifests", manifests_model(seg, opts->manifest_entries, problems));
+		json_object_array_add(segs, so);
+		for (size_t k = 0; k < seg->n; k++) {
+			const struct reader_file *f = &seg->files[k];
+			if (!f->data || f->type != READER_REG)
+				continue;
+			if (endswith(f->path, ".crt") && strstr(f->data, "-----BEGIN CERTIFICATE-----"))
+				cert_add(certs, seg->path, f->path, "file", f->data, f->len, opts->now, problems);
+			else if (strstr(f->data, "client-certificate-data:"))
+				kubeconfig_certs(certs, seg->path, f, opts->now, problems);
+			if (is_config(f->path)) {
+				json_object *c = checked(json_object_new_object());
+				_cleanup_free_ char *p = xasprintf("/%s", f->path);
+				_cleanup_free_ char *masked = reader_mask_secrets(f->data, f->len);
+				add(c, "segment", str(seg->path));
+				add(c, "path", str(p));
+				add(c, "text", str(masked));
+				json_object_array_add(configs, c);
+			}
+		}
+	}
+	add(root, "segments", segs);
+	add(root, "certificates", certs);
+	add(root, "configs", configs);
+	for (size_t i = 0; i < json_object_array_length(problems); i++)
+		strv_push(ret_problems, json_object_get_string(json_object_array_get_idx(problems, i)));
+	add(root, "problems", problems);
+	return root;
+}
+
+char *inspect_json(const struct reader_output *o, const struct inspect_opts *opts, struct strv *ret_problems) {
+	json_object *root = model(o, opts, ret_problems);
+	char *text = xasprintf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+									    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+	return text;
+}
+
+/* ---- text ---------------------------------------------------------------- */
+
+static const char *get_s(json_object *o, const char *key) {
+	json_object *v;
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static long long get_i(json_object *o, const char *key) {
+	json_object *v;
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static json_object *get_a(json_object *o, const char *key) {
+	json_object *v;
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_array) ? v : NULL;
+}
+
+static size_t len_a(json_object *a) {
+	return a ? json_object_array_length(a) : 0;
+}
+
+static void joined(struct buf *b, json_object *a) {
+	for (size_t i = 0; i < len_a(a); i++)
+		buf_printf(b, "%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(a, i)));
+}
+
+char *inspect_text(const struct reader_output *o, const struct inspect_opts *opts, struct strv *ret_problems) {
+	json_object *root = model(o, opts, ret_problems);
+	struct buf b = { .limit = (size_t)1 << 30 };
+	buf_printf(&b, "%s: %s\n", get_s(root, "output"), get_s(root, "type"));
+	json_object *build;
+	if (json_object_object_get_ex(root, "build", &build) && build) {
+		buf_printf(&b, "built by dlws-mkimage %s at %s, cluster %s\n", get_s(build, "version"), get_s(build, "built"),
+			   get_s(build, "cluster"));
+		json_object *recipes = get_a(build, "recipes");
+		for (size_t i = 0; i < len_a(recipes); i++) {
+			json_object *r = json_object_array_get_idx(recipes, i);
+			buf_printf(&b, "recipe %s (role %s)\n  nodes:   ", get_s(r, "name"), get_s(r, "role"));
+			joined(&b, get_a(r, "nodes"));
+			buf_printf(&b, "%s\n  payload: %s\n", len_a(get_a(r, "nodes")) ? "" : "(none)", get_s(r, "payload_sha256"));
+			json_object *entries = get_a(r, "entries");
+			for (size_t k = 0; k < len_a(entries); k++) {
+				json_object *e = json_object_array_get_idx(entries, k);
+				buf_printf(&b, "  entry %s: %s", get_s(e, "label"), get_s(e, "kernel"));
+				json_object *initrds = get_a(e, "initrds");
+				for (size_t j = 0; j < len_a(initrds); j++)
+					buf_printf(&b, "%s%s", j ? "," : " + ", json_object_get_string(json_object_array_get_idx(initrds, j)));
+				if (get_s(e, "mac"))
+					buf_printf(&b, " (mac %s)", get_s(e, "mac"));
+				buf_putc(&b, '\n');
+			}
+		}
+	} else
+		buf_printf(&b, "no build metadata (%s)\n", BUILDINFO_FILE);
+	json_object *boot;
+	json_object_object_get_ex(root, "boot", &boot);
+	json_object *et = get_a(boot, "el_torito");
+	for (size_t i = 0; i < len_a(et); i++) {
+		json_object *e = json_object_array_get_idx(et, i);
+		buf_printf(&b, "El Torito %s image: %s (%s)\n", get_s(e, "platform"), get_s(e, "path") ? get_s(e, "path") : "?",
+			   json_object_get_boolean(json_object_object_get(e, "bootable")) ? "bootable" : "not bootable");
+	}
+	json_object *menus = get_a(boot, "menus");
+	for (size_t i = 0; i < len_a(menus); i++) {
+		json_object *m = json_object_array_get_idx(menus, i);
+		buf_printf(&b, "menu %s: ", get_s(m, "file"));
+		joined(&b, get_a(m, "entries"));
+		buf_putc(&b, '\n');
+	}
+	json_object *macs = get_a(boot, "per_mac");
+	if (len_a(macs))
+		buf_printf(&b, "per-MAC configs: %zu\n", len_a(macs));
+	for (size_t i = 0; opts->manifest_entries && i < len_a(macs); i++) {
+		json_object *m = json_object_array_get_idx(macs, i);
+		buf_printf(&b, "  %s (%s): ", get_s(m, "file"), get_s(m, "mac"));
+		joined(&b, get_a(m, "entries"));
+		buf_putc(&b, '\n');
+	}
+	json_object *segs = get_a(root, "segments");
+	for (size_t i = 0; i < len_a(segs); i++) {
+		json_object *s = json_object_array_get_idx(segs, i);
+		buf_printf(&b, "segment %s: %lld files, %lld bytes\n", get_s(s, "path"), get_i(s, "files"), get_i(s, "bytes"));
+		if (get_s(s, "error"))
+			buf_printf(&b, "  error: %s\n", get_s(s, "error"));
+		json_object *ms = get_a(s, "manifests");
+		for (size_t k = 0; k < len_a(ms); k++) {
+			json_object *m = json_object_array_get_idx(ms, k);
+			buf_printf(&b, "  manifest %s: %lld files, %lld bytes\n", get_s(m, "name"), get_i(m, "files"), get_i(m, "bytes"));
+			json_object *es = get_a(m, "entries");
+			for (size_t j = 0; j < len_a(es); j++) {
+				json_object *e = json_object_array_get_idx(es, j);
+				buf_printf(&b, "    %s %10lld %s %s\n", get_s(e, "mode"), get_i(e, "size"), get_s(e, "sha256"), get_s(e, "path"));
+			}
+		}
+	}
+	json_object *certs = get_a(root, "certificates");
+	for (size_t i = 0; i < len_a(certs); i++) {
+		json_object *c = json_object_array_get_idx(certs, i);
+		buf_printf(&b, "certificate %s: %s%s\n  subject: %s\n  expires: %s (%lld days)\n", get_s(c, "segment"), get_s(c, "path"),
+			   streq(get_s(c, "source"), "kubeconfig") ? " (client-certificate-data)" : "", get_s(c, "subject"),
+			   get_s(c, "not_after"), get_i(c, "days_left"));
+		if (len_a(get_a(c, "sans"))) {
+			buf_puts(&b, "  sans:    ");
+			joined(&b, get_a(c, "sans"));
+			buf_putc(&b, '\n');
+		}
+	}
+	json_object *configs = get_a(root, "configs");
+	for (size_t i = 0; i < len_a(configs); i++) {
+		json_object *c = json_object_array_get_idx(configs, i);
+		buf_printf(&b, "config %s: %s (secrets masked)\n", get_s(c, "segment"), get_s(c, "path"));
+		if (opts->config_text) {
+			const char *t = get_s(c, "text");
+			for (const char *line = t; line && *line;) {
+				const char *nl = strchr(line, '\n');
+				size_t n = nl ? (size_t)(nl - line) : strlen(line);
+				buf_printf(&b, "  | %.*s\n", (int)n, line);
+				line = nl ? nl + 1 : NULL;
+			}
+		}
+	}
+	json_object *problems = get_a(root, "problems");
+	for (size_t i = 0; i < len_a(problems); i++)
+		buf_printf(&b, "problem: %s\n", json_object_get_string(json_object_array_get_idx(problems, i)));
+	json_object_put(root);
+	return buf_steal(&b, NULL);
+}

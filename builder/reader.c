@@ -1,0 +1,989 @@
+#include "reader.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "buildinfo.h"
+#include "fsutil.h"
+#include "stage.h"
+
+#define ISO_SECTOR 2048
+#define PULL_BUF (64 * 1024)
+
+const char *reader_kind_name(enum reader_kind k) {
+	static const char *const names[] = { "pxe-tree", "pxe-tar", "initrd-dir", "iso", "segment" };
+	return k < ARRAY_SIZE(names) ? names[k] : "?";
+}
+
+/* ---- names ------------------------------------------------------------ */
+
+bool reader_name_ok(const char *name) {
+	size_t len = strlen(name);
+	if (len == 0 || len >= 4096 || name[0] == '/')
+		return false;
+	for (const char *c = name; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '\\')
+			return false;
+	for (const char *c = name;;) {
+		const char *slash = strchr(c, '/');
+		size_t n = slash ? (size_t)(slash - c) : strlen(c);
+		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		if (!slash)
+			return true;
+		c = slash + 1;
+	}
+}
+
+/* An entry's name without "./" prefixes and trailing '/'; "" for the root. */
+static char *entry_name(const char *raw) {
+	while (raw[0] == '.' && raw[1] == '/')
+		raw += 2;
+	size_t n = strlen(raw);
+	while (n && raw[n - 1] == '/')
+		n--;
+	if (n == 1 && raw[0] == '.')
+		n = 0;
+	return xstrndup(raw, n);
+}
+
+/* A name for messages: what the image says, made printable. */
+static char *printable(const char *s) {
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; s[i] && i < 200; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+			buf_printf(&b, "\\x%02x", (unsigned char)s[i]);
+		else
+			buf_putc(&b, s[i]);
+	return buf_steal(&b, NULL);
+}
+
+/* ---- files and lists ---------------------------------------------------- */
+
+static void file_release(struct reader_file *f) {
+	free(f->path);
+	free(f->data);
+	free(f->head);
+}
+
+static int cmp_file(const void *a, const void *b) {
+	return strcmp(((const struct reader_file *)a)->path, ((const struct reader_file *)b)->path);
+}
+
+const struct reader_file *reader_find(const struct reader_file *v, size_t n, const char *path) {
+	struct reader_file key = { .path = (char *)path };
+	return n ? bsearch(&key, v, n, sizeof(*v), cmp_file) : NULL;
+}
+
+/* Sorts; a path listed twice (a crafted archive) is an error. */
+static int files_finish(struct reader_file *v, size_t n, const char *where, char **ret_error) {
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_file);
+	for (size_t i = 1; i < n; i++)
+		if (streq(v[i - 1].path, v[i].path)) {
+			_cleanup_free_ char *p = printable(v[i].path);
+			*ret_error = xasprintf("'%s' holds '%s' twice", where, p);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+/* Which files are kept in memory: small text that inspect reads. */
+static bool keep_outer(const char *path) {
+	return streq(path, BUILDINFO_FILE) || streq(path, SHA256SUMS_NAME) || streq(path, "isolinux/isolinux.cfg") ||
+	       streq(path, "boot/grub/grub.cfg") || streq(path, "grub.cfg") || streq(path, "boot.ipxe") ||
+	       startswith(path, "pxelinux.cfg/") || (startswith(path, "grub/") && endswith(path, ".cfg"));
+}
+
+static bool keep_inner(const char *path) {
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	return startswith(path, PAYLOAD_MANIFESTS "/") || streq(path, PAYLOAD_IGNITION) ||
+	       streq(path, PAYLOAD_OEM "/cloud-config.yml") || streq(path, PAYLOAD_DIR "/node.env") || streq(base, "user_data") ||
+	       endswith(base, ".crt") || endswith(base, ".conf") || streq(base, "kubeconfig");
+}
+
+/* ---- pulling bytes ------------------------------------------------------ */
+
+/* One file's bytes as they stream past, from an archive entry or an fd:
+ * hashed and counted, optionally kept (up to READER_KEEP_LIMIT) and the
+ * first sector kept. */
+struct pull {
+	struct archive *a;      /* read the current entry of this, or */
+	int fd;                 /* this file */
+	struct sha256 *h;
+	uint64_t size;
+	struct buf *keep;       /* NULL: not kept */
+	bool keep_over;
+	unsigned char *head;
+	size_t head_len;
+	bool want_head;
+	bool eof;
+	char *error;            /* a read error, owned */
+	char buf[PULL_BUF];
+};
+
+static ssize_t pull_some(struct pull *p) {
+	if (p->eof || p->error)
+		return 0;
+	ssize_t n;
+	if (p->a) {
+		n = archive_read_data(p->a, p->buf, sizeof(p->buf));
+		if (n < 0) {
+			p->error = xstrdup(archive_error_string(p->a) ? archive_error_string(p->a) : "read error");
+			return -1;
+		}
+	} else {
+		do
+			n = read(p->fd, p->buf, sizeof(p->buf));
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			p->error = xstrdup(strerror(errno));
+			return -1;
+		}
+	}
+	if (n == 0) {
+		p->eof = true;
+		return 0;
+	}
+	sha256_update(p->h, p->buf, (size_t)n);
+	p->size += (uint64_t)n;
+	if (p->want_head && p->head_len < ISO_SECTOR) {
+		if (!p->head)
+			p->head = xmalloc(ISO_SECTOR);
+		size_t k = (size_t)n < ISO_SECTOR - p->head_len ? (size_t)n : ISO_SECTOR - p->head_len;
+		memcpy(p->head + p->head_len, p->buf, k);
+		p->head_len += k;
+	}
+	if (p->keep && !p->keep_over && buf_append(p->keep, p->buf, (size_t)n) < 0)
+		p->keep_over = true;
+	return n;
+}
+
+static la_ssize_t pull_read_cb(struct archive *a, void *ctx, const void **out) {
+	struct pull *p = ctx;
+	ssize_t n = pull_some(p);
+	*out = p->buf;
+	if (n < 0) {
+		archive_set_error(a, EIO, "%s", p->error);
+		return -1;
+	}
+	return n;
+}
+
+static void pull_drain(struct pull *p) {
+	while (pull_some(p) > 0)
+		;
+}
+
+/* ---- segments ----------------------------------------------------------- */
+
+struct keep_budget {
+	size_t used;
+};
+
+static void keep_take(struct reader_file *f, struct buf *kb, bool over, struct keep_budget *budget) {
+	if (over || !kb->data || budget->used + kb->len > READER_KEEP_TOTAL) {
+		buf_release(kb);
+		if (!over && !kb->data && f->size == 0) {
+			f->data = xstrdup("");
+			f->len = 0;
+		}
+		return;
+	}
+	budget->used += kb->len;
+	f->data = buf_steal(kb, &f->len);
+}
+
+/* Reads the segment whose bytes `src` gives, into `seg`. */
+static void read_segment(struct pull *src, struct reader_segment *seg, struct keep_budget *budget) {
+	struct archive *a = archive_read_new();
+	if (!a)
+		die_oom();
+	archive_read_support_filter_gzip(a);
+	archive_read_support_format_cpio(a);
+	struct buf err = BUF_INIT;
+	uint64_t total = 0;
+	if (archive_read_open(a, src, NULL, pull_read_cb, NULL) != ARCHIVE_OK) {
+		buf_printf(&err, "not a payload segment (gzip'd cpio): %s", archive_error_string(a) ? archive_error_string(a) : "?");
+		goto out;
+	}
+	for (size_t count = 0;; count++) {
+		struct archive_entry *e;
+		int r = archive_read_next_header(a, &e);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN) {
+			buf_printf(&err, "unreadable: %s", archive_error_string(a) ? archive_error_string(a) : "?");
+			goto out;
+		}
+		if (count >= READER_MAX_ENTRIES) {
+			buf_printf(&err, "holds more than %d entries", READER_MAX_ENTRIES);
+			goto out;
+		}
+		const char *raw = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
+		_cleanup_free_ char *name = entry_name(raw);
+		if (!name[0])
+			continue;
+		if (!reader_name_ok(name)) {
+			_cleanup_free_ char *p = printable(raw);
+			buf_printf(&err, "refusing entry '%s': not a plain relative name", p);
+			goto out;
+		}
+		GROW(seg->files, seg->cap, seg->n + 1);
+		struct reader_file *f = &seg->files[seg->n++];
+		*f = (struct reader_file){ .path = xstrdup(name), .mode = archive_entry_perm(e) & 07777 };
+		mode_t type = archive_entry_filetype(e);
+		if (archive_entry_hardlink(e) || type == AE_IFLNK) {
+			f->type = READER_LINK;
+			continue;
+		}
+		if (type == AE_IFDIR) {
+			f->type = READER_DIR;
+			continue;
+		}
+		if (type != AE_IFREG) {
+			f->type = READER_OTHER;
+			continue;
+		}
+		struct buf kb = { .limit = READER_KEEP_LIMIT };
+		struct pull in = { .a = a, .h = sha256_new(), .keep = keep_inner(name) ? &kb : NULL };
+		uint64_t before = total;
+		while (pull_some(&in) > 0)
+			if (before + in.size > READER_SEGMENT_MAX)
+				break;
+		f->size = in.size;
+		total += in.size;
+		sha256_final_hex(in.h, f->sha256);
+		keep_take(f, &kb, in.keep_over, budget);
+		free(in.head);
+		if (in.error) {
+			buf_printf(&err, "unreadable at '%s': %s", f->path, in.error);
+			free(in.error);
+			goto out;
+		}
+		if (total > READER_SEGMENT_MAX) {
+			buf_printf(&err, "unpacks to more than %llu bytes", (unsigned long long)READER_SEGMENT_MAX);
+			goto out;
+		}
+	}
+out:
+	archive_read_free(a);
+	char *dup = NULL;
+	if (!err.data && files_finish(seg->files, seg->n, seg->path, &dup) < 0)
+		seg->error = dup;
+	else if (err.data)
+		seg->error = buf_steal(&err, NULL);
+	buf_release(&err);
+}
+
+/* ---- the output's own files --------------------------------------------- */
+
+static bool is_segment_name(const char *path) {
+	return endswith(path, ".cpio.gz");
+}
+
+struct reading {
+	struct reader_output *o;
+	struct keep_budget budget;
+	bool want_head;
+};
+
+/* Streams one file of the output from `p`: a segment is read as it goes
+ * by, the rest is hashed (and kept when small and of interest). */
+static int add_file(struct reading *rd, const char *name, unsigned mode, struct pull *p, char **ret_error) {
+	struct reader_output *o = rd->o;
+	struct buf kb = { .limit = READER_KEEP_LIMIT };
+	p->h = sha256_new();
+	p->keep = keep_outer(name) ? &kb : NULL;
+	p->want_head = rd->want_head;
+	if (is_segment_name(name)) {
+		GROW(o->segs, o->cap_segs, o->n_segs + 1);
+		struct reader_segment *seg = &o->segs[o->n_segs++];
+		*seg = (struct reader_segment){ .path = xstrdup(name) };
+		read_segment(p, seg, &rd->budget);
+	}
+	pull_drain(p);
+	GROW(o->files, o->cap, o->n + 1);
+	struct reader_file *f = &o->files[o->n++];
+	*f = (struct reader_file){ .path = xstrdup(name), .type = READER_REG, .mode = mode & 07777, .size = p->size,
+				   .head = p->head, .head_len = p->head_len };
+	sha256_final_hex(p->h, f->sha256);
+	p->h = NULL;
+	keep_take(f, &kb, p->keep_over, &rd->budget);
+	if (p->error) {
+		_cleanup_free_ char *pn = printable(name);
+		*ret_error = xasprintf("cannot read '%s' in '%s': %s", pn, o->path, p->error);
+		free(p->error);
+		p->error = NULL;
+		return -EIO;
+	}
+	return 0;
+}
+
+static void add_other(struct reader_output *o, const char *name, enum reader_type type, unsigned mode) {
+	GROW(o->files, o->cap, o->n + 1);
+	o->files[o->n++] = (struct reader_file){ .path = xstrdup(name), .type = type, .mode = mode & 07777 };
+}
+
+/* An ISO or a tar; `strip_top`: the tar's names start with the tree's name. */
+static int read_archive(struct reading *rd, bool iso, char **ret_error) {
+	struct reader_output *o = rd->o;
+	struct archive *a = archive_read_new();
+	if (!a)
+		die_oom();
+	if (iso)
+		archive_read_support_format_iso9660(a);
+	else
+		archive_read_support_format_tar(a);
+	int r = 0;
+	_cleanup_free_ char *top = NULL;
+	if (archive_read_open_filename(a, o->path, PULL_BUF) != ARCHIVE_OK) {
+		*ret_error = xasprintf("cannot read '%s': %s", o->path, archive_error_string(a) ? archive_error_string(a) : "?");
+		r = -EINVAL;
+		goto out;
+	}
+	for (size_t count = 0; r == 0; count++) {
+		struct archive_entry *e;
+		int k = archive_read_next_header(a, &e);
+		if (k == ARCHIVE_EOF)
+			break;
+		if (k < ARCHIVE_WARN) {
+			*ret_error = xasprintf("cannot read '%s': %s", o->path, archive_error_string(a) ? archive_error_string(a) : "?");
+			r = -EINVAL;
+			break;
+		}
+		if (count >= READER_MAX_ENTRIES) {
+			*ret_error = xasprintf("'%s' holds more than %d entries", o->path, READER_MAX_ENTRIES);
+			r = -EFBIG;
+			break;
+		}
+		const char *raw = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
+		_cleanup_free_ char *full = entry_name(raw);
+		if (full[0] && !reader_name_ok(full)) {
+			_cleanup_free_ char *p = printable(raw);
+			*ret_error = xasprintf("refusing entry '%s' in '%s': not a plain relative name", p, o->path);
+			r = -EINVAL;
+			break;
+		}
+		const char *name = full;
+		if (!iso && full[0]) {
+			/* "pxe/boot.ipxe": every name under one top directory. */
+			const char *slash = strchr(full, '/');
+			size_t tl = slash ? (size_t)(slash - full) : strlen(full);
+			if (!top)
+				top = xstrndup(full, tl);
+			if (strlen(top) != tl || strncmp(top, full, tl) != 0) {
+				_cleanup_free_ char *p = printable(raw);
+				*ret_error = xasprintf("refusing entry '%s' in '%s': not under '%s/'", p, o->path, top);
+				r = -EINVAL;
+				break;
+			}
+			name = slash ? slash + 1 : "";
+		}
+		if (!name[0])
+			continue;
+		mode_t type = archive_entry_filetype(e);
+		unsigned mode = archive_entry_perm(e);
+		if (archive_entry_hardlink(e) || type == AE_IFLNK)
+			add_other(o, name, READER_LINK, mode);
+		else if (type == AE_IFDIR)
+			add_other(o, name, READER_DIR, mode);
+		else if (type != AE_IFREG)
+			add_other(o, name, READER_OTHER, mode);
+		else {
+			struct pull *p = xcalloc(1, sizeof(*p));
+			p->a = a;
+			r = add_file(rd, name, mode, p, ret_error);
+			free(p);
+		}
+	}
+out:
+	archive_read_free(a);
+	return r;
+}
+
+static int read_tree(struct reading *rd, struct diags *d, char **ret_error) {
+	struct reader_output *o = rd->o;
+	struct strv names = STRV_INIT;
+	int r = tree_list(o->path, &names, d);
+	for (size_t i = 0; i < names.n && r == 0; i++) {
+		_cleanup_free_ char *full = path_join(o->path, names.v[i]);
+		int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		struct stat st;
+		if (fd < 0 && errno == ELOOP) {
+			add_other(o, names.v[i], READER_LINK, 0777);
+			continue;
+		}
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			*ret_error = xasprintf("cannot open '%s': %s", full, strerror(errno));
+			r = -errno;
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			add_other(o, names.v[i], READER_OTHER, st.st_mode);
+			close(fd);
+			continue;
+		}
+		struct pull *p = xcalloc(1, sizeof(*p));
+		p->fd = fd;
+		r = add_file(rd, names.v[i], st.st_mode, p, ret_error);
+		free(p);
+		close(fd);
+	}
+	strv_release(&names);
+	return r;
+}
+
+static int read_lone_segment(struct reading *rd, char **ret_error) {
+	struct reader_output *o = rd->o;
+	int fd = open(o->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		*ret_error = xasprintf("cannot open '%s': %s", o->path, strerror(errno));
+		return -errno;
+	}
+	const char *base = strrchr(o->path, '/') ? strrchr(o->path, '/') + 1 : o->path;
+	GROW(o->segs, o->cap_segs, 1);
+	o->segs[0] = (struct reader_segment){ .path = xstrdup(base) };
+	o->n_segs = 1;
+	struct pull *p = xcalloc(1, sizeof(*p));
+	p->fd = fd;
+	p->h = sha256_new();
+	read_segment(p, &o->segs[0], &rd->budget);
+	sha256_free(p->h);
+	int r = 0;
+	if (p->error) {
+		*ret_error = xasprintf("cannot read '%s': %s", o->path, p->error);
+		r = -EIO;
+	}
+	free(p->error);
+	free(p->head);
+	free(p);
+	close(fd);
+	return r;
+}
+
+/* ---- El Torito ---------------------------------------------------------- */
+
+static uint32_t le32(const unsigned char *p) {
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static bool read_at(int fd, uint64_t off, void *buf, size_t len) {
+	ssize_t n = pread(fd, buf, len, (off_t)off);
+	return n == (ssize_t)len;
+}
+
+static void boot_add(struct reader_output *o, size_t *cap, unsigned platform, const unsigned char *e) {
+	GROW(o->boot, *cap, o->n_boot + 1);
+	struct reader_boot_image *b = &o->boot[o->n_boot++];
+	*b = (struct reader_boot_image){ .bootable = e[0] == 0x88, .sectors = (uint32_t)e[6] | (uint32_t)e[7] << 8,
+					 .load_rba = le32(e + 8) };
+	if (platform == 0)
+		strcpy(b->platform, "BIOS");
+	else if (platform == 0xef)
+		strcpy(b->platform, "UEFI");
+	else
+		snprintf(b->platform, sizeof(b->platform), "0x%02x", (unsigned char)platform);
+}
+
+/* The boot record volume descriptor and its catalog (one sector is plenty
+ * for the entries an ISO of ours has; more are not looked for). A medium
+ * without one, or with a damaged one, has no boot images. */
+static void read_el_torito(struct reader_output *o) {
+	int fd = open(o->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct stat st;
+	unsigned char vd[ISO_SECTOR], cat[ISO_SECTOR];
+	uint32_t cat_lba = 0;
+	if (fstat(fd, &st) < 0)
+		goto out;
+	for (unsigned s = 16; s < 16 + 32; s++) {
+		if (!read_at(fd, (uint64_t)s * ISO_SECTOR, vd, sizeof(vd)) || memcmp(vd + 1, "CD001", 5) != 0 || vd[0] == 255)
+			break;
+		if (vd[0] == 0 && memcmp(vd + 7, "EL TORITO SPECIFICATION", 23) == 0) {
+			cat_lba = le32(vd + 0x47);
+			break;
+		}
+	}
+	if (!cat_lba || (uint64_t)cat_lba * ISO_SECTOR + ISO_SECTOR > (uint64_t)st.st_size ||
+	    !read_at(fd, (uint64_t)cat_lba * ISO_SECTOR, cat, sizeof(cat)))
+		goto out;
+	/* The validation entry: header 1, key bytes 55 AA, words summing to 0. */
+	unsigned sum = 0;
+	for (int i = 0; i < 32; i += 2)
+		sum += (unsigned)cat[i] | (unsigned)cat[i + 1] << 8;
+	if (cat[0] != 1 || cat[30] != 0x55 || cat[31] != 0xaa || (sum & 0xffff) != 0)
+		goto out;
+	size_t cap = 0;
+	boot_add(o, &cap, cat[1], cat + 32);
+	for (size_t off = 64; off + 32 <= sizeof(cat);) {
+		const unsigned char *h = cat + off;
+		if (h[0] != 0x90 && h[0] != 0x91)
+			break;
+		unsigned n = (unsigned)h[2] | (unsigned)h[3] << 8;
+		off += 32;
+		for (unsigned k = 0; k < n && off + 32 <= sizeof(cat) && o->n_boot < 64; k++, off += 32)
+			boot_add(o, &cap, h[1], cat + off);
+		if (h[0] == 0x91)
+			break;
+	}
+	/* Which file each image is: the one whose first sector lies there. */
+	for (size_t i = 0; i < o->n_boot; i++) {
+		struct reader_boot_image *b = &o->boot[i];
+		unsigned char sector[ISO_SECTOR];
+		if ((uint64_t)b->load_rba * ISO_SECTOR + ISO_SECTOR > (uint64_t)st.st_size ||
+		    !read_at(fd, (uint64_t)b->load_rba * ISO_SECTOR, sector, sizeof(sector)))
+			continue;
+		for (size_t k = 0; k < o->n && !b->path; k++) {
+			const struct reader_file *f = &o->files[k];
+			if (f->head && f->head_len == (f->size < ISO_SECTOR ? f->size : ISO_SECTOR) && f->head_len &&
+			    memcmp(f->head, sector, f->head_len) == 0 && !streq(f->path, "isolinux/boot.cat"))
+				b->path = xstrdup(f->path);
+		}
+	}
+out:
+	close(fd);
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+static bool sniff(int fd, uint64_t off, const char *magic, size_t len) {
+	char buf[16];
+	return len <= sizeof(buf) && read_at(fd, off, buf, len) && memcmp(buf, magic, len) == 0;
+}
+
+static int identify(const char *path, enum reader_kind *ret, struct diags *d) {
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		int e = errno;
+		diag_error(d, NULL, "cannot open '%s': %s", path, strerror(e));
+		return -e;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		_cleanup_free_ char *def = path_join(path, "pxelinux.cfg/default");
+		_cleanup_free_ char *ipxe = path_join(path, "boot.ipxe");
+		_cleanup_free_ char *info = path_join(path, BUILDINFO_FILE);
+		_cleanup_free_ char *sums = path_join(path, SHA256SUMS_NAME);
+		if (path_exists(def) || path_exists(ipxe))
+			*ret = READER_PXE_TREE;
+		else if (path_exists(info) || path_exists(sums))
+			*ret = READER_INITRD_DIR;
+		else {
+			diag_error(d, NULL, "'%s' is not an output of dlws-mkimage (no %s, no %s)", path, BUILDINFO_FILE, SHA256SUMS_NAME);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		diag_error(d, NULL, "'%s' is not a file or directory", path);
+		return -EINVAL;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		diag_error(d, NULL, "cannot open '%s': %s", path, strerror(e));
+		return -e;
+	}
+	int r = 0;
+	if (sniff(fd, 16 * ISO_SECTOR + 1, "CD001", 5))
+		*ret = READER_ISO;
+	else if (sniff(fd, 257, "ustar", 5))
+		*ret = READER_PXE_TAR;
+	else if (sniff(fd, 0, "\x1f\x8b", 2))
+		*ret = READER_SEGMENT;
+	else if (sniff(fd, 0, "QFI\xfb", 4) || sniff(fd, 512, "EFI PART", 8)) {
+		diag_error(d, NULL, "'%s' is a disk image: disk images are not read yet (inspect the recipe's other outputs)", path);
+		r = -EOPNOTSUPP;
+	} else {
+		diag_error(d, NULL, "'%s' is not an output of dlws-mkimage (a PXE tree or tar, an initrd directory, an ISO or "
+			   "a .cpio.gz segment)", path);
+		r = -EINVAL;
+	}
+	close(fd);
+	return r;
+}
+
+int reader_open(const char *path, struct reader_output *ret, struct diags *d) {
+	enum reader_kind kind = READER_SEGMENT;
+	int r = identify(path, &kind, d);
+	if (r < 0)
+		return r;
+	struct reader_output o = { .kind = kind, .path = xstrdup(path) };
+	struct reading rd = { .o = &o, .want_head = kind == READER_ISO };
+	char *error = NULL;
+	switch (kind) {
+	case READER_PXE_TREE:
+	case READER_INITRD_DIR:
+		r = read_tree(&rd, d, &error);
+		break;
+	case READER_PXE_TAR:
+	case READER_ISO:
+		r = read_archive(&rd, kind == READER_ISO, &error);
+		break;
+	case READER_SEGMENT:
+		r = read_lone_segment(&rd, &error);
+		break;
+	}
+	if (r == 0)
+		r = files_finish(o.files, o.n, path, &error);
+	if (r == 0 && kind == READER_ISO)
+		read_el_torito(&o);
+	if (r < 0) {
+		if (error)
+			diag_error(d, NULL, "%s", error);
+		free(error);
+		reader_release(&o);
+		return r;
+	}
+	*ret = o;
+	return 0;
+}
+
+void reader_release(struct reader_output *o) {
+	for (size_t i = 0; i < o->n; i++)
+		file_release(&o->files[i]);
+	free(o->files);
+	for (size_t i = 0; i < o->n_segs; i++) {
+		for (size_t k = 0; k < o->segs[i].n; k++)
+			file_release(&o->segs[i].files[k]);
+		free(o->segs[i].files);
+		free(o->segs[i].path);
+		free(o->segs[i].error);
+	}
+	free(o->segs);
+	for (size_t i = 0; i < o->n_boot; i++)
+		free(o->boot[i].path);
+	free(o->boot);
+	free(o->path);
+	*o = (struct reader_output)READER_OUTPUT_INIT;
+}
+
+/* ---- manifests ---------------------------------------------------------- */
+
+void reader_manifest_release(struct reader_manifest *m) {
+	for (size_t i = 0; i < m->n; i++)
+		free(m->v[i].path);
+	free(m->v);
+	*m = (struct reader_manifest){ 0 };
+}
+
+static bool parse_line(const char *at, size_t len, struct reader_manifest_line *ret, const struct srcloc *loc,
+		       struct diag_batch *p) {
+	_cleanup_free_ char *line = xstrndup(at, len);
+	if (strlen(line) != len) {
+		diag_batch_error(p, loc, "holds a NUL byte");
+		return false;
+	}
+	char *f[5] = { 0 };
+	size_t n = 0;
+	char *save = NULL;
+	for (char *w = strtok_r(line, " ", &save); w && n < 5; w = strtok_r(NULL, " ", &save))
+		f[n++] = w;
+	if (n != 4) {
+		diag_batch_error(p, loc, "expected '<sha256> <size> <mode> /<path>'");
+		return false;
+	}
+	if (strlen(f[0]) != SHA256_HEX_LEN || !is_sha256_hex(f[0])) {
+		diag_batch_error(p, loc, "not a sha256: '%.70s'", f[0]);
+		return false;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long size = strtoull(f[1], &end, 10);
+	if (f[1][0] < '0' || f[1][0] > '9' || *end || errno == ERANGE || size > READER_MANIFEST_SIZE_MAX) {
+		diag_batch_error(p, loc, "absurd size '%.30s'", f[1]);
+		return false;
+	}
+	unsigned long mode = strtoul(f[2], &end, 8);
+	if (f[2][0] < '0' || f[2][0] > '7' || *end || mode > 07777) {
+		diag_batch_error(p, loc, "bad mode '%.10s'", f[2]);
+		return false;
+	}
+	if (f[3][0] != '/' || !reader_name_ok(f[3] + 1)) {
+		_cleanup_free_ char *pp = printable(f[3]);
+		diag_batch_error(p, loc, "refusing path '%s': not a plain absolute path inside the payload", pp);
+		return false;
+	}
+	for (int i = 0; i <= SHA256_HEX_LEN; i++)
+		ret->sha256[i] = (char)(f[0][i] >= 'A' && f[0][i] <= 'F' ? f[0][i] - 'A' + 'a' : f[0][i]);
+	ret->size = size;
+	ret->mode = (unsigned)mode;
+	ret->path = xstrdup(f[3] + 1);
+	return true;
+}
+
+int reader_manifest_parse(const char *text, size_t len, const char *name, struct reader_manifest *ret, struct diags *d) {
+	struct reader_manifest m = { 0 };
+	struct diag_batch p = { d, 0 };
+	const char *end = text + len;
+	int line = 0;
+	for (const char *at = text; at < end;) {
+		line++;
+		const char *nl = memchr(at, '\n', (size_t)(end - at));
+		size_t n = (size_t)((nl ? nl : end) - at);
+		struct srcloc loc = { name, line, 0 };
+		if (n && at[0] != '#') {
+			struct reader_manifest_line l;
+			if (parse_line(at, n, &l, &loc, &p)) {
+				GROW(m.v, m.cap, m.n + 1);
+				m.v[m.n++] = l;
+				m.total += l.size;
+			}
+		}
+		at = nl ? nl + 1 : end;
+	}
+	int r = diag_batch_end(&p);
+	if (r < 0) {
+		reader_manifest_release(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+/* ---- verifying ---------------------------------------------------------- */
+
+static void check_file(const struct reader_file *f, const char *want_sha, uint64_t want_size, bool check_size,
+		       const char *where, const char *path, struct strv *problems, size_t *checked) {
+	if (!f)
+		strv_push_take(problems, xasprintf("%s: '%s' is missing", where, path));
+	else if (f->type != READER_REG)
+		strv_push_take(problems, xasprintf("%s: '%s' is not a regular file", where, path));
+	else if (check_size && f->size != want_size)
+		strv_push_take(problems, xasprintf("%s: '%s' has %llu bytes, expected %llu", where, path,
+						   (unsigned long long)f->size, (unsigned long long)want_size));
+	else if (!streq(f->sha256, want_sha))
+		strv_push_take(problems, xasprintf("%s: '%s' does not match its checksum (expected %.12s..., got %.12s...)",
+						   where, path, want_sha, f->sha256));
+	else
+		(*checked)++;
+}
+
+static void verify_segment(const struct reader_output *o, const struct reader_segment *seg, struct strv *problems,
+			   size_t *checked, size_t *elsewhere) {
+	if (seg->error) {
+		strv_push_take(problems, xasprintf("%s: %s", seg->path, seg->error));
+		return;
+	}
+	size_t n_manifests = 0;
+	static const char large[] = PAYLOAD_LARGE "/";
+	for (size_t i = 0; i < seg->n; i++) {
+		const struct reader_file *mf = &seg->files[i];
+		if (!startswith(mf->path, PAYLOAD_MANIFESTS "/") || mf->type != READER_REG)
+			continue;
+		n_manifests++;
+		_cleanup_free_ char *where = xasprintf("%s: /%s", seg->path, mf->path);
+		if (!mf->data) {
+			strv_push_take(problems, xasprintf("%s: larger than %zu bytes", where, READER_KEEP_LIMIT));
+			continue;
+		}
+		struct diags d = DIAGS_INIT;
+		struct reader_manifest m;
+		if (reader_manifest_parse(mf->data, mf->len, where, &m, &d) < 0) {
+			for (size_t k = 0; k < d.n; k++)
+				if (d.v[k].level == DIAG_ERROR)
+					strv_push_take(problems, d.v[k].line ? xasprintf("%s:%d: %s", d.v[k].file, d.v[k].line, d.v[k].msg)
+									     : xasprintf("%s: %s", d.v[k].file, d.v[k].msg));
+			diags_release(&d);
+			continue;
+		}
+		diags_release(&d);
+		for (size_t k = 0; k < m.n; k++) {
+			const struct reader_manifest_line *l = &m.v[k];
+			const struct reader_file *f = reader_find(seg->files, seg->n, l->path);
+			_cleanup_free_ char *shown = xasprintf("/%s", l->path);
+			if (!f && startswith(l->path, large)) {
+				/* Kept on the boot medium (iso.c fill()). */
+				if (o->kind != READER_ISO) {
+					(*elsewhere)++;
+					continue;
+				}
+				_cleanup_free_ char *on_medium = xasprintf("dlws/large/%s", l->path + strlen(large));
+				f = reader_find(o->files, o->n, on_medium);
+				free(shown);
+				shown = xasprintf("%s (/%s)", on_medium, l->path);
+			}
+			check_file(f, l->sha256, l->size, true, seg->path, shown, problems, checked);
+		}
+		reader_manifest_release(&m);
+	}
+	if (n_manifests == 0)
+		strv_push_take(problems, xasprintf("%s: holds no manifest (%s/)", seg->path, PAYLOAD_MANIFESTS));
+}
+
+void reader_verify(const struct reader_output *o, struct strv *problems, size_t *checked, size_t *elsewhere) {
+	*checked = *elsewhere = 0;
+	const struct reader_file *sums = reader_find(o->files, o->n, SHA256SUMS_NAME);
+	if (o->kind == READER_PXE_TREE || o->kind == READER_PXE_TAR || o->kind == READER_INITRD_DIR) {
+		if (!sums || sums->type != READER_REG || !sums->data)
+			strv_push_take(problems, xasprintf("%s: %s is missing or unreadable", o->path, SHA256SUMS_NAME));
+		else {
+			struct diags d = DIAGS_INIT;
+			struct sha256sums s;
+			if (sha256sums_parse(sums->data, sums->len, SHA256SUMS_NAME, &s, &d) < 0) {
+				for (size_t k = 0; k < d.n; k++)
+					if (d.v[k].level == DIAG_ERROR)
+						strv_push_take(problems, xasprintf("%s:%d: %s", SHA256SUMS_NAME, d.v[k].line, d.v[k].msg));
+			} else {
+				for (size_t k = 0; k < s.n; k++)
+					check_file(reader_find(o->files, o->n, s.v[k].path), s.v[k].hex, 0, false, SHA256SUMS_NAME,
+						   s.v[k].path, problems, checked);
+				/* A file the sums do not cover was put there after the build. */
+				for (size_t k = 0; k < o->n; k++)
+					if (o->files[k].type == READER_REG && !streq(o->files[k].path, SHA256SUMS_NAME) &&
+					    !sha256sums_find(&s, o->files[k].path))
+						strv_push_take(problems, xasprintf("%s: '%s' is not listed", SHA256SUMS_NAME, o->files[k].path));
+				sha256sums_release(&s);
+			}
+			diags_release(&d);
+		}
+	}
+	for (size_t i = 0; i < o->n_segs; i++)
+		verify_segment(o, &o->segs[i], problems, checked, elsewhere);
+	if (o->kind != READER_SEGMENT && o->n_segs == 0)
+		strv_push_take(problems, xasprintf("%s: holds no payload segment (*.cpio.gz)", o->path));
+}
+
+/* ---- secrets ------------------------------------------------------------ */
+
+static int b64_value(unsigned char c) {
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+char *reader_base64_decode(const char *s, size_t len, size_t limit, size_t *ret_len) {
+	struct buf b = { .limit = limit };
+	unsigned acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+			continue;
+		if (c == '=')
+			break;
+		int v = b64_value(c);
+		if (v < 0) {
+			buf_release(&b);
+			return NULL;
+		}
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (buf_putc(&b, (char)((acc >> bits) & 0xff)) < 0) {
+				buf_release(&b);
+				return NULL;
+			}
+		}
+	}
+	return buf_steal(&b, ret_len);
+}
+
+static bool is_token_char(char c) {
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static bool is_b64_char(char c) {
+	return (c >= 'A' && c <= 'Z') || is_token_char(c) || c == '+' || c == '/';
+}
+
+/* Whether the base64 run decodes to text naming a private key. */
+static bool b64_is_private_key(const char *s, size_t len) {
+	size_t n = 0;
+	_cleanup_free_ char *dec = reader_base64_decode(s, len, 1 << 20, &n);
+	return dec && memmem(dec, n, "PRIVATE KEY", 11);
+}
+
+static const char *const secret_keys[] = { "client-key-data", "token-secret", "password", "private-key", "private_key" };
+
+char *reader_mask_secrets(const char *text, size_t len) {
+	struct buf b = BUF_INIT;
+	size_t i = 0;
+	while (i < len) {
+		const char *at = text + i;
+		size_t left = len - i;
+		/* A PEM private key block, whatever its kind. */
+		if (left > 11 && strncmp(at, "-----BEGIN ", 11) == 0) {
+			const char *eol = memchr(at, '\n', left);
+			size_t hl = eol ? (size_t)(eol - at) : left;
+			if (memmem(at, hl, "PRIVATE KEY-----", 16)) {
+				const char *endm = memmem(at, left, "-----END ", 9);
+				const char *stop = endm ? memmem(endm, len - (size_t)(endm - text), "KEY-----", 8) : NULL;
+				buf_puts(&b, "(private key hidden)");
+				i = stop ? (size_t)(stop - text) + 8 : len;
+				continue;
+			}
+		}
+		/* key: value for keys that hold secrets. */
+		bool at_word = i == 0 || !(is_token_char(text[i - 1]) || text[i - 1] == '-' || text[i - 1] == '_');
+		bool masked = false;
+		for (size_t k = 0; at_word && k < ARRAY_SIZE(secret_keys) && !masked; k++) {
+			size_t kl = strlen(secret_keys[k]);
+			if (left > kl + 1 && strncmp(at, secret_keys[k], kl) == 0 && (at[kl] == ':' || (at[kl] == '"' && left > kl + 2 && at[kl + 1] == ':'))) {
+				size_t j = kl + (at[kl] == '"' ? 2 : 1);
+				while (j < left && (at[j] == ' ' || at[j] == '\t' || at[j] == '"'))
+					j++;
+				size_t v = j;
+				while (v < left && at[v] != '\n' && at[v] != '"' && at[v] != ',' && at[v] != '\r')
+					v++;
+				if (v > j) {
+					buf_append(&b, at, j);
+					buf_puts(&b, "(hidden)");
+					i += v;
+					masked = true;
+				}
+			}
+		}
+		if (masked)
+			continue;
+		/* A bootstrap token: [a-z0-9]{6}.[a-z0-9]{16}, standing alone. */
+		if (at_word && left >= 23 && at[6] == '.' && (left == 23 || !is_token_char(at[23]))) {
+			bool tok = true;
+			for (size_t k = 0; k < 23 && tok; k++)
+				tok = k == 6 || is_token_char(at[k]);
+			if (tok) {
+				buf_append(&b, at, 7);
+				buf_puts(&b, "****************");
+				i += 23;
+				continue;
+			}
+		}
+		/* Base64 that decodes to a private key (embedded in YAML or JSON). */
+		if (at_word && is_b64_char(*at)) {
+			size_t j = 0;
+			while (j < left && is_b64_char(at[j]))
+				j++;
+			while (j < left && at[j] == '=')
+				j++;
+			if (j >= 40 && b64_is_private_key(at, j)) {
+				buf_puts(&b, "(private key hidden)");
+				i += j;
+				continue;
+			}
+			buf_append(&b, at, j);
+			i += j;
+			continue;
+		}
+		buf_putc(&b, *at);
+		i++;
+	}
+	return buf_steal(&b, NULL);
+}

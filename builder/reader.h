@@ -1,0 +1,113 @@
+/* Reading a built output back, as untrusted input: a PXE tree or its tar,
+ * an outputs.initrd directory, a hybrid ISO, or one payload segment
+ * (*.cpio.gz). One pass streams every file once: regular files are
+ * hashed as they go by, segments inside an ISO, a tar or a tree are read
+ * by streaming the outer file's data into a second archive reader (never
+ * extracted), and only small files of interest are kept in memory (each
+ * up to READER_KEEP_LIMIT). Names from the image are checked (no absolute
+ * names, no "..", no control characters) and never used to open anything;
+ * sizes are what was read, never what a header claims.
+ *
+ * Disk images (outputs.disk: raw GPT, qcow2) are not read yet. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diag.h"
+#include "hash.h"
+#include "util.h"
+
+#define READER_KEEP_LIMIT ((size_t)1 << 20)     /* per kept file */
+#define READER_KEEP_TOTAL ((size_t)64 << 20)    /* all kept files together */
+#define READER_MAX_ENTRIES 1000000              /* per archive */
+#define READER_SEGMENT_MAX ((uint64_t)64 << 30) /* bytes unpacked from one segment */
+#define READER_MANIFEST_SIZE_MAX ((uint64_t)1 << 44)    /* 16 TiB: a size above is absurd */
+
+enum reader_kind { READER_PXE_TREE, READER_PXE_TAR, READER_INITRD_DIR, READER_ISO, READER_SEGMENT };
+/* "pxe-tree", "pxe-tar", "initrd-dir", "iso", "segment". */
+const char *reader_kind_name(enum reader_kind k);
+
+enum reader_type { READER_REG, READER_DIR, READER_LINK, READER_OTHER };
+
+struct reader_file {
+	char *path;             /* relative, normalised, no leading '/' */
+	enum reader_type type;
+	unsigned mode;          /* permission bits */
+	uint64_t size;          /* bytes read (REG) */
+	char sha256[SHA256_HEX_LEN + 1];        /* REG */
+	char *data;             /* kept content, NUL-terminated, or NULL */
+	size_t len;
+	unsigned char *head;    /* ISO: the first sector, for El Torito */
+	size_t head_len;
+};
+
+struct reader_segment {
+	char *path;             /* the segment's path in the output */
+	struct reader_file *files;      /* sorted by path */
+	size_t n, cap;
+	char *error;            /* why it could not be read whole, or NULL */
+};
+
+struct reader_boot_image {
+	char platform[8];       /* "BIOS", "UEFI", or "0xNN" */
+	bool bootable;
+	uint32_t load_rba, sectors;
+	char *path;             /* the file at load_rba, or NULL */
+};
+
+struct reader_output {
+	enum reader_kind kind;
+	char *path;
+	struct reader_file *files;      /* the output's own files, sorted; none for a segment */
+	size_t n, cap;
+	struct reader_segment *segs;
+	size_t n_segs, cap_segs;
+	struct reader_boot_image *boot; /* ISO: the El Torito catalog */
+	size_t n_boot;
+};
+#define READER_OUTPUT_INIT { 0 }
+
+/* Identifies and reads the output at `path`. A name that leaves the
+ * output, an archive that cannot be read, a file listed twice: an error.
+ * A segment that cannot be read whole is noted in its `error`. */
+int reader_open(const char *path, struct reader_output *ret, struct diags *d);
+void reader_release(struct reader_output *o);
+const struct reader_file *reader_find(const struct reader_file *v, size_t n, const char *path);
+
+/* Whether `name` (an archive entry's name, "./" and trailing '/' already
+ * gone) is a plain relative path: not empty, not absolute, no "." or ".."
+ * components, no "//", no control characters or backslashes, < 4096. */
+bool reader_name_ok(const char *name);
+
+/* One line of a payload manifest: "<sha256> <size> <mode> /<path>". */
+struct reader_manifest_line {
+	char sha256[SHA256_HEX_LEN + 1];
+	uint64_t size;
+	unsigned mode;
+	char *path;             /* without the leading '/' */
+};
+struct reader_manifest {
+	struct reader_manifest_line *v;
+	size_t n, cap;
+	uint64_t total;         /* sum of sizes */
+};
+/* Parses a manifest; `name` names it in messages ("NAME:LINE: ..."). Every
+ * bad line is reported; *ret is set only on success. */
+int reader_manifest_parse(const char *text, size_t len, const char *name, struct reader_manifest *ret, struct diags *d);
+void reader_manifest_release(struct reader_manifest *m);
+
+/* Checks every manifest of every segment against the files read, and the
+ * output's SHA256SUMS: each problem (a mismatch, a missing file, an
+ * unreadable segment or manifest) is pushed to `problems`, naming the
+ * file. `checked` counts files that matched; `elsewhere` those a manifest
+ * lists on a boot medium this output is not (a lone segment). */
+void reader_verify(const struct reader_output *o, struct strv *problems, size_t *checked, size_t *elsewhere);
+
+/* A copy of `text` with secrets masked: PEM private key blocks, base64
+ * that decodes to one (client-key-data), bootstrap token secrets
+ * ("abcdef.0123456789abcdef" -> "abcdef.****************") and the values
+ * of keys named like secrets (token-secret, client-key-data, password). */
+char *reader_mask_secrets(const char *text, size_t len);
+/* Standard base64 decoding, whitespace skipped; NULL when not base64. */
+char *reader_base64_decode(const char *s, size_t len, size_t limit, size_t *ret_len);

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# inspect and verify read every output type back without unpacking it:
+# inspect's JSON checked field by field against the recipes and against
+# openssl's view of keys/*.pem, never a private key or token secret in
+# what it prints; verify passes on fresh outputs and names the file after
+# one byte is flipped (a large file on an ISO, a file inside a PXE segment
+# repacked as a valid cpio, a plain file of a PXE tree); hostile inputs are
+# refused with a message and exit 1, and nothing is written anywhere.
+. "$(dirname "$0")/../lib/e2e.sh"
+cd "$WORK"
+make_project p
+cd p
+# kubectl over 1 MiB stays on the ISO as it is (dlws/large/...): a marker
+# finds its bytes in the image.
+{ printf '#!/bin/sh\n# DLWS-TEST-KUBECTL-MARKER\n'; head -c 1200000 /dev/urandom | base64 -w 76; } >vendor/bin/kubectl
+(cd vendor/bin && sha256sum kubectl etcd etcdctl >../SHA256SUMS)
+if "$MK" -q recipes/master.recipe recipes/worker.recipe recipes/etcd.recipe; then pass build_outputs; else fail build_outputs "build failed"; finish; fi
+
+# inspect --json on each output type, field by field.
+inspect_json() { # NAME OUTPUT TYPE RECIPES NODES
+	local name=$1 out=$2
+	if ! "$MK" -v inspect --json "$out" >"$WORK/$name.json" 2>"$WORK/$name.err"; then
+		fail "inspect_$name" "exit $?: $(head -3 "$WORK/$name.err")"
+		return
+	fi
+	"$MK" -v inspect "$out" >"$WORK/$name.txt" 2>&1
+	if python3 - "$WORK/$name.json" "$3" "$4" "$5" <<'PY'; then pass "inspect_$name"; else fail "inspect_$name" "see above"; fi
+import json, subprocess, sys, glob
+m = json.load(open(sys.argv[1]))
+want_type, want_recipes, want_nodes = sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+assert m["type"] == want_type, m["type"]
+assert m["problems"] == [], m["problems"]
+if want_recipes:
+    b = m["build"]
+    assert b["tool"] == "dlws-mkimage" and b["built"] == "1970-01-01T00:00:00Z" and b["cluster"] == "dlws-lab", b
+    assert [r["name"] for r in b["recipes"]] == want_recipes, b["recipes"]
+    assert sorted(n for r in b["recipes"] for n in r["nodes"]) == sorted(want_nodes)
+    for r in b["recipes"]:
+        assert len(r["payload_sha256"]) == 64 and (r["entries"] or want_type == "initrd-dir"), r
+else:
+    assert m["build"] is None
+# openssl's view of every certificate the PKI holds
+pki = {}
+for f in glob.glob("keys/*.pem"):
+    t = open(f).read()
+    if "BEGIN CERTIFICATE" not in t:
+        continue
+    subj = subprocess.run(["openssl", "x509", "-in", f, "-noout", "-subject", "-nameopt", "oneline,-space_eq"],
+                          capture_output=True, text=True, check=True).stdout.strip().removeprefix("subject=")
+    ext = subprocess.run(["openssl", "x509", "-in", f, "-noout", "-ext", "subjectAltName"],
+                         capture_output=True, text=True).stdout.splitlines()
+    sans = [s.strip().replace("IP Address:", "IP:") for s in ext[1].split(",")] if len(ext) > 1 else []
+    pki.setdefault(subj, []).append(sans)
+certs = m["certificates"]
+for c in certs:
+    assert c["subject"] in pki, ("not in keys/", c["subject"])
+    assert c["sans"] in pki[c["subject"]], (c["subject"], c["sans"], pki[c["subject"]])
+    assert c["days_left"] > 300 and c["not_after"].endswith("Z"), c
+    assert c["path"].startswith("/usr/share/oem/dlws/rootfs/etc/") or c["path"].startswith("/usr/share/oem/dlws/rootfs/var/"), c
+segs = {s["path"]: s for s in m["segments"]}
+assert segs and all(s["error"] is None and s["manifests"] for s in segs.values()), segs
+for s in segs.values():
+    for man in s["manifests"]:
+        assert man["files"] == len(man["entries"]) and man["bytes"] == sum(e["size"] for e in man["entries"]), man
+subjects = {c["subject"] for c in certs}
+if "dlws-master" in want_nodes:
+    api = [c for c in certs if c["subject"] == "CN=kube-apiserver"]
+    assert api and "DNS:kubernetes" in api[0]["sans"] and "IP:192.168.255.10" in api[0]["sans"], api
+    assert "O=system:nodes, CN=system:node:dlws-master" in subjects, subjects
+if "dlws-worker1" in want_nodes:
+    assert "O=system:nodes, CN=system:node:dlws-worker1" in subjects, subjects
+if want_type == "iso":
+    et = [(e["platform"], e["path"], e["bootable"]) for e in m["boot"]["el_torito"]]
+    assert et == [("BIOS", "isolinux/isolinux.bin", True), ("UEFI", "boot/efi.img", True)], et
+    menus = {x["file"]: x["entries"] for x in m["boot"]["menus"]}
+    assert menus["isolinux/isolinux.cfg"] == ["master", "dlws-master", "rescue"], menus
+    assert any(e["path"].startswith("/usr/share/oem/dlws/large/") for man in segs["master/shared.cpio.gz"]["manifests"] for e in man["entries"])
+if want_type in ("pxe-tree", "pxe-tar"):
+    macs = sorted(x["mac"] for x in m["boot"]["per_mac"] if x["file"].startswith("pxelinux.cfg/"))
+    assert macs == ["52:54:00:00:10:01", "52:54:00:00:11:01", "52:54:00:00:21:01", "52:54:00:00:21:02"], macs
+    assert "nodes/dlws-worker2.cpio.gz" in segs and "worker/role.cpio.gz" in segs, list(segs)
+if any(s.startswith("nodes/") or s.startswith("node-") or s.endswith(".cpio.gz") for s in segs):
+    cfgs = [c["path"] for c in m["configs"]]
+    if want_nodes:
+        assert "/usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data" in cfgs and "/usr/share/oem/config.ign" in cfgs, cfgs
+        assert all(c["text"] for c in m["configs"])
+PY
+}
+inspect_json iso out/master.iso iso master dlws-master
+inspect_json pxe_tree out/pxe pxe-tree "master worker etcd" "dlws-master dlws-worker1 dlws-worker2 dlws-etcd1"
+inspect_json pxe_tar out/pxe.tar pxe-tar "master worker etcd" "dlws-master dlws-worker1 dlws-worker2 dlws-etcd1"
+inspect_json initrd_dir out/worker-initrd initrd-dir worker "dlws-worker1 dlws-worker2"
+inspect_json segment out/pxe/nodes/dlws-master.cpio.gz segment "" "dlws-master"
+secret=$(cut -d. -f2 keys/bootstrap-token)
+keylines=$(for k in keys/*-key.pem keys/service-account-key.pem; do sed -n 2p "$k"; done)
+if ! grep -q 'PRIVATE KEY' "$WORK"/*.json "$WORK"/*.txt && ! grep -qF "$secret" "$WORK"/*.json "$WORK"/*.txt &&
+	! grep -qF "$keylines" "$WORK"/*.json "$WORK"/*.txt && grep -q 'token' "$WORK"/pxe_tree.json; then
+	pass inspect_no_private_key_or_token_secret
+else
+	fail inspect_no_private_key_or_token_secret "$(grep -l -e 'PRIVATE KEY' -e "$secret" "$WORK"/*.json "$WORK"/*.txt)"
+fi
+
+# verify on fresh outputs.
+for o in out/master.iso out/pxe out/pxe.tar out/worker-initrd out/pxe/nodes/dlws-worker1.cpio.gz; do
+	if v=$("$MK" verify "$o" 2>&1) && grep -qE "^$o: verified [1-9][0-9]* files$" <<<"$v"; then
+		pass "verify_fresh_$(basename "$o")"
+	else
+		fail "verify_fresh_$(basename "$o")" "$v"
+	fi
+done
+
+# One byte of a large payload file flipped on the ISO.
+cp out/master.iso "$WORK/bad.iso"
+off=$(grep -obUaF 'DLWS-TEST-KUBECTL-MARKER' "$WORK/bad.iso" | head -1 | cut -d: -f1)
+printf 'X' | dd of="$WORK/bad.iso" bs=1 seek=$((off + 100)) conv=notrunc status=none
+v=$("$MK" verify "$WORK/bad.iso" 2>&1)
+rc=$?
+if [ $rc = 1 ] && grep -q "master/shared.cpio.gz: 'dlws/large/rootfs/opt/bin/kubectl (/usr/share/oem/dlws/large/rootfs/opt/bin/kubectl)' does not match" <<<"$v" &&
+	[ "$(grep -c 'does not match' <<<"$v")" = 1 ]; then
+	pass verify_iso_flipped_large_file
+else
+	fail verify_iso_flipped_large_file "rc=$rc $v"
+fi
+
+# A file inside a PXE segment changed, the segment repacked as valid cpio.
+cp -a out/pxe "$WORK/pxe1"
+seg="$WORK/pxe1/nodes/dlws-worker1.cpio.gz"
+mkdir "$WORK/x" && bsdtar -xf "$seg" -C "$WORK/x"
+sed -i 's/^DLWS_HOSTNAME=dlws-worker1/DLWS_HOSTNAME=dlws-workerX/' "$WORK/x/usr/share/oem/dlws/node.env"
+(cd "$WORK/x" && find usr | sort | bsdcpio -o --quiet --format newc | gzip -n) >"$seg"
+v2=""
+v=$("$MK" verify "$WORK/pxe1" 2>&1)
+rc=$?
+if [ $rc = 1 ] && grep -q "nodes/dlws-worker1.cpio.gz: '/usr/share/oem/dlws/node.env' does not match" <<<"$v" &&
+	grep -q "SHA256SUMS: 'nodes/dlws-worker1.cpio.gz' does not match" <<<"$v" && [ "$(grep -c 'does not match' <<<"$v")" = 2 ] &&
+	v2=$("$MK" verify "$seg" 2>&1); [ $? = 1 ] && grep -q "'/usr/share/oem/dlws/node.env' does not match" <<<"$v2"; then
+	pass verify_pxe_segment_flipped_file
+else
+	fail verify_pxe_segment_flipped_file "rc=$rc $v"
+fi
+
+# A plain file of a PXE tree, and a missing one.
+cp -a out/pxe "$WORK/pxe2"
+printf 'X' | dd of="$WORK/pxe2/boot.ipxe" bs=1 seek=10 conv=notrunc status=none
+rm "$WORK/pxe2/menu.c32"
+v=$("$MK" verify "$WORK/pxe2" 2>&1)
+rc=$?
+if [ $rc = 1 ] && grep -q "SHA256SUMS: 'boot.ipxe' does not match" <<<"$v" && grep -q "SHA256SUMS: 'menu.c32' is missing" <<<"$v" &&
+	grep -q '2 of [0-9]* files failed verification' <<<"$v"; then
+	pass verify_pxe_tree_plain_file
+else
+	fail verify_pxe_tree_plain_file "rc=$rc $v"
+fi
+
+# Hostile inputs: refused with a message, exit 1, nothing written.
+mkdir "$WORK/h"
+cd "$WORK/h"
+python3 - <<'PY'
+import io, tarfile, hashlib, os, subprocess, gzip
+def add(t, name, data):
+    i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+with tarfile.open("evil.tar", "w", format=tarfile.USTAR_FORMAT) as t:
+    add(t, "pxe/SHA256SUMS", b"0" * 64 + b"  boot.ipxe\n")
+    add(t, "pxe/../evil", b"evil\n")
+with tarfile.open("abs.tar", "w", format=tarfile.USTAR_FORMAT) as t:
+    add(t, "/tmp/evil-abs", b"evil\n")
+# a segment whose manifest names a path outside the payload
+os.makedirs("m/usr/share/oem/dlws/manifest.d")
+open("m/usr/share/oem/dlws/manifest.d/node", "w").write(
+    "# dlws payload manifest\n" + hashlib.sha256(b"x").hexdigest() + " 1 0644 /../../etc/passwd\n")
+subprocess.run("cd m && find usr | sort | bsdcpio -o --quiet --format newc | gzip -n >../passwd.cpio.gz", shell=True, check=True)
+open("m/usr/share/oem/dlws/manifest.d/node", "w").write(
+    "# dlws payload manifest\n" + hashlib.sha256(b"x").hexdigest() + " 99999999999999999999999 0644 /usr/x\n")
+subprocess.run("cd m && find usr | sort | bsdcpio -o --quiet --format newc | gzip -n >../absurd.cpio.gz", shell=True, check=True)
+# a tar entry claiming 8 GiB with 1 KiB behind it
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+    add(t, "pxe/big.bin", b"y" * 1024)
+raw = bytearray(buf.getvalue())
+raw[124:136] = b"77777777777\0"
+s = sum(raw[:148]) + 8 * 32 + sum(raw[156:512])
+raw[148:156] = b"%06o\0 " % s
+open("huge.tar", "wb").write(bytes(raw[:2048]))
+PY
+head -c $(( $(stat -c %s "$WORK/p/out/master.iso") / 2 )) "$WORK/p/out/master.iso" >truncated.iso
+find "$WORK" | sort >"$WORK/h.before"
+hostile() { # NAME FILE PATTERN
+	local out rc out2 rc2
+	out=$("$MK" verify "$2" 2>&1)
+	rc=$?
+	out2=$("$MK" inspect --json "$2" 2>&1 >/dev/null)
+	rc2=$?
+	if [ $rc = 1 ] && [ $rc2 = 1 ] && grep -qE "$3" <<<"$out" && grep -qE "$3" <<<"$out2" && ! grep -q 'AddressSanitizer\|runtime error' <<<"$out$out2"; then
+		pass "hostile_$1"
+	else
+		fail "hostile_$1" "verify rc=$rc inspect rc=$rc2: $out | $out2"
+	fi
+}
+hostile tar_dotdot evil.tar "refusing entry 'pxe/\.\./evil'"
+hostile tar_absolute abs.tar "refusing entry '/tmp/evil-abs'"
+hostile manifest_dotdot passwd.cpio.gz "refusing path '/\.\./\.\./etc/passwd'"
+hostile manifest_absurd_size absurd.cpio.gz "absurd size '99999999999999999999999'"
+hostile tar_absurd_size huge.tar "cannot read .*huge.tar"
+hostile truncated_iso truncated.iso "truncated.iso"
+find "$WORK" | sort >"$WORK/h.after"
+if diff -q <(grep -v "/h\.before$" "$WORK/h.before") <(grep -v -e "/h\.before$" -e "/h\.after$" "$WORK/h.after") >/dev/null && [ ! -e "$WORK/evil" ] && [ ! -e /tmp/evil-abs ] && [ ! -e "$WORK/h/evil" ]; then
+	pass hostile_nothing_written
+else
+	fail hostile_nothing_written "$(diff <(grep -v "/h\.before$" "$WORK/h.before") <(grep -v -e "/h\.before$" -e "/h\.after$" "$WORK/h.after"))"
+fi
+v=$("$MK" verify "$WORK/p/recipes" 2>&1)
+if [ $? = 1 ] && grep -q "'$WORK/p/recipes' is not an output of dlws-mkimage" <<<"$v"; then pass not_an_output; else fail not_an_output "$v"; fi
+finish
