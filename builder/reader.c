@@ -24,21 +24,7 @@ const char *reader_kind_name(enum reader_kind k) {
 /* ---- names ------------------------------------------------------------ */
 
 bool reader_name_ok(const char *name) {
-	size_t len = strlen(name);
-	if (len == 0 || len >= 4096 || name[0] == '/')
-		return false;
-	for (const char *c = name; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '\\')
-			return false;
-	for (const char *c = name;;) {
-		const char *slash = strchr(c, '/');
-		size_t n = slash ? (size_t)(slash - c) : strlen(c);
-		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-			return false;
-		if (!slash)
-			return true;
-		c = slash + 1;
-	}
+	return strlen(name) < 4096 && path_is_plain_relative(name);
 }
 
 /* An entry's name without "./" prefixes and trailing '/'; "" for the root. */
