@@ -64,6 +64,11 @@ void buildinfo_init(struct buildinfo *info, const struct build *const *builds, s
 		.built = xstrdup(built),
 		.cluster = xstrdup(n ? builds[0]->cluster->name : ""),
 	};
+	const struct boot_server *bs = n ? &builds[0]->cluster->boot_server : NULL;
+	if (bs && bs->address) {
+		info->server_address = xstrdup(bs->address);
+		info->server_root = xstrdup(bs->root);
+	}
 }
 
 static struct buildinfo_recipe *add_recipe(struct buildinfo *info, const char *name, const char *role, const char *recipe) {
@@ -116,6 +121,12 @@ char *buildinfo_json(const struct buildinfo *info) {
 	json_object_object_add(root, "version", str(info->tool_version));
 	json_object_object_add(root, "built", str(info->built));
 	json_object_object_add(root, "cluster", str(info->cluster));
+	if (info->server_root) {
+		json_object *bs = checked(json_object_new_object());
+		json_object_object_add(bs, "address", str(info->server_address));
+		json_object_object_add(bs, "root", str(info->server_root));
+		json_object_object_add(root, "boot_server", bs);
+	}
 	json_object *list = checked(json_object_new_array());
 	for (size_t i = 0; i < info->n_recipes; i++) {
 		const struct buildinfo_recipe *r = &info->recipes[i];
@@ -233,6 +244,12 @@ int buildinfo_parse(const char *text, size_t len, const char *path, struct build
 	ret->tool_version = xstrdup(v ? v : "");
 	ret->built = xstrdup(built ? built : "");
 	ret->cluster = xstrdup(cluster ? cluster : "");
+	json_object *bs;
+	if (json_object_object_get_ex(root, "boot_server", &bs) && json_object_is_type(bs, json_type_object) &&
+	    get_str(bs, "address") && get_str(bs, "root")) {
+		ret->server_address = xstrdup(get_str(bs, "address"));
+		ret->server_root = xstrdup(get_str(bs, "root"));
+	}
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		json_object *o = json_object_array_get_idx(list, i), *entries;
 		const char *name = get_str(o, "name"), *role = get_str(o, "role"), *recipe = get_str(o, "recipe");
@@ -271,6 +288,8 @@ void buildinfo_release(struct buildinfo *info) {
 	free(info->tool_version);
 	free(info->built);
 	free(info->cluster);
+	free(info->server_address);
+	free(info->server_root);
 	*info = (struct buildinfo){ 0 };
 }
 

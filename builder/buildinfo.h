@@ -24,6 +24,9 @@ struct buildinfo_recipe {
 
 struct buildinfo {
 	char *tool_version, *built, *cluster;
+	/* The cluster's boot_server (NULL without one): where the output's
+	 * dnsmasq.conf and nginx.conf expect it, root/current. */
+	char *server_address, *server_root;
 	struct buildinfo_recipe *recipes;
 	size_t n_recipes, cap;
 };

@@ -4,6 +4,8 @@
 #include "publish.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -582,6 +584,25 @@ static int publish_locked(struct server *s, const struct bundle *b, struct state
 	return 0;
 }
 
+/* The bundle's dnsmasq.conf and nginx.conf serve boot_server.root/current
+ * (its dlws-build.json says which root): a publish elsewhere would serve
+ * nothing until the servers are pointed there. */
+static void check_served_root(const char *meta_dir, const struct publish_dest *dest, struct diags *d) {
+	_cleanup_free_ char *meta = path_join(meta_dir, BUILDINFO_FILE);
+	struct diags quiet = DIAGS_INIT;
+	struct buildinfo info;
+	if (buildinfo_read(meta, &info, &quiet) == 0 && info.server_root) {
+		char real[PATH_MAX];
+		const char *here = !dest->host && realpath(dest->path, real) ? real : dest->path;
+		if (!streq(here, info.server_root))
+			diag_warning(d, NULL, "the bundle's dnsmasq.conf and nginx.conf serve '%s/current' (boot_server.root in "
+				     "the cluster values), not '%s/current': point them here, or set boot_server.root to '%s'",
+				     info.server_root, here, here);
+		buildinfo_release(&info);
+	}
+	diags_release(&quiet);
+}
+
 int publish_bundle(const char *bundle, const struct publish_dest *dest, const struct publish_opts *opts,
 		   struct publish_result *ret, struct diags *d) {
 	struct bundle b = { 0 };
@@ -594,6 +615,12 @@ int publish_bundle(const char *bundle, const struct publish_dest *dest, const st
 		r = server_open(&s, dest, opts, true, &st, d);
 	if (r == 0)
 		r = publish_locked(&s, &b, &st, &res, d);
+	if (r == 0 && b.dir)
+		check_served_root(b.dir, dest, d);
+	else if (r == 0 && !dest->host && res.id) {
+		_cleanup_free_ char *landed = xasprintf("%s/releases/%s", dest->path, res.id);
+		check_served_root(landed, dest, d);
+	}
 	server_close(&s);
 	state_release(&st);
 	bundle_release(&b);
