@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "disk.h"
 #include "fsutil.h"
 #include "iso.h"
 #include "pxe.h"
@@ -13,7 +14,8 @@
 static const char usage[] =
 	"usage: dlws-mkimage [build] [OPTIONS] RECIPE...\n"
 	"\n"
-	"Builds every output the recipes list (outputs.initrd, outputs.pxe, outputs.iso).\n"
+	"Builds every output the recipes list (outputs.initrd, outputs.pxe, outputs.iso,\n"
+	"outputs.disk).\n"
 	"Every recipe is loaded and checked before anything is written; outputs are\n"
 	"written beside their targets and put in place together.\n"
 	"\n"
@@ -111,6 +113,9 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	for (int i = 0; i < n_rest && r == 0; i++)
 		if (builds[i]->recipe->outputs.iso)
 			r = iso_write(builds[i], &out, &d);
+	/* Every recipe's disks in one libguestfs appliance: it takes half a minute to start. */
+	if (r == 0 && disk_wanted(builds, (size_t)n_rest))
+		r = disk_write(builds, (size_t)n_rest, &out, &d);
 	if (r == 0)
 		r = pending_commit(&out, &d);
 	else
@@ -127,6 +132,9 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	for (int i = 0; i < n_rest && r == 0 && ctx->verbosity > 0; i++)
 		if (builds[i]->recipe->outputs.iso)
 			say_written("ISO", builds[i]->recipe->outputs.iso, builds[i]->n_nodes);
+	for (int i = 0; i < n_rest && r == 0 && ctx->verbosity > 0; i++)
+		if (builds[i]->recipe->outputs.disk)
+			say_written("disks", builds[i]->recipe->outputs.disk, builds[i]->n_nodes);
 	for (size_t i = 0; i < n_bundles; i++) {
 		free(bundles[i].builds);
 		strv_release(&bundles[i].kept);

@@ -519,8 +519,42 @@ static void load_iso(struct recipe *r, const struct value *iso, struct diags *d)
 		diag_error(d, schema_loc(iso, "large_file_size"), "invalid size '%s' (expected e.g. 1M)", large);
 }
 
+/* One disk per node: `path` is the directory that holds them, named
+ * <hostname>.img (or .qcow2), so a name that looks like one disk's file is
+ * most likely a mistake. */
+static void load_disk(struct recipe *r, const struct value *doc, const struct value *disk, struct diags *d) {
+	static const char *const disk_keys[] = { "path", "format", "size" };
+	static const char *const file_like[] = { ".img", ".raw", ".qcow2", ".bin" };
+	schema_keys(disk, disk_keys, ARRAY_SIZE(disk_keys), "outputs.disk", d);
+	r->outputs.disk_loc = disk->loc;
+	const char *path = schema_str(disk, "path", true, "outputs.disk", d);
+	if (path) {
+		r->outputs.disk = path_relative_to(r->path, path);
+		for (size_t i = 0; i < ARRAY_SIZE(file_like); i++)
+			if (endswith(path, file_like[i]))
+				diag_error(d, schema_loc(disk, "path"),
+					   "'path' is the directory that gets one disk per node (<hostname>.img or, with "
+					   "format: qcow2, <hostname>.qcow2), not a file name like '%s'", path);
+	}
+	const char *format = schema_str(disk, "format", false, "outputs.disk", d);
+	if (format && streq(format, "qcow2"))
+		r->outputs.disk_qcow2 = true;
+	else if (format && !streq(format, "raw"))
+		diag_error(d, schema_loc(disk, "format"), "'format' must be raw or qcow2, not '%s'", format);
+	const char *size = schema_str(disk, "size", false, "outputs.disk", d);
+	if (size) {
+		r->outputs.disk_size_loc = *schema_loc(disk, "size");
+		if (parse_size(size, &r->outputs.disk_size) < 0 || r->outputs.disk_size == 0)
+			diag_error(d, schema_loc(disk, "size"), "invalid size '%s' (expected e.g. 8G)", size);
+		else if (r->outputs.disk_size % 512)
+			diag_error(d, schema_loc(disk, "size"), "'size' %s is not a whole number of 512-byte sectors", size);
+	}
+	if (!value_lookup(doc, "base.image"))
+		diag_error(d, &disk->loc, "'outputs.disk' needs 'base.image': the OS image the disks are made from");
+}
+
 static void load_outputs(struct recipe *r, const struct value *doc, struct diags *d) {
-	static const char *const keys[] = { "initrd", "pxe", "iso" };
+	static const char *const keys[] = { "initrd", "pxe", "iso", "disk" };
 	static const char *const initrd_keys[] = { "path", "max_size" };
 	static const char *const pxe_keys[] = { "path", "max_initrd" };
 	const struct value *out = schema_get(doc, "outputs", VALUE_MAP, true, "recipe", d);
@@ -543,7 +577,10 @@ static void load_outputs(struct recipe *r, const struct value *doc, struct diags
 	const struct value *iso = schema_get(out, "iso", VALUE_MAP, false, "outputs", d);
 	if (iso)
 		load_iso(r, iso, d);
-	if (!initrd && !pxe && !iso && d->n_errors == errors_before)
+	const struct value *disk = schema_get(out, "disk", VALUE_MAP, false, "outputs", d);
+	if (disk)
+		load_disk(r, doc, disk, d);
+	if (!initrd && !pxe && !iso && !disk && d->n_errors == errors_before)
 		diag_error(d, &out->loc, "'outputs' lists nothing to build");
 	if (initrd) {
 		schema_keys(initrd, initrd_keys, ARRAY_SIZE(initrd_keys), "outputs.initrd", d);
@@ -669,6 +706,7 @@ void recipe_free(struct recipe *r) {
 	free(r->outputs.pxe);
 	free(r->outputs.iso);
 	free(r->outputs.iso_label);
+	free(r->outputs.disk);
 	value_free(r->values);
 	value_free(r->doc);
 	free(r->path);

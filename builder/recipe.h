@@ -95,6 +95,10 @@ struct recipe {
 		uint64_t max_iso;       /* outputs.iso.max_size, 0 = no limit */
 		uint64_t iso_large;     /* outputs.iso.large_file_size: files this big stay on the medium */
 		struct srcloc iso_loc;
+		char *disk;     /* outputs.disk.path: a directory of pre-installed disks, one per node */
+		bool disk_qcow2;        /* outputs.disk.format: qcow2 (else raw: <hostname>.img) */
+		uint64_t disk_size;     /* outputs.disk.size: grow each disk (and ROOT) to this; 0 = as the OS image */
+		struct srcloc disk_loc, disk_size_loc;
 	} outputs;
 	struct value *values;   /* recipe "values:" (owned, may be empty map) */
 	struct value *doc;      /* owned */

@@ -23,6 +23,8 @@ packages=(
 	# boot servers: iPXE's first stage (undionly.kpxe, ipxe.efi) in bundles; publish over
 	# rsync+ssh; the servers the tests run against published trees (nginx, sshd)
 	ipxe rsync openssh-client openssh-server nginx-light
+	# disk images (outputs.disk): libguestfs, and guestfish to read them back in tests
+	libguestfs-dev libguestfs-tools qemu-utils
 	# flash: losetup, mount, script (progress under a pseudo-terminal)
 	util-linux mount bsdutils
 )

@@ -165,6 +165,20 @@ static const struct { const char *text, *want; } error_cases[] = {
 	{ HEAD "pki: { key_type: dsa }\n", "7:18: 'key_type' must be 'rsa' or 'ecdsa', not 'dsa'" },
 	{ L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE "outputs: { initrd: { path: ../out, max_size: lots } }\n",
 	  "6:46: invalid size 'lots' (expected e.g. 64M or 4G)" },
+	/* outputs.disk: a directory of disks, one per node, made from base.image */
+	{ L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE "outputs: { disk: { path: ../out/disks } }\n",
+	  "6:18: 'outputs.disk' needs 'base.image': the OS image the disks are made from" },
+	{ L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE_IMG "outputs: { disk: { path: ../out/m.img } }\n",
+	  "6:26: 'path' is the directory that gets one disk per node (<hostname>.img or, with format: qcow2, "
+	  "<hostname>.qcow2), not a file name like '../out/m.img'" },
+	{ L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE_IMG "outputs: { disk: { path: ../out/d, format: vmdk } }\n",
+	  "6:44: 'format' must be raw or qcow2, not 'vmdk'" },
+	{ L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE_IMG "outputs: { disk: { path: ../out/d, size: huge } }\n",
+	  "6:42: invalid size 'huge' (expected e.g. 8G)" },
+	{ L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE_IMG "outputs: { disk: { path: ../out/d, size: 1000 } }\n",
+	  "6:42: 'size' 1000 is not a whole number of 512-byte sectors" },
+	{ L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE_IMG "outputs: { disk: { path: ../out/d, sise: 8G } }\n",
+	  "6:36: unknown key 'sise' in outputs.disk (did you mean 'size'?)" },
 	{ L_VERSION L_NAME L_ROLE L_CLUSTER "base: { kernel: ../base/vmlinuz, initrd: ../base/initrd.img, cmdline: \"a\\nb\" }\n" L_OUTPUTS,
 	  "5:71: 'cmdline' must be one line" },
 	/* sysext: images made from files (dests under /usr and /opt), or prebuilt */
@@ -499,6 +513,24 @@ static void test_minimal_and_options(const char *tmp) {
 		recipe_free(rc);
 	}
 	free(text);
+
+	/* outputs.disk: raw by default, no size; qcow2 with a size. */
+	rc = load_ok(L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE_IMG "outputs: { disk: { path: ../out/disks } }\n");
+	if (rc) {
+		CHECK_STREQ(rc->outputs.disk, "recipes/../out/disks");
+		CHECK(!rc->outputs.disk_qcow2);
+		CHECK_INTEQ(rc->outputs.disk_size, 0);
+		CHECK_INTEQ(rc->outputs.disk_loc.line, 6);
+		CHECK_INTEQ(rc->outputs.disk_loc.col, 18);
+		recipe_free(rc);
+	}
+	rc = load_ok(L_VERSION L_NAME L_ROLE L_CLUSTER L_BASE_IMG "outputs: { disk: { path: ../out/disks, format: qcow2, size: 8G } }\n");
+	if (rc) {
+		CHECK(rc->outputs.disk_qcow2);
+		CHECK_INTEQ(rc->outputs.disk_size, (uint64_t)8 << 30);
+		CHECK_INTEQ(rc->outputs.disk_size_loc.col, 61);
+		recipe_free(rc);
+	}
 
 	/* Versions are usually quoted in YAML files ("version: '3'"); a quoted
 	 * 1 is still version 1, as "0755" is still a mode. */

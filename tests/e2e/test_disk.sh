@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# outputs.disk: pre-installed disk images, one per node, made offline with
+# libguestfs from a stand-in OS image (tests/lib/mkosimage.sh: GPT with
+# EFI-SYSTEM, OEM and ROOT). Two recipes in one build (one appliance
+# launch): the master as a raw disk grown to 96M, the workers as qcow2. The
+# disks are read back independently with one `guestfish --ro` session,
+# sgdisk and qemu-img; bad inputs fail before anything is written.
+#
+# No boot: the default base (base/init) is a live system that never mounts
+# an installed ROOT (no root=, no switch_root), so it cannot boot these
+# disks; a boot proof needs that first (see base/README.md).
+. "$(dirname "$0")/../lib/e2e.sh"
+for t in guestfish qemu-img sgdisk; do
+	command -v "$t" >/dev/null || { skip disk "$t is not installed (libguestfs-tools, qemu-utils, gdisk)"; finish; }
+done
+cd "$WORK"
+make_project p
+cd p
+bash "$ROOT/tests/lib/mkosimage.sh" out/os.img >/dev/null 2>&1 || { fail setup "mkosimage failed"; finish; }
+bzip2 -k out/os.img
+zstd -q -k out/os.img
+os_size=$(stat -c %s out/os.img)
+sha() { sha256sum | cut -d' ' -f1; }
+# A container image as docker save writes it, pinned.
+mkdir -p images/layer && echo layer >images/layer/layer.tar && tar -C images -cf images/hyperkube.tar layer
+hk_sum=$(sha <images/hyperkube.tar)
+# A kubectl big enough to take several upload chunks.
+{ printf 'DLWS-TEST-KUBECTL'; head -c 3000000 /dev/urandom; } >vendor/bin/kubectl
+(cd vendor/bin && sha256sum kubectl etcd etcdctl >../SHA256SUMS)
+
+# recipe NAME IMAGE OUTPUTS...: recipes/NAME.recipe with base.image IMAGE
+# (none when "-") and the outputs given (one YAML line each).
+recipe() {
+	local name=$1 image=$2 role
+	shift 2
+	role=${name%%-*}
+	[ -f recipes/$role.orig ] || cp recipes/$role.recipe recipes/$role.orig
+	sed -e '/^outputs:/,$d' recipes/$role.orig >recipes/$name.recipe
+	[ "$image" = - ] || sed -i "s|^  cmdline: .*|&\n  image: $image|" recipes/$name.recipe
+	[ "$role" = master ] && printf 'images:\n  - { src: ../images/hyperkube.tar, sha256: %s }\n' "$hk_sum" >>recipes/$name.recipe
+	printf 'outputs:\n' >>recipes/$name.recipe
+	for o in "$@"; do printf '  %s\n' "$o" >>recipes/$name.recipe; done
+}
+# line_of FILE TEXT: the line number where TEXT first appears.
+line_of() { grep -nF -- "$2" "$1" | head -1 | cut -d: -f1; }
+
+# --- bad inputs: one clear message at the recipe's place, exit 1, nothing written
+recipe master-noimage - 'disk: { path: ../out/bad1 }'
+out=$("$MK" -q recipes/master-noimage.recipe 2>&1)
+rc=$?
+l=$(line_of recipes/master-noimage.recipe 'disk:')
+if [ $rc -eq 1 ] && [ "$out" = "recipes/master-noimage.recipe:$l:9: error: 'outputs.disk' needs 'base.image': the OS image the disks are made from" ] &&
+	[ ! -e out/bad1 ] && [ ! -e out/bad1.tmp ]; then
+	pass no_base_image_refused
+else
+	fail no_base_image_refused "rc=$rc: $out"
+fi
+recipe master-small ../out/os.img.bz2 'disk: { path: ../out/bad2, size: 16M }'
+out=$("$MK" -q recipes/master-small.recipe 2>&1)
+rc=$?
+l=$(line_of recipes/master-small.recipe 'disk:')
+if [ $rc -eq 1 ] && [ "$out" = "recipes/master-small.recipe:$l:36: error: 'size' 16777216 is smaller than the OS image 'recipes/../out/os.img.bz2' ($os_size bytes)" ] &&
+	[ ! -e out/bad2 ] && [ ! -e out/bad2.tmp ]; then
+	pass size_smaller_than_image_refused
+else
+	fail size_smaller_than_image_refused "rc=$rc: $out; $(ls out)"
+fi
+recipe master-file ../out/os.img.bz2 'disk: { path: ../out/master.img }'
+out=$("$MK" -q recipes/master-file.recipe 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && grep -q "^recipes/master-file.recipe:[0-9]*:17: error: 'path' is the directory that gets one disk per node" <<<"$out" &&
+	[ "$(echo "$out" | wc -l)" = 1 ] && [ ! -e out/master.img ]; then
+	pass disk_path_is_a_directory
+else
+	fail disk_path_is_a_directory "rc=$rc: $out"
+fi
+
+# --- the build: both recipes, one launch
+recipe master ../out/os.img.bz2 'initrd: { path: ../out/master-initrd }' 'disk: { path: ../out/disks, size: 96M }'
+recipe worker ../out/os.img.zst 'initrd: { path: ../out/worker-initrd }' 'disk: { path: ../out/wdisks, format: qcow2 }'
+t0=$(date +%s)
+if ! "$MK" -q recipes/master.recipe recipes/worker.recipe; then
+	fail build "recipes with outputs.disk did not build"
+	finish
+fi
+echo "build of 3 disks (2 recipes) took $(($(date +%s) - t0))s"
+m=out/disks/dlws-master.img w1=out/wdisks/dlws-worker1.qcow2 w2=out/wdisks/dlws-worker2.qcow2
+if [ -f $m ] && [ -f $w1 ] && [ -f $w2 ] && [ "$(ls out/disks)" = dlws-master.img ] &&
+	[ "$(ls out/wdisks | tr '\n' ' ')" = "dlws-worker1.qcow2 dlws-worker2.qcow2 " ] &&
+	[ "$(stat -c %a $m $w1 $w2 | sort -u)" = 600 ] && ! ls -a out | grep -q '\.tmp$'; then
+	pass one_disk_per_node
+else
+	fail one_disk_per_node "$(ls -la out out/disks out/wdisks)"
+fi
+
+# --- qcow2 and size, with the host's own tools
+if qemu-img check -q $w1 && qemu-img check -q $w2 && qemu-img info $w1 | grep -q '^file format: qcow2' &&
+	[ "$(qemu-img info --output=json $w1 | jq '."virtual-size"')" = "$os_size" ]; then
+	pass qcow2_passes_qemu_img_check
+else
+	fail qcow2_passes_qemu_img_check "$(qemu-img check $w1 2>&1; qemu-img info $w1)"
+fi
+root_end=$(sgdisk -p $m | awk '$7 == "ROOT" {print $3}')
+if [ "$(stat -c %s $m)" = $((96 << 20)) ] && sgdisk -v $m | grep -q 'No problems found' &&
+	[ "$root_end" = $(((96 << 20) / 512 - 34)) ]; then
+	pass size_grows_gpt_and_root
+else
+	fail size_grows_gpt_and_root "size $(stat -c %s $m), ROOT ends at $root_end; $(sgdisk -v $m)"
+fi
+
+# --- read back: one guestfish session for every disk
+# Each query prints a marker line, then its answer.
+q=$WORK/queries
+: >"$q"
+ask() { printf 'echo @%s\n%s\n' "$1" "$2" >>"$q"; }
+printf 'run\n' >>"$q"
+disks=(-a $m -a $w1 -a $w2)
+devs=(sda sdb sdc) hosts=(dlws-master dlws-worker1 dlws-worker2)
+files="var/lib/flatcar-install/user_data etc/kubernetes/kubelet.conf opt/bin/kubectl etc/os-release var/log/dlws-install.log"
+for i in 0 1 2; do
+	d=${devs[$i]} h=${hosts[$i]}
+	printf 'mount /dev/%s9 /\n' "$d" >>"$q"
+	for f in $files; do
+		ask "$h:$f" "checksum sha256 /$f"
+		ask "$h:$f:mode" "lstatns /$f"
+	done
+	ask "$h:dir-mode" "lstatns /var/lib/flatcar-install"
+	# Workers have no images: a leading '-' lets guestfish go on after the error.
+	ask "$h:image" "-checksum sha256 /var/lib/dlws/images/hyperkube.tar"
+	ask "$h:pki" "find /etc/kubernetes/pki"
+	ask "$h:log" "cat /var/log/dlws-install.log"
+	ask "$h:statvfs" "statvfs /"
+	printf 'umount-all\nmount /dev/%s6 /\n' "$d" >>"$q"
+	ask "$h:ign" "checksum sha256 /config.ign"
+	ask "$h:ign:mode" "lstatns /config.ign"
+	printf 'umount-all\n' >>"$q"
+done
+t0=$(date +%s)
+guestfish --ro "${disks[@]}" <"$q" >"$WORK/answers" 2>"$WORK/answers.err"
+echo "guestfish read-back took $(($(date +%s) - t0))s"
+# answer KEY: the lines after marker @KEY, up to the next marker.
+answer() { awk -v k="@$1" '$0 == k {on = 1; next} /^@/ {on = 0} on' "$WORK/answers"; }
+mode_of() { printf '%04o' $(($(answer "$1" | awk '$1 == "st_mode:" {print $2}') & 07777)); }
+
+# check_node HOST SEGMENT: HOST's payload is on its disk where the agent puts it.
+check_node() {
+	local h=$1 seg=$2 why=""
+	[ "$(answer "$h:var/lib/flatcar-install/user_data")" = "$(segment_cat "$seg" usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data | sha)" ] || why="$why user_data;"
+	[ "$(mode_of "$h:var/lib/flatcar-install/user_data:mode")" = 0600 ] || why="$why user_data mode;"
+	[ "$(mode_of "$h:dir-mode")" = 0700 ] || why="$why user_data dir mode $(mode_of "$h:dir-mode");"
+	[ "$(answer "$h:etc/kubernetes/kubelet.conf")" = "$(sha <keys/kubelet-$h.conf)" ] || why="$why kubelet.conf;"
+	[ "$(mode_of "$h:etc/kubernetes/kubelet.conf:mode")" = 0600 ] || why="$why kubelet.conf mode;"
+	[ "$(answer "$h:opt/bin/kubectl")" = "$(sha <vendor/bin/kubectl)" ] || why="$why kubectl;"
+	[ "$(mode_of "$h:opt/bin/kubectl:mode")" = 0755 ] || why="$why kubectl mode;"
+	[ "$(answer "$h:etc/os-release")" = "$(echo 'stand-in OS image for dlws-mkimage tests' | sha)" ] || why="$why os image;"
+	[ "$(answer "$h:ign")" = "$(segment_cat "$seg" usr/share/oem/config.ign | sha)" ] || why="$why config.ign;"
+	[ "$(mode_of "$h:ign:mode")" = 0600 ] || why="$why config.ign mode;"
+	answer "$h:log" | grep -q "pre-installed disk of $h" || why="$why log;"
+	# Every certificate and key the node's segment carries, with its mode.
+	local f n=0
+	for f in $(segment_list "$seg" | sed -n 's#^usr/share/oem/dlws/rootfs/etc/kubernetes/pki/\(.*\.\(crt\|key\|pem\|pub\)\)$#\1#p'); do
+		n=$((n + 1))
+		answer "$h:pki" | grep -qx "/$f" || why="$why pki/$f missing;"
+	done
+	[ $n -gt 0 ] || why="$why no certificates in the segment;"
+	if [ -z "$why" ]; then pass "payload_on_disk_$h"; else fail "payload_on_disk_$h" "wrong on the disk:$why"; fi
+}
+if ! grep -qx '@dlws-worker2:ign:mode' "$WORK/answers"; then
+	fail read_back "guestfish read nothing: $(tail -3 "$WORK/answers.err")"
+	finish
+fi
+check_node dlws-master out/master-initrd/node-dlws-master.cpio.gz
+check_node dlws-worker1 out/worker-initrd/node-dlws-worker1.cpio.gz
+check_node dlws-worker2 out/worker-initrd/node-dlws-worker2.cpio.gz
+
+# Keys: every .key of the master's pki at 0600 (read in the same session
+# would need one query per file; the log lists each with its mode).
+bad=$(answer dlws-master:log | awk '/^installed \/etc\/kubernetes\/pki\/.*\.key / && $3 != "(0600,"')
+if [ -z "$bad" ] && answer dlws-master:log | grep -q '^installed /etc/kubernetes/pki/apiserver.key (0600,'; then
+	pass keys_0600
+else
+	fail keys_0600 "$bad"
+fi
+if [ "$(answer dlws-master:image)" = "$hk_sum" ] && [ -z "$(answer dlws-worker1:image)" ]; then
+	pass container_images_in_images_dir
+else
+	fail container_images_in_images_dir "master: $(answer dlws-master:image)"
+fi
+# ROOT's file system fills the grown partition (it was ~30M in the image).
+blocks=$(answer dlws-master:statvfs | awk '$1 == "blocks:" {print $2}')
+bsize=$(answer dlws-master:statvfs | awk '$1 == "bsize:" {print $2}')
+wblocks=$(answer dlws-worker1:statvfs | awk '$1 == "blocks:" {print $2}')
+if [ -n "$blocks" ] && [ $((blocks * bsize)) -gt $((70 << 20)) ] && [ $((wblocks * bsize)) -lt $((40 << 20)) ]; then
+	pass root_file_system_grown
+else
+	fail root_file_system_grown "master ROOT $blocks x $bsize, worker ROOT $wblocks blocks"
+fi
+finish
