@@ -46,6 +46,13 @@ err_of() { cat "$WORK/$1.err"; }
 S=$WORK/srv/boot
 pub l1 -q b1 "$S"
 id1=$(cat "$WORK/l1.out")
+# The bundles' dnsmasq.conf and nginx.conf serve /srv/boot/current
+# (boot_server.root): publishing elsewhere says so.
+if grep -qF "warning: the bundle's dnsmasq.conf and nginx.conf serve '/srv/boot/current' (boot_server.root in the cluster values), not '$S/current'" "$WORK/l1.err"; then
+	pass warns_when_root_differs
+else
+	fail warns_when_root_differs "$(err_of l1)"
+fi
 if [ "$(rc_of l1)" = 0 ] && [ "$(current_of "$S")" = "releases/$id1" ] && same_tree "$S/current" b1 &&
 	[[ $id1 =~ ^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$ ]] && [ "${id1#*-}" = "$(sha256sum <b1/SHA256SUMS | cut -c1-8)" ]; then
 	pass local_first_publish_is_current
