@@ -36,15 +36,15 @@ static char *absolute(const char *path) {
 
 /* `to` relative to the directory `from` (both absolute and normalised). */
 static char *relative(const char *from, const char *to) {
-	/* The common leading components. */
 	size_t i = 0, common = 0;
 	while (from[i] && from[i] == to[i]) {
 		i++;
 		if (from[i - 1] == '/')
 			common = i;
 	}
+	/* `from` itself is a directory above `to` (or is it). */
 	if (!from[i] && (to[i] == '/' || !to[i]))
-		common = to[i] ? i + 1 : i;
+		return xstrdup(to[i] ? to + i + 1 : ".");
 	struct buf b = BUF_INIT;
 	for (const char *p = from + common; *p; p++)
 		if (p == from + common || p[-1] == '/')
