@@ -1,5 +1,6 @@
 /* dlws-mkimage certs: the cluster PKI alone (create, refresh, list). */
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "util.h"
 
 #define OPT_ROTATE_TOKEN 256    /* long options without a short one */
+#define OPT_JSON 257
 
 static const char usage[] =
 	"usage: dlws-mkimage certs [--list | --rotate-token] RECIPE\n"
@@ -20,6 +22,7 @@ static const char usage[] =
 	"options:\n"
 	"  -l, --list            show subject, SANs and expiry of every certificate,\n"
 	"                        and the bootstrap token's id (never its secret)\n"
+	"      --json            with --list: one JSON object (certificates, token) for scripts\n"
 	"      --rotate-token    make a new bootstrap token (workers join with it)\n"
 	"  -q, --quiet           print errors only\n"
 	"  -v, --verbose         print every step\n"
@@ -42,6 +45,54 @@ static void print_cert_list(const struct pki_cert_info *v, size_t n, time_t now)
 	}
 }
 
+static char *iso_date(time_t t) {
+	char date[32];
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return xstrdup(date);
+}
+
+static json_object *checked(json_object *o) {
+	if (!o)
+		die_oom();
+	return o;
+}
+
+/* --list --json: {"certificates": [{file, subject, issuer, sans, not_after,
+ * days_left}], "token": {id, used_in} | null}; the secret never. */
+static void print_list_json(const struct pki_cert_info *v, size_t n, const struct pki_token_info *t, time_t now) {
+	json_object *root = checked(json_object_new_object());
+	json_object *certs = checked(json_object_new_array());
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = checked(json_object_new_object());
+		json_object_object_add(o, "file", checked(json_object_new_string(v[i].file)));
+		json_object_object_add(o, "subject", checked(json_object_new_string(v[i].subject)));
+		json_object_object_add(o, "issuer", checked(json_object_new_string(v[i].issuer)));
+		json_object *sans = checked(json_object_new_array());
+		for (size_t k = 0; k < v[i].n_sans; k++)
+			json_object_array_add(sans, checked(json_object_new_string(v[i].sans[k])));
+		json_object_object_add(o, "sans", sans);
+		_cleanup_free_ char *date = iso_date(v[i].not_after);
+		json_object_object_add(o, "not_after", checked(json_object_new_string(date)));
+		json_object_object_add(o, "days_left", checked(json_object_new_int64((int64_t)((v[i].not_after - now) / 86400))));
+		json_object_array_add(certs, o);
+	}
+	json_object_object_add(root, "certificates", certs);
+	json_object *token = NULL;
+	if (t && t->id) {
+		token = checked(json_object_new_object());
+		json_object_object_add(token, "id", checked(json_object_new_string(t->id)));
+		json_object *used = checked(json_object_new_array());
+		for (size_t i = 0; i < t->used_in.n; i++)
+			json_object_array_add(used, checked(json_object_new_string(t->used_in.v[i])));
+		json_object_object_add(token, "used_in", used);
+	}
+	json_object_object_add(root, "token", token);
+	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+}
+
 /* The token's public part and where it reaches; the secret stays hidden. */
 static void print_token(const struct pki_token_info *t) {
 	printf("bootstrap-token\n  id:      %s\n  secret:  (hidden)\n  expires: never\n  used in: ", t->id);
@@ -56,10 +107,11 @@ int cmd_certs(int argc, char **argv, struct cmd_ctx *ctx) {
 	static const struct option longopts[] = {
 		{ "list", no_argument, NULL, 'l' },
 		{ "rotate-token", no_argument, NULL, OPT_ROTATE_TOKEN },
+		{ "json", no_argument, NULL, OPT_JSON },
 		CMD_COMMON_LONGOPTS,
 		{ 0 },
 	};
-	bool list = false, rotate_token = false;
+	bool list = false, rotate_token = false, json = false;
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "l" CMD_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
@@ -67,6 +119,8 @@ int cmd_certs(int argc, char **argv, struct cmd_ctx *ctx) {
 			list = true;
 		else if (c == OPT_ROTATE_TOKEN)
 			rotate_token = true;
+		else if (c == OPT_JSON)
+			json = true;
 		else {
 			int k = cmd_common_option(c, ctx, "certs", usage);
 			if (k >= 0)
@@ -77,6 +131,8 @@ int cmd_certs(int argc, char **argv, struct cmd_ctx *ctx) {
 		return cmd_usage_error("certs", "needs exactly one RECIPE");
 	if (list && rotate_token)
 		return cmd_usage_error("certs", "takes --list or --rotate-token, not both");
+	if (json && !list)
+		return cmd_usage_error("certs", "--json goes with --list");
 	struct build_opts opts = cmd_build_opts(NULL, 0);
 	struct diags d = DIAGS_INIT;
 	struct build *b = NULL;
@@ -84,17 +140,19 @@ int cmd_certs(int argc, char **argv, struct cmd_ctx *ctx) {
 	if (r == 0 && list) {
 		struct pki_cert_info *v = NULL;
 		size_t n = 0;
-		r = pki_list(b->pki.dir, &v, &n, &d);
-		if (r == 0)
-			print_cert_list(v, n, opts.now);
-		pki_cert_info_free(v, n);
 		struct pki_token_info t = { 0 };
-		if (r == 0)
-			r = pki_token_info(b->pki.dir, &t, &d);
-		if (r == 0)
-			print_token(&t);
-		else if (r == -ENOENT)
-			r = 0;  /* a PKI made before tokens: `certs` makes one */
+		r = pki_list(b->pki.dir, &v, &n, &d);
+		int tr = r == 0 ? pki_token_info(b->pki.dir, &t, &d) : 0;
+		if (tr < 0 && tr != -ENOENT)
+			r = tr;         /* -ENOENT: a PKI made before tokens; `certs` makes one */
+		if (r == 0 && json)
+			print_list_json(v, n, tr == 0 ? &t : NULL, opts.now);
+		else if (r == 0) {
+			print_cert_list(v, n, opts.now);
+			if (tr == 0)
+				print_token(&t);
+		}
+		pki_cert_info_free(v, n);
 		pki_token_info_release(&t);
 	} else if (r == 0) {
 		b->pki.rotate_token = rotate_token;

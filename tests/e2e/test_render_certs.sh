@@ -169,6 +169,24 @@ if grep -qx 'bootstrap-token' <<<"$list" && grep -qx "  id:      ${token%%.*}" <
 else
 	fail certs_list_token_without_secret "$(sed -n '/^bootstrap-token/,$p' <<<"$list")"
 fi
+# The same for scripts: --json, read by python3 and held against openssl.
+"$MK" certs --list --json $M >"$WORK/certs.json" 2>"$WORK/certs.err"
+want_sans=$(openssl x509 -noout -ext subjectAltName -in keys/apiserver.pem | tail -n +2 | tr -d ' ' | sed 's/IPAddress:/IP:/g')
+if python3 - "$WORK/certs.json" "${token%%.*}" "$want_sans" <<'PY' && ! grep -qF "${token#*.}" "$WORK/certs.json"
+import json, sys
+m = json.load(open(sys.argv[1]))
+c = {x["file"]: x for x in m["certificates"]}
+a = c["apiserver.pem"]
+assert a["subject"] == "CN=kube-apiserver" and a["issuer"] == "CN=kube-ca", a
+assert ",".join(a["sans"]) == sys.argv[3], (a["sans"], sys.argv[3])
+assert 364 <= a["days_left"] <= 365 and a["not_after"].endswith("Z"), a
+assert m["token"]["id"] == sys.argv[2] and m["token"]["used_in"] == ["bootstrap-token.yaml", "bootstrap-kubelet.conf"], m["token"]
+PY
+then
+	pass certs_list_json
+else
+	fail certs_list_json "$(head -c 600 "$WORK/certs.json") $(cat "$WORK/certs.err")"
+fi
 
 # --rotate-token: a new token, and what carries it rewritten; nothing else.
 "$MK" certs --rotate-token $M >"$WORK/out4" 2>&1
