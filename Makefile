@@ -4,6 +4,7 @@
 #   make check      deps + build + the whole test suite (unit, e2e, boots)
 #   make asan       the test suite again under ASan/UBSan
 #   make bench      benchmarks with ratios against a reference
+#   make install    PREFIX (default /usr/local) and DESTDIR as usual; make uninstall
 
 CC       ?= cc
 PKGS      = yaml-0.1 libcrypto libarchive zlib libisofs-1 json-c libsquashfs1 libguestfs
@@ -22,8 +23,9 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 all: dlws-mkimage base vendor agent
 
+# Renamed into place: cp onto a copy that is running fails (ETXTBSY).
 dlws-mkimage: $(BUILD)/dlws-mkimage
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/dlws-mkimage: $(BUILD)/main.o $(BUILD)/libdlws.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -77,6 +79,54 @@ unit-asan: $(UNIT_SRCS:tests/unit/%.c=build-asan/tests/%)
 clean:
 	rm -rf build build-asan dlws-mkimage
 
-.PHONY: all base vendor deps check asan unit unit-asan clean
+# The installed tool finds the agent and payload script from its own path,
+# PREFIX/bin/../lib/dlws-mkimage (agent_file() in builder/build.c): keep
+# pkglibdir and bindir siblings under PREFIX. /usr/lib/<package>, not
+# libexec: these files are copied into payloads, never run by the tool, and
+# Debian's long-standing place for a package's private, architecture-
+# dependent files is /usr/lib/<package>.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+bindir      = $(PREFIX)/bin
+pkglibdir   = $(PREFIX)/lib/dlws-mkimage
+pkgdatadir  = $(PREFIX)/share/dlws-mkimage
+man1dir     = $(PREFIX)/share/man/man1
+bashcompdir = $(PREFIX)/share/bash-completion/completions
+VENDOR_BINS = vendor/bin/kubectl vendor/bin/etcd vendor/bin/etcdctl
+
+# The examples (recipes/, overlays/, supplied/README) are installed so that
+# a copy builds anywhere: the default recipes' base and vendor paths are
+# rewritten to the installed ones; keys/ and out/ stay relative, beside the
+# copy's recipes/, and recipes/flatcar still reads ../../supplied/.
+EXAMPLE_SED = -e '1i\# Installed example: its base and vendor paths point into $(PREFIX).' \
+	      -e '1i\# Copy the examples directory and build there: keys/ and out/ land beside recipes/.' \
+	      -e 's|\.\./out/base/|$(pkgdatadir)/base/|g' -e 's|\.\./vendor/|$(pkglibdir)/vendor/|g'
+
+install: dlws-mkimage out/agent/dlws-install out/agent/dlws-payload out/base/vmlinuz out/base/initrd.img vendor/bin/kubectl vendor/bin/etcd
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(pkglibdir)/vendor/bin $(DESTDIR)$(pkgdatadir)/base \
+		$(DESTDIR)$(pkgdatadir)/examples/recipes $(DESTDIR)$(pkgdatadir)/examples/supplied \
+		$(DESTDIR)$(man1dir) $(DESTDIR)$(bashcompdir)
+	install -m 0755 dlws-mkimage $(DESTDIR)$(bindir)/dlws-mkimage
+	install -m 0755 out/agent/dlws-install out/agent/dlws-payload $(DESTDIR)$(pkglibdir)/
+	install -m 0755 $(VENDOR_BINS) $(DESTDIR)$(pkglibdir)/vendor/bin/
+	install -m 0644 vendor/SHA256SUMS vendor/PACKAGES $(DESTDIR)$(pkglibdir)/vendor/
+	install -m 0644 out/base/vmlinuz out/base/initrd.img $(DESTDIR)$(pkgdatadir)/base/
+	cp -R --preserve=mode recipes/templates recipes/flatcar $(DESTDIR)$(pkgdatadir)/examples/recipes/
+	cp -R --preserve=mode overlays $(DESTDIR)$(pkgdatadir)/examples/
+	install -m 0644 recipes/cluster.yaml $(DESTDIR)$(pkgdatadir)/examples/recipes/
+	for r in recipes/*.recipe; do \
+		sed $(EXAMPLE_SED) $$r >$(DESTDIR)$(pkgdatadir)/examples/$$r.tmp && \
+		chmod 0644 $(DESTDIR)$(pkgdatadir)/examples/$$r.tmp && \
+		mv $(DESTDIR)$(pkgdatadir)/examples/$$r.tmp $(DESTDIR)$(pkgdatadir)/examples/$$r || exit 1; \
+	done
+	install -m 0644 supplied/README $(DESTDIR)$(pkgdatadir)/examples/supplied/
+	install -m 0644 man/dlws-mkimage.1 $(DESTDIR)$(man1dir)/dlws-mkimage.1
+	install -m 0644 completions/dlws-mkimage.bash $(DESTDIR)$(bashcompdir)/dlws-mkimage
+
+uninstall:
+	rm -f $(DESTDIR)$(bindir)/dlws-mkimage $(DESTDIR)$(man1dir)/dlws-mkimage.1 $(DESTDIR)$(bashcompdir)/dlws-mkimage
+	rm -rf $(DESTDIR)$(pkglibdir) $(DESTDIR)$(pkgdatadir)
+
+.PHONY: all base vendor deps check asan unit unit-asan clean install uninstall
 include agent/agent.mk
 -include $(wildcard $(BUILD)/*.d)

@@ -502,13 +502,17 @@ int build_render(const struct build *b, const struct node *node, struct rendered
 }
 
 /* What the builder puts in every payload from out/agent/ (`make agent`):
- * next to this program in a checkout, or where `env` says. */
+ * where `env` says; else, for an installed tool (PREFIX/bin/dlws-mkimage),
+ * in PREFIX/lib/dlws-mkimage/ (`make install`), found from this program's
+ * own path so that it works from any directory; else in the checkout it was
+ * built in (out/agent/ beside the binary, or one up from build/). */
 static char *agent_file(const char *name, const char *env) {
 	const char *set = getenv(env);
 	if (set && *set)
 		return xstrdup(set);
 	_cleanup_free_ char *rel = xasprintf("out/agent/%s", name);
 	_cleanup_free_ char *up = xasprintf("../%s", rel);
+	_cleanup_free_ char *installed = xasprintf("../lib/dlws-mkimage/%s", name);
 	char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n < 0)
@@ -517,7 +521,7 @@ static char *agent_file(const char *name, const char *env) {
 	char *slash = strrchr(exe, '/');
 	if (slash)
 		*slash = '\0';
-	const char *const candidates[] = { rel, up };
+	const char *const candidates[] = { installed, rel, up };
 	for (size_t i = 0; i < ARRAY_SIZE(candidates); i++) {
 		char *p = path_join(exe, candidates[i]);
 		if (path_exists(p))

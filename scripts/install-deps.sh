@@ -12,6 +12,7 @@ packages=(
 	linux-image-amd64 busybox-static cpio kmod xz-utils zstd
 	# tests: independent readers and boots
 	openssl libarchive-tools qemu-system-x86 xorriso genisoimage e2fsprogs gdisk fdisk bzip2
+	mandoc man-db  # the man page's lint: mandoc -T lint, man --warnings (test_install)
 	# real servers in network namespaces (etcd in test_etcd_tls)
 	iproute2
 	# systemd-sysext images: mksquashfs/unsquashfs, systemd-dissect
