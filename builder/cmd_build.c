@@ -105,6 +105,7 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 		r = cmd_ensure_pki(builds[i], ctx, false, &d);
 	/* Outputs are written beside their targets and put in place together. */
 	struct pending out = PENDING_INIT;
+	struct strv disks_kept = STRV_INIT;
 	for (int i = 0; i < n_rest && r == 0; i++)
 		if (builds[i]->recipe->outputs.initrd)
 			r = build_write_initrd_output(builds[i], &out, &d);
@@ -115,7 +116,7 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 			r = iso_write(builds[i], &out, &d);
 	/* Every recipe's disks in one libguestfs appliance: it takes half a minute to start. */
 	if (r == 0 && disk_wanted(builds, (size_t)n_rest))
-		r = disk_write(builds, (size_t)n_rest, &out, &d);
+		r = disk_write(builds, (size_t)n_rest, &disks_kept, &out, &d);
 	if (r == 0)
 		r = pending_commit(&out, &d);
 	else
@@ -135,6 +136,14 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	for (int i = 0; i < n_rest && r == 0 && ctx->verbosity > 0; i++)
 		if (builds[i]->recipe->outputs.disk)
 			say_written("disks", builds[i]->recipe->outputs.disk, builds[i]->n_nodes);
+	/* One name per kept disk, a directory's together. */
+	for (size_t i = 0, k; i < disks_kept.n && r == 0 && ctx->verbosity > 0; i = k) {
+		for (k = i; k < disks_kept.n && streq(disks_kept.v[k], disks_kept.v[i]);)
+			k++;
+		fprintf(stderr, "kept %zu disk%s of other nodes in %s (rebuild their recipes to refresh them)\n", k - i,
+			k - i == 1 ? "" : "s", disks_kept.v[i]);
+	}
+	strv_release(&disks_kept);
 	for (size_t i = 0; i < n_bundles; i++) {
 		free(bundles[i].builds);
 		strv_release(&bundles[i].kept);

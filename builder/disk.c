@@ -1,5 +1,6 @@
 #include "disk.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <guestfs.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "buildinfo.h"
 #include "fsutil.h"
 #include "layout.h"
 #include "rawimage.h"
@@ -54,6 +56,7 @@ struct disk_node {
 	struct strv dirs;               /* directories known to exist on ROOT (guest paths) */
 	struct strv fresh;              /* those of them this build made: empty but for what it put there */
 	struct buf log;
+	struct buf manifest;            /* LAYOUT_DISK_MANIFEST */
 };
 
 struct disk_ctx {
@@ -89,33 +92,39 @@ static uint64_t le(const unsigned char *p, int n) {
 	return v;
 }
 
-/* The partitions named ROOT and OEM, read from the image's GPT on the
- * build machine: asking the appliance costs seconds per partition. */
-static int read_gpt(struct disk_recipe *dr, const char *file, struct diags *d) {
-	const char *image = dr->b->recipe->base.image;
-	const struct srcloc *at = &dr->b->recipe->outputs.disk_loc;
-	unsigned char h[SECTOR];
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || pread(fd, h, sizeof(h), SECTOR) != (ssize_t)sizeof(h) || memcmp(h, "EFI PART", 8) != 0) {
-		if (fd >= 0)
-			close(fd);
-		diag_error(d, at, "the OS image '%s' has no GPT", image);
+static uint64_t be64(const unsigned char *p) {
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* A GPT read from bytes: by the builder from the image file, by the
+ * reader through the appliance (the disk may be qcow2). */
+struct gpt {
+	uint64_t array_lba, count, entry_size;
+	int root_num, oem_num;          /* partition numbers (0: none) */
+	bool root_is_last;              /* ROOT ends after every other partition */
+};
+
+/* The header (LBA 1): where the partition array is and how big it is.
+ * -ENOENT: no GPT; -EINVAL: one this tool does not read. */
+static int gpt_header(const unsigned char *h, size_t len, struct gpt *ret) {
+	if (len < 92 || memcmp(h, "EFI PART", 8) != 0)
 		return -ENOENT;
-	}
-	uint64_t array = le(h + 72, 8), count = le(h + 80, 4), size = le(h + 84, 4);
-	if (size < 128 || count > 1024) {
-		close(fd);
-		diag_error(d, at, "the OS image '%s' has a GPT this tool cannot read (%llu entries of %llu bytes)", image,
-			   (unsigned long long)count, (unsigned long long)size);
+	*ret = (struct gpt){ .array_lba = le(h + 72, 8), .count = le(h + 80, 4), .entry_size = le(h + 84, 4) };
+	/* Bounded: the array is read whole, in one message through the appliance. */
+	if (ret->entry_size < 128 || ret->entry_size > 4096 || ret->count > 1024 || ret->count * ret->entry_size > ((size_t)1 << 20) ||
+	    ret->array_lba < 2)
 		return -EINVAL;
-	}
-	dr->gpt_entry_sectors = (count * size + SECTOR - 1) / SECTOR;
-	unsigned char *e = xmalloc(count * size + 1);
-	ssize_t got = pread(fd, e, count * size, (off_t)(array * SECTOR));
-	close(fd);
+	return 0;
+}
+
+/* The partitions named ROOT and OEM, by label, in the array `e`. */
+static void gpt_entries(const unsigned char *e, struct gpt *g) {
 	uint64_t max_last = 0, root_last = 0;
-	for (uint64_t i = 0; got == (ssize_t)(count * size) && i < count; i++) {
-		const unsigned char *p = e + i * size;
+	for (uint64_t i = 0; i < g->count; i++) {
+		const unsigned char *p = e + i * g->entry_size;
 		uint64_t last = le(p + 40, 8);
 		if (le(p, 8) == 0 && le(p + 8, 8) == 0)
 			continue; /* unused entry */
@@ -127,24 +136,55 @@ static int read_gpt(struct disk_recipe *dr, const char *file, struct diags *d) {
 				break;
 		}
 		if (streq(name, LAYOUT_PART_ROOT)) {
-			dr->root_num = (int)(i + 1);
+			g->root_num = (int)(i + 1);
 			root_last = last;
 		} else if (streq(name, LAYOUT_PART_OEM)) {
-			dr->oem_num = (int)(i + 1);
+			g->oem_num = (int)(i + 1);
 		}
 		if (last > max_last)
 			max_last = last;
 	}
+	g->root_is_last = root_last == max_last;
+}
+
+/* The partitions named ROOT and OEM, read from the image's GPT on the
+ * build machine: asking the appliance costs seconds per partition. */
+static int read_gpt(struct disk_recipe *dr, const char *file, struct diags *d) {
+	const char *image = dr->b->recipe->base.image;
+	const struct srcloc *at = &dr->b->recipe->outputs.disk_loc;
+	unsigned char h[SECTOR];
+	struct gpt g;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	int r = fd < 0 || pread(fd, h, sizeof(h), SECTOR) != (ssize_t)sizeof(h) ? -ENOENT : gpt_header(h, sizeof(h), &g);
+	if (r == -ENOENT)
+		diag_error(d, at, "the OS image '%s' has no GPT", image);
+	else if (r < 0)
+		diag_error(d, at, "the OS image '%s' has a GPT this tool cannot read (%llu entries of %llu bytes)", image,
+			   (unsigned long long)g.count, (unsigned long long)g.entry_size);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	size_t len = g.count * g.entry_size;
+	unsigned char *e = xmalloc(len + 1);
+	ssize_t got = pread(fd, e, len, (off_t)(g.array_lba * SECTOR));
+	close(fd);
+	if (got == (ssize_t)len)
+		gpt_entries(e, &g);
 	free(e);
-	if (got != (ssize_t)(count * size)) {
+	if (got != (ssize_t)len) {
 		diag_error(d, at, "cannot read the GPT of the OS image '%s'", image);
 		return -EIO;
 	}
-	if (!dr->root_num) {
+	if (!g.root_num) {
 		diag_error(d, at, "the OS image '%s' has no partition named %s", image, LAYOUT_PART_ROOT);
 		return -ENOENT;
 	}
-	dr->root_is_last = root_last == max_last;
+	dr->gpt_entry_sectors = (len + SECTOR - 1) / SECTOR;
+	dr->root_num = g.root_num;
+	dr->oem_num = g.oem_num;
+	dr->root_is_last = g.root_is_last;
 	return 0;
 }
 
@@ -441,6 +481,12 @@ static void say(struct disk_node *n, const char *fmt, ...) {
 	free(line);
 }
 
+/* A line of the disk's manifest: a file as it is now on partition `part`. */
+static void note(struct disk_node *n, const char *part, const char *rel, const char *sha256, uint64_t size, unsigned mode) {
+	if (buf_printf(&n->manifest, "%s %llu %04o /%s/%s\n", sha256, (unsigned long long)size, mode, part, rel) < 0)
+		die_oom();
+}
+
 /* ROOT: as place_user_data, place_rootfs and place_images leave it. */
 static int place_root(struct disk_ctx *c, struct disk_node *n, const struct merged *v, size_t nv) {
 	static const char user_data[] = PAYLOAD_ROOTFS "/" LAYOUT_USER_DATA;
@@ -483,11 +529,13 @@ static int place_root(struct disk_ctx *c, struct disk_node *n, const struct merg
 			_cleanup_free_ char *path = xasprintf("%s/%s", n->root, rel);
 			if (e->mode != 0600 && guestfs_chmod(c->g, (int)e->mode, path) < 0)
 				r = gfail(c, n, "cannot set the mode of", path + strlen(n->root));
+			note(n, LAYOUT_PART_ROOT, rel, e->sha256, e->size, e->mode);
 			files++;
 			bytes += e->size;
 		} else {
 			r = put_file(c, n, n->root, rel, e, e->mode, first_slot(n, &v[i]));
 			if (r == 0) {
+				note(n, LAYOUT_PART_ROOT, rel, e->sha256, e->size, e->mode);
 				say(n, "installed /%s (%04o, %llu bytes)", rel, e->mode, (unsigned long long)e->size);
 				files++;
 				bytes += e->size;
@@ -504,27 +552,53 @@ static int place_root(struct disk_ctx *c, struct disk_node *n, const struct merg
 		const char *name = e->path + strlen(images_prefix);
 		_cleanup_free_ char *rel = xasprintf("%s/%s", LAYOUT_IMAGES_DIR, name);
 		r = put_file(c, n, n->root, rel, e, e->mode, first_slot(n, &v[i]));
-		if (r == 0)
+		if (r == 0) {
+			note(n, LAYOUT_PART_ROOT, rel, e->sha256, e->size, e->mode);
 			say(n, "installed container image /%s (%llu bytes)", rel, (unsigned long long)e->size);
+		}
 	}
 	return r;
 }
 
-/* OEM: the node's Ignition config, as place_ignition leaves it. */
+/* OEM: the node's Ignition config, as place_ignition leaves it. OEM
+ * also gets the disk's build metadata (write_meta), so it must exist. */
 static int place_oem(struct disk_ctx *c, struct disk_node *n, const char *oem_dev) {
-	const struct stage_entry *ign = stage_find(&n->stage, PAYLOAD_IGNITION);
-	if (!ign)
-		return 0;
 	if (!oem_dev) {
-		diag_error(c->d, NULL, "cannot make the disk '%s': the payload has an Ignition config but '%s' has no partition named %s",
-			   n->file, n->dr->b->recipe->base.image, LAYOUT_PART_OEM);
+		diag_error(c->d, NULL, "cannot make the disk '%s': '%s' has no partition named %s (for the Ignition config and %s)",
+			   n->file, n->dr->b->recipe->base.image, LAYOUT_PART_OEM, LAYOUT_DISK_BUILDINFO);
 		return -ENOENT;
 	}
 	if (guestfs_mkmountpoint(c->g, n->oem) < 0 || guestfs_mount(c->g, oem_dev, n->oem) < 0)
 		return gfail(c, n, "cannot mount " LAYOUT_PART_OEM, oem_dev);
+	const struct stage_entry *ign = stage_find(&n->stage, PAYLOAD_IGNITION);
+	if (!ign)
+		return 0;
 	int r = put_file(c, n, n->oem, LAYOUT_IGNITION, ign, 0600, NULL);
-	if (r == 0)
+	if (r == 0) {
+		note(n, LAYOUT_PART_OEM, LAYOUT_IGNITION, ign->sha256, ign->size, 0600);
 		say(n, "installed the Ignition config as %s on %s (0600)", LAYOUT_IGNITION, LAYOUT_PART_OEM);
+	}
+	return r;
+}
+
+/* On OEM, last: the manifest of everything above, and the build metadata
+ * of this one node, its payload_sha256 the manifest's sum. */
+static int write_meta(struct disk_ctx *c, struct disk_node *n) {
+	const struct build *const one[] = { n->dr->b };
+	struct stage_entry man = { .data = n->manifest.data ? n->manifest.data : "", .size = n->manifest.len };
+	sha256_hex(man.data, n->manifest.len, man.sha256);
+	struct buildinfo info;
+	buildinfo_init(&info, one, 1);
+	buildinfo_add_build(&info, one[0], n->dr->b->recipe->outputs.disk, man.sha256, NULL, 0);
+	strv_release(&info.recipes[0].nodes);
+	strv_push(&info.recipes[0].nodes, n->node->hostname);
+	char *json = buildinfo_json(&info);
+	buildinfo_release(&info);
+	struct stage_entry meta = { .data = json, .size = strlen(json) };
+	int r = put_file(c, n, n->oem, LAYOUT_DISK_MANIFEST, &man, 0644, NULL);
+	if (r == 0)
+		r = put_file(c, n, n->oem, LAYOUT_DISK_BUILDINFO, &meta, 0644, NULL);
+	free(json);
 	return r;
 }
 
@@ -576,9 +650,15 @@ static int write_log(struct disk_ctx *c, struct disk_node *n) {
 	_cleanup_free_ char *parent = parent_of(LAYOUT_INSTALL_LOG);
 	int r = ensure_dirs(c, n, n->root, parent, 0755);
 	_cleanup_free_ char *path = xasprintf("%s/%s", n->root, LAYOUT_INSTALL_LOG);
-	if (r == 0 && (guestfs_rm_f(c->g, path) < 0 || guestfs_write(c->g, path, n->log.data ? n->log.data : "", n->log.len) < 0 ||
+	const char *log = n->log.data ? n->log.data : "";
+	if (r == 0 && (guestfs_rm_f(c->g, path) < 0 || guestfs_write(c->g, path, log, n->log.len) < 0 ||
 		       guestfs_chmod(c->g, 0644, path) < 0))
 		r = gfail(c, n, "cannot write", path + strlen(n->root));
+	if (r == 0) {
+		char sum[SHA256_HEX_LEN + 1];
+		sha256_hex(log, n->log.len, sum);
+		note(n, LAYOUT_PART_ROOT, LAYOUT_INSTALL_LOG, sum, n->log.len, 0644);
+	}
 	return r;
 }
 
@@ -605,6 +685,8 @@ static int fill_node(struct disk_ctx *c, struct disk_node *n, size_t index) {
 		r = place_oem(c, n, oem_dev);
 	if (r == 0)
 		r = write_log(c, n);
+	if (r == 0)
+		r = write_meta(c, n);
 	return r;
 }
 
@@ -658,7 +740,47 @@ static int run_appliance(struct disk_ctx *c) {
 	return r;
 }
 
-int disk_write(struct build *const *builds, size_t n, struct pending *out, struct diags *d) {
+/* Disks of nodes this build does not make, already in a target directory:
+ * hard links in the new one, so that building one recipe never drops
+ * another's disks. Only names this tool writes; never a link. */
+static int keep_others(struct disk_ctx *c, struct strv *kept) {
+	for (size_t i = 0; i < c->dsts.n; i++) {
+		DIR *dir = opendir(c->dsts.v[i]);
+		if (!dir && errno == ENOENT)
+			continue;
+		if (!dir) {
+			int err = errno;
+			diag_error(c->d, NULL, "cannot read '%s': %s", c->dsts.v[i], strerror(err));
+			return -err;
+		}
+		int r = 0;
+		for (struct dirent *de; r == 0 && (de = readdir(dir));) {
+			const char *dot = strrchr(de->d_name, '.');
+			if (!dot || !(streq(dot, ".img") || streq(dot, ".qcow2")))
+				continue;
+			_cleanup_free_ char *host = xstrndup(de->d_name, (size_t)(dot - de->d_name));
+			bool made = !hostname_valid(host);
+			for (size_t k = 0; k < c->n_nodes && !made; k++)
+				made = streq(c->nodes[k].dr->dir, c->dirs.v[i]) && streq(c->nodes[k].node->hostname, host);
+			_cleanup_free_ char *src = path_join(c->dsts.v[i], de->d_name);
+			struct stat st;
+			if (made || lstat(src, &st) < 0 || !S_ISREG(st.st_mode))
+				continue;
+			_cleanup_free_ char *dst = path_join(c->dirs.v[i], de->d_name);
+			if (link(src, dst) < 0) {
+				r = -errno;
+				diag_error(c->d, NULL, "cannot keep the disk '%s': %s", src, strerror(-r));
+			} else
+				strv_push(kept, c->dsts.v[i]);
+		}
+		closedir(dir);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int disk_write(struct build *const *builds, size_t n, struct strv *kept, struct pending *out, struct diags *d) {
 	struct disk_ctx c = { .d = d };
 	size_t total = 0;
 	for (size_t i = 0; i < n; i++)
@@ -682,6 +804,8 @@ int disk_write(struct build *const *builds, size_t n, struct pending *out, struc
 		r = run_appliance(&c);
 	if (c.g)
 		guestfs_close(c.g);
+	if (r == 0)
+		r = keep_others(&c, kept);
 	for (size_t i = 0; i < c.n_nodes; i++) {
 		struct disk_node *nd = &c.nodes[i];
 		stage_release(&nd->stage);
@@ -690,6 +814,7 @@ int disk_write(struct build *const *builds, size_t n, struct pending *out, struc
 		strv_release(&nd->dirs);
 		strv_release(&nd->fresh);
 		buf_release(&nd->log);
+		buf_release(&nd->manifest);
 	}
 	for (size_t i = 0; i < c.n_recipes; i++) {
 		struct disk_recipe *dr = &c.recipes[i];
@@ -708,5 +833,221 @@ int disk_write(struct build *const *builds, size_t n, struct pending *out, struc
 	}
 	strv_release(&c.dirs);
 	strv_release(&c.dsts);
+	return r;
+}
+
+/* --- reading a disk back -------------------------------------------------- */
+
+#define READ_ROOT "/root"
+#define READ_OEM "/oem"
+
+struct disk_reader {
+	guestfs_h *g;
+	const char *path;
+	struct reader_output *o;
+	struct diags *d;
+	size_t kept;            /* bytes of file text held, up to READER_KEEP_TOTAL */
+};
+
+static int rfail(struct disk_reader *rd, const char *what, const char *arg) {
+	const char *why = guestfs_last_error(rd->g);
+	diag_error(rd->d, NULL, "cannot read the disk '%s': %s%s%s%s: %s", rd->path, what, arg ? " '" : "", arg ? arg : "",
+		   arg ? "'" : "", why ? why : "unknown libguestfs error");
+	return -EIO;
+}
+
+/* A qcow2 header naming another file would make libguestfs read it. */
+static int check_qcow2(const char *path, struct diags *d) {
+	unsigned char h[80];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got = fd < 0 ? -1 : pread(fd, h, sizeof(h), 0);
+	if (fd >= 0)
+		close(fd);
+	if (got < 72) {
+		diag_error(d, NULL, "cannot read the qcow2 header of '%s'", path);
+		return -EIO;
+	}
+	uint64_t version = be64(h + 4) >> 32, backing = be64(h + 8);
+	/* Version 3: incompatible feature bit 2 is an external data file. */
+	bool external = version >= 3 && got >= 80 && (be64(h + 72) & 4);
+	if (backing || external) {
+		diag_error(d, NULL, "refusing the disk '%s': its qcow2 header names %s (dlws-mkimage never writes one)", path,
+			   backing ? "a backing file" : "an external data file");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static struct reader_file *add_read(struct disk_reader *rd, const char *name) {
+	struct reader_output *o = rd->o;
+	GROW(o->files, o->cap, o->n + 1);
+	struct reader_file *f = &o->files[o->n++];
+	*f = (struct reader_file){ .path = xstrdup(name), .type = READER_OTHER };
+	return f;
+}
+
+/* Whether inspect reads this file's text: configs, certificates and
+ * kubeconfigs; never a key. */
+static bool keep_on_disk(const char *name) {
+	return streq(name, LAYOUT_PART_OEM "/" LAYOUT_IGNITION) || streq(name, LAYOUT_PART_ROOT "/" LAYOUT_USER_DATA) ||
+	       (startswith(name, LAYOUT_PART_ROOT "/etc/") && endswith(name, ".crt")) ||
+	       (startswith(name, LAYOUT_PART_ROOT "/etc/kubernetes/") && (endswith(name, ".conf") || endswith(name, "/kubeconfig")));
+}
+
+/* The file `name` ("ROOT/<path>", "OEM/<path>") as the disk holds it; not
+ * added when absent. Never through a link: the appliance's realpath must
+ * be the path itself. `text`: keep its content; `sum`: hash it there. */
+static int read_one(struct disk_reader *rd, const char *name, bool text, bool sum) {
+	const char *rel = strchr(name, '/') + 1;
+	_cleanup_free_ char *gpath = xasprintf("%s/%s", startswith(name, LAYOUT_PART_ROOT "/") ? READ_ROOT : READ_OEM, rel);
+	struct guestfs_statns *st = guestfs_lstatns(rd->g, gpath);
+	if (!st)
+		return 0;
+	struct reader_file *f = add_read(rd, name);
+	int64_t fmt = st->st_mode & S_IFMT;
+	f->mode = (unsigned)(st->st_mode & 07777);
+	f->size = st->st_size < 0 ? 0 : (uint64_t)st->st_size;
+	guestfs_free_statns(st);
+	if (fmt == S_IFLNK)
+		f->type = READER_LINK;
+	if (fmt != S_IFREG)
+		return 0;
+	_cleanup_free_ char *real = guestfs_realpath(rd->g, gpath);
+	if (!real || !streq(real, gpath)) {
+		f->type = READER_LINK;
+		return 0;
+	}
+	f->type = READER_REG;
+	if (text && f->size <= READER_KEEP_LIMIT && rd->kept + f->size <= READER_KEEP_TOTAL) {
+		size_t len = 0;
+		char *data = guestfs_read_file(rd->g, gpath, &len);
+		if (!data)
+			return rfail(rd, "cannot read", name);
+		f->data = xmalloc(len + 1);
+		memcpy(f->data, data, len);
+		f->data[len] = '\0';
+		f->len = len;
+		free(data);
+		rd->kept += len;
+		if (!sum)
+			sha256_hex(f->data, f->len, f->sha256);
+	}
+	if (sum) {
+		_cleanup_free_ char *hex = guestfs_checksum(rd->g, "sha256", gpath);
+		if (!hex || strlen(hex) != SHA256_HEX_LEN)
+			return rfail(rd, "cannot checksum", name);
+		memcpy(f->sha256, hex, sizeof(f->sha256));
+	}
+	return 0;
+}
+
+static int mount_ro(struct disk_reader *rd, const char *dev, const char *at, bool root) {
+	_cleanup_free_ char *fs = guestfs_vfs_type(rd->g, dev);
+	if (root && fs && streq(fs, "btrfs") && guestfs_mount_options(rd->g, "ro,subvol=root", dev, at) == 0)
+		return 0;
+	if (guestfs_mount_ro(rd->g, dev, at) < 0)
+		return rfail(rd, "cannot mount", root ? LAYOUT_PART_ROOT : LAYOUT_PART_OEM);
+	return 0;
+}
+
+static int read_disk(struct disk_reader *rd, bool qcow2) {
+	guestfs_h *g = rd->g;
+	/* Read-only: an overlay takes every write; the format is the one the
+	 * header says, never probed by libguestfs. */
+	if (guestfs_add_drive_opts(g, rd->path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, qcow2 ? "qcow2" : "raw",
+				   GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, -1) < 0)
+		return rfail(rd, "cannot add it", NULL);
+	if (guestfs_launch(g) < 0)
+		return rfail(rd, "cannot start the libguestfs appliance (libguestfs-test-tool tells more)", NULL);
+	char **devs = guestfs_list_devices(g);
+	if (!devs || !devs[0]) {
+		if (devs)
+			free(devs);
+		return rfail(rd, "cannot list the disks", NULL);
+	}
+	_cleanup_free_ char *dev = devs[0];
+	for (size_t i = 1; devs[i]; i++)
+		free(devs[i]);
+	free(devs);
+	size_t len = 0;
+	struct gpt gp;
+	_cleanup_free_ char *h = guestfs_pread_device(g, dev, SECTOR, SECTOR, &len);
+	if (!h)
+		return rfail(rd, "cannot read the GPT", NULL);
+	int r = gpt_header((unsigned char *)h, len, &gp);
+	if (r < 0) {
+		diag_error(rd->d, NULL, "the disk '%s' has %s", rd->path, r == -ENOENT ? "no GPT" : "a GPT this tool cannot read");
+		return r;
+	}
+	size_t want = gp.count * gp.entry_size;
+	_cleanup_free_ char *e = guestfs_pread_device(g, dev, (int)want, (int64_t)(gp.array_lba * SECTOR), &len);
+	if (!e || len != want)
+		return e ? (diag_error(rd->d, NULL, "the disk '%s' has a truncated GPT", rd->path), -EINVAL)
+			 : rfail(rd, "cannot read the GPT", NULL);
+	gpt_entries((unsigned char *)e, &gp);
+	if (!gp.root_num || !gp.oem_num) {
+		diag_error(rd->d, NULL, "the disk '%s' has no partition named %s: not a disk of dlws-mkimage", rd->path,
+			   gp.root_num ? LAYOUT_PART_OEM : LAYOUT_PART_ROOT);
+		return -ENOENT;
+	}
+	_cleanup_free_ char *root_dev = part_dev(dev, gp.root_num);
+	_cleanup_free_ char *oem_dev = part_dev(dev, gp.oem_num);
+	if (guestfs_mkmountpoint(g, READ_ROOT) < 0 || guestfs_mkmountpoint(g, READ_OEM) < 0)
+		return rfail(rd, "cannot make mount points", NULL);
+	r = mount_ro(rd, root_dev, READ_ROOT, true);
+	if (r == 0)
+		r = mount_ro(rd, oem_dev, READ_OEM, false);
+	if (r == 0)
+		r = read_one(rd, DISK_READ_BUILDINFO, true, false);
+	if (r == 0)
+		r = read_one(rd, DISK_READ_MANIFEST, true, false);
+	if (r < 0)
+		return r;
+	const struct reader_file *mf = reader_find(rd->o->files, rd->o->n, DISK_READ_MANIFEST);
+	if (!mf || mf->type != READER_REG || !mf->data) {
+		diag_error(rd->d, NULL, "the disk '%s' has no readable /%s%s (at most %zu bytes): not a disk of this version of "
+			   "dlws-mkimage", rd->path, DISK_READ_MANIFEST, mf && mf->type == READER_REG ? " within the limit" : "",
+			   READER_KEEP_LIMIT);
+		return -EINVAL;
+	}
+	struct reader_manifest m;
+	r = reader_manifest_parse(mf->data, mf->len, DISK_READ_MANIFEST, &m, rd->d);
+	if (r < 0)
+		return r;
+	/* Names from the disk: only files below ROOT or OEM, each once. */
+	for (size_t i = 0; i < m.n && r == 0; i++) {
+		const char *p = m.v[i].path;
+		bool ok = (startswith(p, LAYOUT_PART_ROOT "/") || startswith(p, LAYOUT_PART_OEM "/")) &&
+			  path_is_plain_relative(strchr(p, '/') + 1) && !streq(p, DISK_READ_MANIFEST) && !streq(p, DISK_READ_BUILDINFO);
+		for (size_t k = 0; k < i && ok; k++)
+			ok = !streq(m.v[k].path, p);
+		if (!ok) {
+			struct srcloc at = { DISK_READ_MANIFEST, 0, 0 };
+			diag_error(rd->d, &at, "refusing '/%.200s' in the disk '%s': not a file below /%s/ or /%s/, or listed twice", p,
+				   rd->path, LAYOUT_PART_ROOT, LAYOUT_PART_OEM);
+			r = -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < m.n && r == 0; i++)
+		r = read_one(rd, m.v[i].path, keep_on_disk(m.v[i].path), true);
+	reader_manifest_release(&m);
+	return r;
+}
+
+int disk_read(const char *path, bool qcow2, struct reader_output *o, struct diags *d) {
+	if (qcow2) {
+		int r = check_qcow2(path, d);
+		if (r < 0)
+			return r;
+	}
+	struct disk_reader rd = { .path = path, .o = o, .d = d };
+	rd.g = guestfs_create();
+	if (!rd.g) {
+		diag_error(d, NULL, "cannot start libguestfs (guestfs_create failed)");
+		return -EIO;
+	}
+	guestfs_set_error_handler(rd.g, NULL, NULL);
+	int r = read_disk(&rd, qcow2);
+	guestfs_close(rd.g);
 	return r;
 }

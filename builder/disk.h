@@ -16,11 +16,30 @@
 #pragma once
 #include <stdbool.h>
 #include "build.h"
+#include "layout.h"
+#include "reader.h"
 
 bool disk_wanted(struct build *const *builds, size_t n);
 
 /* Writes the outputs.disk of every build beside its target, to be put in
  * place by pending_commit. Each recipe's OS image is decompressed once and
  * copied per node; one libguestfs appliance (one launch) writes every
- * node's disk of every recipe. */
-int disk_write(struct build *const *builds, size_t n, struct pending *out, struct diags *d);
+ * node's disk of every recipe. Disks already in an outputs.disk
+ * directory of nodes this build does not make (files named
+ * <hostname>.img or <hostname>.qcow2) stay: hard-linked into the new
+ * directory, the directory's target pushed to `kept` once per disk. */
+int disk_write(struct build *const *builds, size_t n, struct strv *kept, struct pending *out, struct diags *d);
+
+/* Reading a disk back (inspect, verify), as untrusted input: through one
+ * read-only libguestfs launch with the format given (never guessed), the
+ * partitions found by GPT label. Appends to o->files, named by partition:
+ * DISK_READ_BUILDINFO and DISK_READ_MANIFEST (their text kept), then every
+ * file the manifest lists as "ROOT/<path>" or "OEM/<path>" with its type,
+ * mode, size and sha256 as read on the disk; the configs, certificates and
+ * kubeconfigs among them are kept (never a .key). A file the manifest
+ * lists but the disk lacks is not added. A missing, oversize or malformed
+ * manifest, or a path in it outside ROOT or OEM, is an error; so is a
+ * qcow2 with a backing or external data file. */
+#define DISK_READ_BUILDINFO LAYOUT_PART_OEM "/" LAYOUT_DISK_BUILDINFO
+#define DISK_READ_MANIFEST LAYOUT_PART_OEM "/" LAYOUT_DISK_MANIFEST
+int disk_read(const char *path, bool qcow2, struct reader_output *o, struct diags *d);

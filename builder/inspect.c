@@ -5,6 +5,7 @@
 
 #include "buf.h"
 #include "buildinfo.h"
+#include "disk.h"
 #include "fsutil.h"
 #include "pki.h"
 #include "stage.h"
@@ -40,13 +41,14 @@ static void problem(json_object *problems, char *msg) {
 }
 
 static json_object *build_model(const struct reader_output *o, json_object *problems) {
-	const struct reader_file *f = reader_find(o->files, o->n, BUILDINFO_FILE);
+	const char *name = o->kind == READER_DISK ? DISK_READ_BUILDINFO : BUILDINFO_FILE;
+	const struct reader_file *f = reader_find(o->files, o->n, name);
 	if (!f)
 		return NULL;
 	struct buildinfo info;
 	struct diags d = DIAGS_INIT;
-	if (!f->data || buildinfo_parse(f->data, f->len, BUILDINFO_FILE, &info, &d) < 0) {
-		problem(problems, xasprintf("%s: %s", BUILDINFO_FILE, d.n ? d.v[0].msg : "too large"));
+	if (!f->data || buildinfo_parse(f->data, f->len, name, &info, &d) < 0) {
+		problem(problems, xasprintf("%s: %s", name, d.n ? d.v[0].msg : "too large"));
 		diags_release(&d);
 		return NULL;
 	}
@@ -150,6 +152,30 @@ static json_object *boot_model(const struct reader_output *o) {
 	return b;
 }
 
+/* One manifest: counts, and every line when `entries`. */
+static json_object *manifest_model(const char *name, const struct reader_manifest *m, bool entries) {
+	json_object *mo = checked(json_object_new_object());
+	add(mo, "name", str(name));
+	add(mo, "files", i64((long long)m->n));
+	add(mo, "bytes", i64((long long)m->total));
+	if (entries) {
+		json_object *list = checked(json_object_new_array());
+		for (size_t k = 0; k < m->n; k++) {
+			json_object *e = checked(json_object_new_object());
+			_cleanup_free_ char *path = xasprintf("/%s", m->v[k].path);
+			char mode[8];
+			snprintf(mode, sizeof(mode), "%04o", m->v[k].mode);
+			add(e, "path", str(path));
+			add(e, "size", i64((long long)m->v[k].size));
+			add(e, "mode", str(mode));
+			add(e, "sha256", str(m->v[k].sha256));
+			json_object_array_add(list, e);
+		}
+		add(mo, "entries", list);
+	}
+	return mo;
+}
+
 static json_object *manifests_model(const struct reader_segment *seg, bool entries, json_object *problems) {
 	json_object *a = checked(json_object_new_array());
 	for (size_t i = 0; i < seg->n; i++) {
@@ -165,26 +191,7 @@ static json_object *manifests_model(const struct reader_segment *seg, bool entri
 			continue;
 		}
 		diags_release(&d);
-		json_object *mo = checked(json_object_new_object());
-		add(mo, "name", str(f->path + strlen(PAYLOAD_MANIFESTS "/")));
-		add(mo, "files", i64((long long)m.n));
-		add(mo, "bytes", i64((long long)m.total));
-		if (entries) {
-			json_object *list = checked(json_object_new_array());
-			for (size_t k = 0; k < m.n; k++) {
-				json_object *e = checked(json_object_new_object());
-				_cleanup_free_ char *path = xasprintf("/%s", m.v[k].path);
-				char mode[8];
-				snprintf(mode, sizeof(mode), "%04o", m.v[k].mode);
-				add(e, "path", str(path));
-				add(e, "size", i64((long long)m.v[k].size));
-				add(e, "mode", str(mode));
-				add(e, "sha256", str(m.v[k].sha256));
-				json_object_array_add(list, e);
-			}
-			add(mo, "entries", list);
-		}
-		json_object_array_add(a, mo);
+		json_object_array_add(a, manifest_model(f->path + strlen(PAYLOAD_MANIFESTS "/"), &m, entries));
 		reader_manifest_release(&m);
 	}
 	return a;
@@ -245,8 +252,51 @@ static void kubeconfig_certs(json_object *certs, const char *seg, const struct r
 }
 
 static bool is_config(const char *path) {
-	return streq(path, PAYLOAD_IGNITION) || streq(path, PAYLOAD_OEM "/cloud-config.yml") || endswith(path, "/user_data") ||
+	return streq(path, PAYLOAD_IGNITION) || streq(path, LAYOUT_PART_OEM "/" LAYOUT_IGNITION) || streq(path, PAYLOAD_OEM "/cloud-config.yml") || endswith(path, "/user_data") ||
 	       streq(path, PAYLOAD_DIR "/node.env");
+}
+
+/* The certificates and configs among a segment's or a disk's kept files;
+ * `seg` names where they are. */
+static void file_model(const char *seg, const struct reader_file *f, const struct inspect_opts *opts, json_object *certs,
+		       json_object *configs, json_object *problems) {
+	if (!f->data || f->type != READER_REG)
+		return;
+	if ((endswith(f->path, ".crt") || endswith(f->path, ".pem")) && strstr(f->data, "-----BEGIN CERTIFICATE-----"))
+		cert_add(certs, seg, f->path, "file", f->data, f->len, opts->now, problems);
+	else if (strstr(f->data, "client-certificate-data:"))
+		kubeconfig_certs(certs, seg, f, opts->now, problems);
+	if (is_config(f->path)) {
+		json_object *c = checked(json_object_new_object());
+		_cleanup_free_ char *p = xasprintf("/%s", f->path);
+		_cleanup_free_ char *masked = reader_mask_secrets(f->data, f->len);
+		add(c, "segment", str(seg));
+		add(c, "path", str(p));
+		add(c, "text", str(masked));
+		json_object_array_add(configs, c);
+	}
+}
+
+/* A disk: its format and manifest; files named "/ROOT/..." or "/OEM/...". */
+static json_object *disk_model(const struct reader_output *o, const struct inspect_opts *opts, json_object *certs,
+			       json_object *configs, json_object *problems) {
+	json_object *dm = checked(json_object_new_object());
+	add(dm, "format", str(o->disk_format));
+	const struct reader_file *mf = reader_find(o->files, o->n, DISK_READ_MANIFEST);
+	struct reader_manifest m;
+	struct diags d = DIAGS_INIT;
+	if (mf && mf->data && reader_manifest_parse(mf->data, mf->len, DISK_READ_MANIFEST, &m, &d) == 0) {
+		add(dm, "manifest", manifest_model(LAYOUT_DISK_MANIFEST, &m, opts->manifest_entries));
+		reader_manifest_release(&m);
+	} else {
+		add(dm, "manifest", NULL);
+		problem(problems, xasprintf("/%s: %s", DISK_READ_MANIFEST, d.n ? d.v[0].msg : "missing"));
+	}
+	diags_release(&d);
+	for (size_t i = 0; i < o->n; i++)
+		file_model(startswith(o->files[i].path, LAYOUT_PART_OEM "/") ? LAYOUT_PART_OEM : LAYOUT_PART_ROOT, &o->files[i], opts,
+			   certs, configs, problems);
+	return dm;
 }
 
 static json_object *model(const struct reader_output *o, const struct inspect_opts *opts, struct strv *ret_problems) {
@@ -277,25 +327,10 @@ static json_object *model(const struct reader_output *o, const struct inspect_op
 			problem(problems, xasprintf("%s: %s", seg->path, seg->error));
 		add(so, "manifests", manifests_model(seg, opts->manifest_entries, problems));
 		json_object_array_add(segs, so);
-		for (size_t k = 0; k < seg->n; k++) {
-			const struct reader_file *f = &seg->files[k];
-			if (!f->data || f->type != READER_REG)
-				continue;
-			if (endswith(f->path, ".crt") && strstr(f->data, "-----BEGIN CERTIFICATE-----"))
-				cert_add(certs, seg->path, f->path, "file", f->data, f->len, opts->now, problems);
-			else if (strstr(f->data, "client-certificate-data:"))
-				kubeconfig_certs(certs, seg->path, f, opts->now, problems);
-			if (is_config(f->path)) {
-				json_object *c = checked(json_object_new_object());
-				_cleanup_free_ char *p = xasprintf("/%s", f->path);
-				_cleanup_free_ char *masked = reader_mask_secrets(f->data, f->len);
-				add(c, "segment", str(seg->path));
-				add(c, "path", str(p));
-				add(c, "text", str(masked));
-				json_object_array_add(configs, c);
-			}
-		}
+		for (size_t k = 0; k < seg->n; k++)
+			file_model(seg->path, &seg->files[k], opts, certs, configs, problems);
 	}
+	add(root, "disk", o->kind == READER_DISK ? disk_model(o, opts, certs, configs, problems) : NULL);
 	add(root, "segments", segs);
 	add(root, "certificates", certs);
 	add(root, "configs", configs);
@@ -390,6 +425,19 @@ char *inspect_text(const struct reader_output *o, const struct inspect_opts *opt
 		buf_printf(&b, "  %s (%s): ", get_s(m, "file"), get_s(m, "mac"));
 		joined(&b, get_a(m, "entries"));
 		buf_putc(&b, '\n');
+	}
+	json_object *disk;
+	if (json_object_object_get_ex(root, "disk", &disk) && disk) {
+		json_object *m = json_object_object_get(disk, "manifest");
+		const char *format = get_s(disk, "format");
+		if (m)
+			buf_printf(&b, "disk (%s): manifest %lld files, %lld bytes\n", format ? format : "?", get_i(m, "files"),
+				   get_i(m, "bytes"));
+		json_object *es = m ? get_a(m, "entries") : NULL;
+		for (size_t j = 0; j < len_a(es); j++) {
+			json_object *e = json_object_array_get_idx(es, j);
+			buf_printf(&b, "    %s %10lld %s %s\n", get_s(e, "mode"), get_i(e, "size"), get_s(e, "sha256"), get_s(e, "path"));
+		}
 	}
 	json_object *segs = get_a(root, "segments");
 	for (size_t i = 0; i < len_a(segs); i++) {

@@ -16,6 +16,13 @@
 #define LAYOUT_INSTALL_LOG "var/log/dlws-install.log"
 /* Inside the OEM partition's file system. */
 #define LAYOUT_IGNITION "config.ign"
+/* Written on OEM by the builder's disk outputs (not by the agent): the
+ * build metadata (buildinfo.h, the same JSON as dlws-build.json in other
+ * outputs) and every file the builder put on the disk, one per line as
+ * "<sha256> <size> <mode> /<ROOT|OEM>/<path>" (its own two files not
+ * included), so that `dlws-mkimage verify` can recompute them. */
+#define LAYOUT_DISK_BUILDINFO "dlws-build.json"
+#define LAYOUT_DISK_MANIFEST "dlws-manifest"
 
 /* In the live system: what the builder puts in the payload for the agent.
  * A file at LAYOUT_LIVE_DLWS/X may instead be at LAYOUT_LIVE_LARGE/X:

@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "buildinfo.h"
+#include "disk.h"
 #include "fsutil.h"
 #include "stage.h"
 
@@ -17,7 +18,7 @@
 #define PULL_BUF (64 * 1024)
 
 const char *reader_kind_name(enum reader_kind k) {
-	static const char *const names[] = { "pxe-tree", "pxe-tar", "initrd-dir", "iso", "segment" };
+	static const char *const names[] = { "pxe-tree", "pxe-tar", "initrd-dir", "iso", "segment", "disk" };
 	return k < ARRAY_SIZE(names) ? names[k] : "?";
 }
 
@@ -547,7 +548,7 @@ static bool sniff(int fd, uint64_t off, const char *magic, size_t len) {
 	return len <= sizeof(buf) && read_at(fd, off, buf, len) && memcmp(buf, magic, len) == 0;
 }
 
-static int identify(const char *path, enum reader_kind *ret, struct diags *d) {
+static int identify(const char *path, enum reader_kind *ret, bool *ret_qcow2, struct diags *d) {
 	struct stat st;
 	if (stat(path, &st) < 0) {
 		int e = errno;
@@ -587,8 +588,8 @@ static int identify(const char *path, enum reader_kind *ret, struct diags *d) {
 	else if (sniff(fd, 0, "\x1f\x8b", 2))
 		*ret = READER_SEGMENT;
 	else if (sniff(fd, 0, "QFI\xfb", 4) || sniff(fd, 512, "EFI PART", 8)) {
-		diag_error(d, NULL, "'%s' is a disk image: disk images are not read yet (inspect the recipe's other outputs)", path);
-		r = -EOPNOTSUPP;
+		*ret = READER_DISK;
+		*ret_qcow2 = sniff(fd, 0, "QFI\xfb", 4);
 	} else {
 		diag_error(d, NULL, "'%s' is not an output of dlws-mkimage (a PXE tree or tar, an initrd directory, an ISO or "
 			   "a .cpio.gz segment)", path);
@@ -600,7 +601,8 @@ static int identify(const char *path, enum reader_kind *ret, struct diags *d) {
 
 int reader_open(const char *path, struct reader_output *ret, struct diags *d) {
 	enum reader_kind kind = READER_SEGMENT;
-	int r = identify(path, &kind, d);
+	bool qcow2 = false;
+	int r = identify(path, &kind, &qcow2, d);
 	if (r < 0)
 		return r;
 	struct reader_output o = { .kind = kind, .path = xstrdup(path) };
@@ -617,6 +619,10 @@ int reader_open(const char *path, struct reader_output *ret, struct diags *d) {
 		break;
 	case READER_SEGMENT:
 		r = read_lone_segment(&rd, &error);
+		break;
+	case READER_DISK:
+		o.disk_format = qcow2 ? "qcow2" : "raw";
+		r = disk_read(path, qcow2, &o, d);
 		break;
 	}
 	if (r == 0)
@@ -806,8 +812,48 @@ static void verify_segment(const struct reader_output *o, const struct reader_se
 		strv_push_take(problems, xasprintf("%s: holds no manifest (%s/)", seg->path, PAYLOAD_MANIFESTS));
 }
 
+/* A disk's manifest against what disk_read found; the build metadata
+ * names the manifest's sum, so neither changes alone. */
+static void verify_disk(const struct reader_output *o, struct strv *problems, size_t *checked) {
+	const struct reader_file *mf = reader_find(o->files, o->n, DISK_READ_MANIFEST);
+	const struct reader_file *bf = reader_find(o->files, o->n, DISK_READ_BUILDINFO);
+	struct diags d = DIAGS_INIT;
+	struct reader_manifest m = { 0 };
+	if (!mf || !mf->data || reader_manifest_parse(mf->data, mf->len, DISK_READ_MANIFEST, &m, &d) < 0) {
+		strv_push_take(problems, xasprintf("%s: /%s is missing or unreadable", o->path, DISK_READ_MANIFEST));
+		diags_release(&d);
+		return;
+	}
+	struct buildinfo info;
+	if (!bf || !bf->data || buildinfo_parse(bf->data, bf->len, DISK_READ_BUILDINFO, &info, &d) < 0)
+		strv_push_take(problems, xasprintf("%s: /%s is missing or unreadable", o->path, DISK_READ_BUILDINFO));
+	else {
+		if (info.n_recipes != 1 || !info.recipes[0].payload_sha256 || !streq(info.recipes[0].payload_sha256, mf->sha256))
+			strv_push_take(problems, xasprintf("%s: /%s does not match the payload_sha256 in /%s", o->path, DISK_READ_MANIFEST,
+							   DISK_READ_BUILDINFO));
+		else
+			(*checked)++;
+		buildinfo_release(&info);
+	}
+	diags_release(&d);
+	for (size_t k = 0; k < m.n; k++) {
+		const struct reader_manifest_line *l = &m.v[k];
+		const struct reader_file *f = reader_find(o->files, o->n, l->path);
+		_cleanup_free_ char *shown = xasprintf("/%s", l->path);
+		if (f && f->type == READER_REG && f->mode != l->mode)
+			strv_push_take(problems, xasprintf("%s: '%s' has mode %04o, expected %04o", o->path, shown, f->mode, l->mode));
+		else
+			check_file(f, l->sha256, l->size, true, o->path, shown, problems, checked);
+	}
+	reader_manifest_release(&m);
+}
+
 void reader_verify(const struct reader_output *o, struct strv *problems, size_t *checked, size_t *elsewhere) {
 	*checked = *elsewhere = 0;
+	if (o->kind == READER_DISK) {
+		verify_disk(o, problems, checked);
+		return;
+	}
 	const struct reader_file *sums = reader_find(o->files, o->n, SHA256SUMS_NAME);
 	if (o->kind == READER_PXE_TREE || o->kind == READER_PXE_TAR || o->kind == READER_INITRD_DIR) {
 		if (!sums || sums->type != READER_REG || !sums->data)

@@ -8,7 +8,9 @@
  * names, no "..", no control characters) and never used to open anything;
  * sizes are what was read, never what a header claims.
  *
- * Disk images (outputs.disk: raw GPT, qcow2) are not read yet. */
+ * A disk image (outputs.disk: raw GPT, qcow2) is read by disk_read
+ * (disk.h) through a read-only libguestfs appliance: its files named
+ * "ROOT/<path>" and "OEM/<path>", only those its manifest lists. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,8 +26,8 @@
 #define READER_SEGMENT_MAX ((uint64_t)64 << 30) /* bytes unpacked from one segment */
 #define READER_MANIFEST_SIZE_MAX ((uint64_t)1 << 44)    /* 16 TiB: a size above is absurd */
 
-enum reader_kind { READER_PXE_TREE, READER_PXE_TAR, READER_INITRD_DIR, READER_ISO, READER_SEGMENT };
-/* "pxe-tree", "pxe-tar", "initrd-dir", "iso", "segment". */
+enum reader_kind { READER_PXE_TREE, READER_PXE_TAR, READER_INITRD_DIR, READER_ISO, READER_SEGMENT, READER_DISK };
+/* "pxe-tree", "pxe-tar", "initrd-dir", "iso", "segment", "disk". */
 const char *reader_kind_name(enum reader_kind k);
 
 enum reader_type { READER_REG, READER_DIR, READER_LINK, READER_OTHER };
@@ -65,6 +67,7 @@ struct reader_output {
 	size_t n_segs, cap_segs;
 	struct reader_boot_image *boot; /* ISO: the El Torito catalog */
 	size_t n_boot;
+	const char *disk_format;        /* DISK: "raw" or "qcow2" */
 };
 #define READER_OUTPUT_INIT { 0 }
 
@@ -98,7 +101,8 @@ int reader_manifest_parse(const char *text, size_t len, const char *name, struct
 void reader_manifest_release(struct reader_manifest *m);
 
 /* Checks every manifest of every segment against the files read, and the
- * output's SHA256SUMS: each problem (a mismatch, a missing file, an
+ * output's SHA256SUMS (a disk: its manifest, sizes and modes too, and
+ * that the build metadata's payload_sha256 is the manifest's sum): each problem (a mismatch, a missing file, an
  * unreadable segment or manifest) is pushed to `problems`, naming the
  * file. `checked` counts files that matched; `elsewhere` those a manifest
  * lists on a boot medium this output is not (a lone segment). */

@@ -5,10 +5,9 @@
 # launch): the master as a raw disk grown to 96M, the workers as qcow2. The
 # disks are read back independently with one `guestfish --ro` session,
 # sgdisk and qemu-img; bad inputs fail before anything is written.
-#
-# No boot: the default base (base/init) is a live system that never mounts
-# an installed ROOT (no root=, no switch_root), so it cannot boot these
-# disks; a boot proof needs that first (see base/README.md).
+# Then the master's raw disk boots alone in QEMU with no NIC, in the default
+# base's installed-system mode (root=LABEL=ROOT), and finds its own hostname,
+# user_data, config.ign and keys; a copy without user_data reports FAIL.
 . "$(dirname "$0")/../lib/e2e.sh"
 for t in guestfish qemu-img sgdisk; do
 	command -v "$t" >/dev/null || { skip disk "$t is not installed (libguestfs-tools, qemu-utils, gdisk)"; finish; }
@@ -194,5 +193,93 @@ if [ -n "$blocks" ] && [ $((blocks * bsize)) -gt $((70 << 20)) ] && [ $((wblocks
 	pass root_file_system_grown
 else
 	fail root_file_system_grown "master ROOT $blocks x $bsize, worker ROOT $wblocks blocks"
+fi
+# --- boot: a pre-installed disk boots by itself, network off -------------------
+# The default base's installed-system mode (root=LABEL=ROOT, as Flatcar's
+# GRUB passes it; base/README.md) finds ROOT and OEM, mounts them read-only
+# and reports what Flatcar's first boot reads (Ignition: OEM config.ign;
+# coreos-cloudinit: ROOT user_data). Only the disk: no payload initrd, no NIC.
+base=$ROOT/out/base
+if ! command -v qemu-system-x86_64 >/dev/null; then
+	skip installed_disk_boots "qemu-system-x86_64 is not installed (qemu-system-x86)"
+elif [ ! -f "$base/vmlinuz" ] || [ ! -f "$base/initrd.img" ]; then
+	fail installed_disk_boots "no default base in $base (run 'make base')"
+else
+	. "$ROOT/tests/lib/qemu-boot.sh"
+	boot_logs=${DLWS_TEST_LOGS:-$ROOT/out/test-logs}
+	mkdir -p "$boot_logs"
+	# boot_disk NAME DISK ROOT: boots DISK alone with root=ROOT; its console
+	# is in $WORK/console-NAME.
+	boot_disk() {
+		local log=$boot_logs/disk-$1.log rc
+		qemu_boot "disk-$1" 120 "$log" -- -kernel "$base/vmlinuz" -initrd "$base/initrd.img" \
+			-append "console=ttyS0 panic=1 root=$3" -drive "file=$2,format=raw,if=virtio" -nic none
+		rc=$?
+		echo "boot of $1 took ${QEMU_BOOT_SECS}s (end: $QEMU_BOOT_END)"
+		console_text "$log" >"$WORK/console-$1"
+		[ $rc -eq 0 ] && [ "$QEMU_BOOT_END" = poweroff ] && return 0
+		fail "installed_disk_boots_$1" "QEMU ended with $rc ($QEMU_BOOT_END); console log kept at $log"
+		return 1
+	}
+	# line_in NAME LINE: the console of boot NAME has exactly LINE.
+	line_in() { grep -qxF -- "$2" "$WORK/console-$1"; }
+	seg=out/master-initrd/node-dlws-master.cpio.gz
+	want_ud=$(segment_cat $seg usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data | sha)
+	want_ign=$(segment_cat $seg usr/share/oem/config.ign | sha)
+	# Made before the first boot: a copy of the master's disk without user_data.
+	cp --sparse=always $m "$WORK/no-user-data.img"
+	guestfish -a "$WORK/no-user-data.img" run : mount /dev/sda9 / : rm /var/lib/flatcar-install/user_data 2>"$WORK/rm.err" ||
+		fail disk_without_user_data_fails "guestfish rm failed: $(tail -2 "$WORK/rm.err")"
+	if boot_disk master $m LABEL=ROOT; then
+		c=$WORK/console-master
+		if line_in master 'DLWS-HOSTNAME: dlws-master' && line_in master 'DLWS-INSTALLED: OK' &&
+			grep -qx 'DLWS-INSTALLED: ROOT /dev/vda9 OEM /dev/vda6' "$c"; then
+			pass installed_disk_boots_own_hostname
+		else
+			fail installed_disk_boots_own_hostname "$(grep -E '^DLWS-(HOSTNAME|INSTALLED)' "$c" | tr '\n' ' ')"
+		fi
+		if line_in master "DLWS-FILE: $want_ud /var/lib/flatcar-install/user_data" &&
+			line_in master "DLWS-FILE: $want_ign /oem/config.ign"; then
+			pass installed_disk_boot_reads_user_data_and_ignition
+		else
+			fail installed_disk_boot_reads_user_data_and_ignition "want $want_ud, $want_ign; $(grep -E 'user_data|config.ign' "$c" | tr '\n' ' ')"
+		fi
+		# The kubelet's kubeconfig and every key the node's segment carries.
+		why=
+		line_in master "DLWS-FILE: $(sha <keys/kubelet-dlws-master.conf) /etc/kubernetes/kubelet.conf" || why="$why kubelet.conf;"
+		n=0
+		for f in $(segment_list $seg | sed -n 's#^usr/share/oem/dlws/rootfs/\(etc/kubernetes/pki/.*\.key\)$#\1#p'); do
+			n=$((n + 1))
+			line_in master "DLWS-FILE: $(segment_cat $seg "usr/share/oem/dlws/rootfs/$f" | sha) /$f" || why="$why $f;"
+		done
+		[ $n -gt 0 ] || why="$why no keys in the segment;"
+		if [ -z "$why" ]; then pass installed_disk_boot_reads_kubelet_keys; else fail installed_disk_boot_reads_kubelet_keys "wrong or missing:$why"; fi
+	fi
+	# By GPT partition name this time: the other way to find ROOT and OEM.
+	if boot_disk no_user_data "$WORK/no-user-data.img" PARTLABEL=ROOT; then
+		if line_in no_user_data 'DLWS-INSTALLED: FAIL no /var/lib/flatcar-install/user_data on ROOT' &&
+			line_in no_user_data 'DLWS-FILE: - /var/lib/flatcar-install/user_data' &&
+			line_in no_user_data 'DLWS-INSTALLED: ROOT /dev/vda9 OEM /dev/vda6' &&
+			line_in no_user_data "DLWS-FILE: $want_ign /oem/config.ign" && ! line_in no_user_data 'DLWS-INSTALLED: OK'; then
+			pass disk_without_user_data_fails
+		else
+			fail disk_without_user_data_fails "$(grep -E '^DLWS-(INSTALLED|FILE: . )' "$WORK/console-no_user_data" | tr '\n' ' ')"
+		fi
+	fi
+fi
+
+# --- one recipe built alone into a directory other recipes' disks are in:
+# those stay (the same files, hard-linked), a foreign name is not copied.
+inode() { stat -c %i "$1"; }
+i1=$(inode $w1) i2=$(inode $w2)
+: >out/wdisks/notes.txt
+recipe master-keep ../out/os.img.bz2 'disk: { path: ../out/wdisks }'
+out=$("$MK" recipes/master-keep.recipe 2>&1)
+rc=$?
+if [ $rc = 0 ] && [ "$(ls out/wdisks | tr '\n' ' ')" = "dlws-master.img dlws-worker1.qcow2 dlws-worker2.qcow2 " ] &&
+	[ "$(inode $w1) $(inode $w2)" = "$i1 $i2" ] && grep -q "^kept 2 disks of other nodes in .*out/wdisks " <<<"$out"; then
+	pass one_recipe_keeps_other_disks
+else
+	fail one_recipe_keeps_other_disks "rc=$rc: $out; $(ls out/wdisks)"
 fi
 finish
