@@ -1,7 +1,6 @@
 #include "buildinfo.h"
 
 #include <errno.h>
-#include <json-c/json.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,18 +8,9 @@
 
 #include "buf.h"
 #include "fsutil.h"
+#include "jsonout.h"
 
 #define BUILDINFO_LIMIT (1 << 20)
-
-static json_object *checked(json_object *o) {
-	if (!o)
-		die_oom();
-	return o;
-}
-
-static json_object *str(const char *s) {
-	return checked(json_object_new_string(s));
-}
 
 /* The absolute, normalised form of `path`, which need not exist: its
  * longest existing ancestor resolved, the rest appended. */
@@ -108,45 +98,38 @@ void buildinfo_add_kept(struct buildinfo *info, const struct buildinfo_recipe *k
 		copy_entry(&r->entries, &kept->entries.v[i]);
 }
 
-static json_object *str_array(const struct strv *v) {
-	json_object *a = checked(json_object_new_array());
-	for (size_t i = 0; i < v->n; i++)
-		json_object_array_add(a, str(v->v[i]));
-	return a;
-}
-
 char *buildinfo_json(const struct buildinfo *info) {
-	json_object *root = checked(json_object_new_object());
-	json_object_object_add(root, "tool", str("dlws-mkimage"));
-	json_object_object_add(root, "version", str(info->tool_version));
-	json_object_object_add(root, "built", str(info->built));
-	json_object_object_add(root, "cluster", str(info->cluster));
+	json_object *root = json_checked(json_object_new_object());
+	json_object_object_add(root, "tool", json_str("dlws-mkimage"));
+	json_object_object_add(root, "version", json_str(info->tool_version));
+	json_object_object_add(root, "built", json_str(info->built));
+	json_object_object_add(root, "cluster", json_str(info->cluster));
 	if (info->server_root) {
-		json_object *bs = checked(json_object_new_object());
-		json_object_object_add(bs, "address", str(info->server_address));
-		json_object_object_add(bs, "root", str(info->server_root));
+		json_object *bs = json_checked(json_object_new_object());
+		json_object_object_add(bs, "address", json_str(info->server_address));
+		json_object_object_add(bs, "root", json_str(info->server_root));
 		json_object_object_add(root, "boot_server", bs);
 	}
-	json_object *list = checked(json_object_new_array());
+	json_object *list = json_checked(json_object_new_array());
 	for (size_t i = 0; i < info->n_recipes; i++) {
 		const struct buildinfo_recipe *r = &info->recipes[i];
-		json_object *o = checked(json_object_new_object());
-		json_object_object_add(o, "name", str(r->name));
-		json_object_object_add(o, "role", str(r->role));
-		json_object_object_add(o, "recipe", str(r->recipe));
-		json_object_object_add(o, "nodes", str_array(&r->nodes));
-		json_object_object_add(o, "payload_sha256", str(r->payload_sha256 ? r->payload_sha256 : ""));
-		json_object *entries = checked(json_object_new_array());
+		json_object *o = json_checked(json_object_new_object());
+		json_object_object_add(o, "name", json_str(r->name));
+		json_object_object_add(o, "role", json_str(r->role));
+		json_object_object_add(o, "recipe", json_str(r->recipe));
+		json_object_object_add(o, "nodes", json_str_array(&r->nodes));
+		json_object_object_add(o, "payload_sha256", json_str(r->payload_sha256 ? r->payload_sha256 : ""));
+		json_object *entries = json_checked(json_object_new_array());
 		for (size_t k = 0; k < r->entries.n; k++) {
 			const struct boot_entry *e = &r->entries.v[k];
-			json_object *eo = checked(json_object_new_object());
-			json_object_object_add(eo, "label", str(e->label));
-			json_object_object_add(eo, "title", str(e->title));
-			json_object_object_add(eo, "kernel", str(e->kernel));
-			json_object_object_add(eo, "initrds", str_array(&e->initrds));
-			json_object_object_add(eo, "cmdline", str(e->cmdline));
+			json_object *eo = json_checked(json_object_new_object());
+			json_object_object_add(eo, "label", json_str(e->label));
+			json_object_object_add(eo, "title", json_str(e->title));
+			json_object_object_add(eo, "kernel", json_str(e->kernel));
+			json_object_object_add(eo, "initrds", json_str_array(&e->initrds));
+			json_object_object_add(eo, "cmdline", json_str(e->cmdline));
 			if (e->mac)
-				json_object_object_add(eo, "mac", str(e->mac));
+				json_object_object_add(eo, "mac", json_str(e->mac));
 			json_object_array_add(entries, eo);
 		}
 		json_object_object_add(o, "entries", entries);

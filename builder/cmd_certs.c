@@ -1,12 +1,12 @@
 /* dlws-mkimage certs: the cluster PKI alone (create, refresh, list). */
 #include <errno.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cmd.h"
+#include "jsonout.h"
 #include "pki.h"
 #include "util.h"
 
@@ -53,39 +53,33 @@ static char *iso_date(time_t t) {
 	return xstrdup(date);
 }
 
-static json_object *checked(json_object *o) {
-	if (!o)
-		die_oom();
-	return o;
-}
-
 /* --list --json: {"certificates": [{file, subject, issuer, sans, not_after,
  * days_left}], "token": {id, used_in} | null}; the secret never. */
 static void print_list_json(const struct pki_cert_info *v, size_t n, const struct pki_token_info *t, time_t now) {
-	json_object *root = checked(json_object_new_object());
-	json_object *certs = checked(json_object_new_array());
+	json_object *root = json_checked(json_object_new_object());
+	json_object *certs = json_checked(json_object_new_array());
 	for (size_t i = 0; i < n; i++) {
-		json_object *o = checked(json_object_new_object());
-		json_object_object_add(o, "file", checked(json_object_new_string(v[i].file)));
-		json_object_object_add(o, "subject", checked(json_object_new_string(v[i].subject)));
-		json_object_object_add(o, "issuer", checked(json_object_new_string(v[i].issuer)));
-		json_object *sans = checked(json_object_new_array());
+		json_object *o = json_checked(json_object_new_object());
+		json_object_object_add(o, "file", json_checked(json_object_new_string(v[i].file)));
+		json_object_object_add(o, "subject", json_checked(json_object_new_string(v[i].subject)));
+		json_object_object_add(o, "issuer", json_checked(json_object_new_string(v[i].issuer)));
+		json_object *sans = json_checked(json_object_new_array());
 		for (size_t k = 0; k < v[i].n_sans; k++)
-			json_object_array_add(sans, checked(json_object_new_string(v[i].sans[k])));
+			json_object_array_add(sans, json_checked(json_object_new_string(v[i].sans[k])));
 		json_object_object_add(o, "sans", sans);
 		_cleanup_free_ char *date = iso_date(v[i].not_after);
-		json_object_object_add(o, "not_after", checked(json_object_new_string(date)));
-		json_object_object_add(o, "days_left", checked(json_object_new_int64((int64_t)((v[i].not_after - now) / 86400))));
+		json_object_object_add(o, "not_after", json_checked(json_object_new_string(date)));
+		json_object_object_add(o, "days_left", json_checked(json_object_new_int64((int64_t)((v[i].not_after - now) / 86400))));
 		json_object_array_add(certs, o);
 	}
 	json_object_object_add(root, "certificates", certs);
 	json_object *token = NULL;
 	if (t && t->id) {
-		token = checked(json_object_new_object());
-		json_object_object_add(token, "id", checked(json_object_new_string(t->id)));
-		json_object *used = checked(json_object_new_array());
+		token = json_checked(json_object_new_object());
+		json_object_object_add(token, "id", json_checked(json_object_new_string(t->id)));
+		json_object *used = json_checked(json_object_new_array());
 		for (size_t i = 0; i < t->used_in.n; i++)
-			json_object_array_add(used, checked(json_object_new_string(t->used_in.v[i])));
+			json_object_array_add(used, json_checked(json_object_new_string(t->used_in.v[i])));
 		json_object_object_add(token, "used_in", used);
 	}
 	json_object_object_add(root, "token", token);

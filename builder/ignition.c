@@ -1,48 +1,38 @@
 #include "ignition.h"
 
-#include <json-c/json.h>
 #include <stdlib.h>
 
+#include "jsonout.h"
 #include "util.h"
 
-static json_object *checked(json_object *o) {
-	if (!o)
-		die_oom();
-	return o;
-}
-
-static json_object *str(const char *s) {
-	return checked(json_object_new_string(s));
-}
-
 char *ignition_config(const struct ign_unit *units, size_t n) {
-	json_object *root = checked(json_object_new_object());
-	json_object *ign = checked(json_object_new_object());
-	json_object_object_add(ign, "version", str(IGNITION_SPEC_VERSION));
+	json_object *root = json_checked(json_object_new_object());
+	json_object *ign = json_checked(json_object_new_object());
+	json_object_object_add(ign, "version", json_str(IGNITION_SPEC_VERSION));
 	json_object_object_add(root, "ignition", ign);
 
-	json_object *list = checked(json_object_new_array());
+	json_object *list = json_checked(json_object_new_array());
 	for (size_t i = 0; i < n; i++) {
 		const struct ign_unit *u = &units[i];
-		json_object *o = checked(json_object_new_object());
-		json_object_object_add(o, "name", str(u->name));
+		json_object *o = json_checked(json_object_new_object());
+		json_object_object_add(o, "name", json_str(u->name));
 		if (u->contents) {
-			json_object_object_add(o, "enabled", checked(json_object_new_boolean(u->enabled)));
-			json_object_object_add(o, "contents", str(u->contents));
+			json_object_object_add(o, "enabled", json_checked(json_object_new_boolean(u->enabled)));
+			json_object_object_add(o, "contents", json_str(u->contents));
 		}
 		if (u->n_dropins) {
-			json_object *drops = checked(json_object_new_array());
+			json_object *drops = json_checked(json_object_new_array());
 			for (size_t k = 0; k < u->n_dropins; k++) {
-				json_object *dr = checked(json_object_new_object());
-				json_object_object_add(dr, "name", str(u->dropins[k].name));
-				json_object_object_add(dr, "contents", str(u->dropins[k].contents));
+				json_object *dr = json_checked(json_object_new_object());
+				json_object_object_add(dr, "name", json_str(u->dropins[k].name));
+				json_object_object_add(dr, "contents", json_str(u->dropins[k].contents));
 				json_object_array_add(drops, dr);
 			}
 			json_object_object_add(o, "dropins", drops);
 		}
 		json_object_array_add(list, o);
 	}
-	json_object *systemd = checked(json_object_new_object());
+	json_object *systemd = json_checked(json_object_new_object());
 	json_object_object_add(systemd, "units", list);
 	json_object_object_add(root, "systemd", systemd);
 

@@ -1,34 +1,17 @@
 #include "inspect.h"
 
-#include <json-c/json.h>
 #include <string.h>
 
 #include "buf.h"
 #include "buildinfo.h"
 #include "disk.h"
 #include "fsutil.h"
+#include "jsonout.h"
 #include "pki.h"
 #include "stage.h"
 
-static json_object *checked(json_object *o) {
-	if (!o)
-		die_oom();
-	return o;
-}
-
-static json_object *str(const char *s) {
-	return checked(json_object_new_string(s ? s : ""));
-}
-
 static json_object *i64(long long v) {
-	return checked(json_object_new_int64(v));
-}
-
-static json_object *str_array(const struct strv *v) {
-	json_object *a = checked(json_object_new_array());
-	for (size_t i = 0; i < v->n; i++)
-		json_object_array_add(a, str(v->v[i]));
-	return a;
+	return json_checked(json_object_new_int64(v));
 }
 
 static void add(json_object *o, const char *key, json_object *v) {
@@ -36,7 +19,7 @@ static void add(json_object *o, const char *key, json_object *v) {
 }
 
 static void problem(json_object *problems, char *msg) {
-	json_object_array_add(problems, str(msg));
+	json_object_array_add(problems, json_str(msg));
 	free(msg);
 }
 
@@ -53,31 +36,31 @@ static json_object *build_model(const struct reader_output *o, json_object *prob
 		return NULL;
 	}
 	diags_release(&d);
-	json_object *b = checked(json_object_new_object());
-	add(b, "tool", str("dlws-mkimage"));
-	add(b, "version", str(info.tool_version));
-	add(b, "built", str(info.built));
-	add(b, "cluster", str(info.cluster));
-	json_object *list = checked(json_object_new_array());
+	json_object *b = json_checked(json_object_new_object());
+	add(b, "tool", json_str("dlws-mkimage"));
+	add(b, "version", json_str(info.tool_version));
+	add(b, "built", json_str(info.built));
+	add(b, "cluster", json_str(info.cluster));
+	json_object *list = json_checked(json_object_new_array());
 	for (size_t i = 0; i < info.n_recipes; i++) {
 		const struct buildinfo_recipe *r = &info.recipes[i];
-		json_object *ro = checked(json_object_new_object());
-		add(ro, "name", str(r->name));
-		add(ro, "role", str(r->role));
-		add(ro, "recipe", str(r->recipe));
-		add(ro, "nodes", str_array(&r->nodes));
-		add(ro, "payload_sha256", str(r->payload_sha256));
-		json_object *entries = checked(json_object_new_array());
+		json_object *ro = json_checked(json_object_new_object());
+		add(ro, "name", json_str(r->name));
+		add(ro, "role", json_str(r->role));
+		add(ro, "recipe", json_str(r->recipe));
+		add(ro, "nodes", json_str_array(&r->nodes));
+		add(ro, "payload_sha256", json_str(r->payload_sha256));
+		json_object *entries = json_checked(json_object_new_array());
 		for (size_t k = 0; k < r->entries.n; k++) {
 			const struct boot_entry *e = &r->entries.v[k];
-			json_object *eo = checked(json_object_new_object());
-			add(eo, "label", str(e->label));
-			add(eo, "title", str(e->title));
-			add(eo, "kernel", str(e->kernel));
-			add(eo, "initrds", str_array(&e->initrds));
+			json_object *eo = json_checked(json_object_new_object());
+			add(eo, "label", json_str(e->label));
+			add(eo, "title", json_str(e->title));
+			add(eo, "kernel", json_str(e->kernel));
+			add(eo, "initrds", json_str_array(&e->initrds));
 			_cleanup_free_ char *cmdline = reader_mask_secrets(e->cmdline, strlen(e->cmdline));
-			add(eo, "cmdline", str(cmdline));
-			add(eo, "mac", e->mac ? str(e->mac) : NULL);
+			add(eo, "cmdline", json_str(cmdline));
+			add(eo, "mac", e->mac ? json_str(e->mac) : NULL);
 			json_object_array_add(entries, eo);
 		}
 		add(ro, "entries", entries);
@@ -90,17 +73,17 @@ static json_object *build_model(const struct reader_output *o, json_object *prob
 
 /* The entries a bootloader config offers: syslinux LABELs, GRUB menuentry titles. */
 static json_object *menu_entries(const char *text) {
-	json_object *a = checked(json_object_new_array());
+	json_object *a = json_checked(json_object_new_array());
 	_cleanup_free_ char *copy = xstrdup(text);
 	char *save = NULL;
 	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (startswith(line, "LABEL "))
-			json_object_array_add(a, str(line + 6));
+			json_object_array_add(a, json_str(line + 6));
 		else if (startswith(line, "menuentry '")) {
 			char *end = strchr(line + 11, '\'');
 			if (end) {
 				*end = '\0';
-				json_object_array_add(a, str(line + 11));
+				json_object_array_add(a, json_str(line + 11));
 			}
 		}
 	}
@@ -108,21 +91,21 @@ static json_object *menu_entries(const char *text) {
 }
 
 static json_object *boot_model(const struct reader_output *o) {
-	json_object *b = checked(json_object_new_object());
-	json_object *et = checked(json_object_new_array());
+	json_object *b = json_checked(json_object_new_object());
+	json_object *et = json_checked(json_object_new_array());
 	for (size_t i = 0; i < o->n_boot; i++) {
 		const struct reader_boot_image *bi = &o->boot[i];
-		json_object *e = checked(json_object_new_object());
-		add(e, "platform", str(bi->platform));
-		add(e, "bootable", checked(json_object_new_boolean(bi->bootable)));
-		add(e, "path", bi->path ? str(bi->path) : NULL);
+		json_object *e = json_checked(json_object_new_object());
+		add(e, "platform", json_str(bi->platform));
+		add(e, "bootable", json_checked(json_object_new_boolean(bi->bootable)));
+		add(e, "path", bi->path ? json_str(bi->path) : NULL);
 		add(e, "load_rba", i64(bi->load_rba));
 		add(e, "sectors", i64(bi->sectors));
 		json_object_array_add(et, e);
 	}
 	add(b, "el_torito", et);
-	json_object *menus = checked(json_object_new_array());
-	json_object *per_mac = checked(json_object_new_array());
+	json_object *menus = json_checked(json_object_new_array());
+	json_object *per_mac = json_checked(json_object_new_array());
 	for (size_t i = 0; i < o->n; i++) {
 		const struct reader_file *f = &o->files[i];
 		if (!f->data)
@@ -130,19 +113,19 @@ static json_object *boot_model(const struct reader_output *o) {
 		bool pxelinux_mac = startswith(f->path, "pxelinux.cfg/01-");
 		bool grub_mac = startswith(f->path, "grub/") && endswith(f->path, ".cfg");
 		if (pxelinux_mac || grub_mac) {
-			json_object *m = checked(json_object_new_object());
-			add(m, "file", str(f->path));
+			json_object *m = json_checked(json_object_new_object());
+			add(m, "file", json_str(f->path));
 			_cleanup_free_ char *mac = grub_mac ? xstrndup(f->path + 5, strlen(f->path) - 9) : xstrdup(f->path + 16);
 			for (char *c = mac; pxelinux_mac && *c; c++)
 				if (*c == '-')
 					*c = ':';
-			add(m, "mac", str(mac));
+			add(m, "mac", json_str(mac));
 			add(m, "entries", menu_entries(f->data));
 			json_object_array_add(per_mac, m);
 		} else if (streq(f->path, "isolinux/isolinux.cfg") || streq(f->path, "boot/grub/grub.cfg") ||
 			   streq(f->path, "pxelinux.cfg/default") || streq(f->path, "grub.cfg")) {
-			json_object *m = checked(json_object_new_object());
-			add(m, "file", str(f->path));
+			json_object *m = json_checked(json_object_new_object());
+			add(m, "file", json_str(f->path));
 			add(m, "entries", menu_entries(f->data));
 			json_object_array_add(menus, m);
 		}
@@ -154,21 +137,21 @@ static json_object *boot_model(const struct reader_output *o) {
 
 /* One manifest: counts, and every line when `entries`. */
 static json_object *manifest_model(const char *name, const struct reader_manifest *m, bool entries) {
-	json_object *mo = checked(json_object_new_object());
-	add(mo, "name", str(name));
+	json_object *mo = json_checked(json_object_new_object());
+	add(mo, "name", json_str(name));
 	add(mo, "files", i64((long long)m->n));
 	add(mo, "bytes", i64((long long)m->total));
 	if (entries) {
-		json_object *list = checked(json_object_new_array());
+		json_object *list = json_checked(json_object_new_array());
 		for (size_t k = 0; k < m->n; k++) {
-			json_object *e = checked(json_object_new_object());
+			json_object *e = json_checked(json_object_new_object());
 			_cleanup_free_ char *path = xasprintf("/%s", m->v[k].path);
 			char mode[8];
 			snprintf(mode, sizeof(mode), "%04o", m->v[k].mode);
-			add(e, "path", str(path));
+			add(e, "path", json_str(path));
 			add(e, "size", i64((long long)m->v[k].size));
-			add(e, "mode", str(mode));
-			add(e, "sha256", str(m->v[k].sha256));
+			add(e, "mode", json_str(mode));
+			add(e, "sha256", json_str(m->v[k].sha256));
 			json_object_array_add(list, e);
 		}
 		add(mo, "entries", list);
@@ -177,7 +160,7 @@ static json_object *manifest_model(const char *name, const struct reader_manifes
 }
 
 static json_object *manifests_model(const struct reader_segment *seg, bool entries, json_object *problems) {
-	json_object *a = checked(json_object_new_array());
+	json_object *a = json_checked(json_object_new_array());
 	for (size_t i = 0; i < seg->n; i++) {
 		const struct reader_file *f = &seg->files[i];
 		if (!startswith(f->path, PAYLOAD_MANIFESTS "/") || f->type != READER_REG)
@@ -208,22 +191,22 @@ static void cert_add(json_object *certs, const char *seg, const char *path, cons
 		return;
 	}
 	diags_release(&d);
-	json_object *c = checked(json_object_new_object());
+	json_object *c = json_checked(json_object_new_object());
 	_cleanup_free_ char *p = xasprintf("/%s", path);
-	add(c, "segment", str(seg));
-	add(c, "path", str(p));
-	add(c, "source", str(source));
-	add(c, "subject", str(info.subject));
-	add(c, "issuer", str(info.issuer));
-	json_object *sans = checked(json_object_new_array());
+	add(c, "segment", json_str(seg));
+	add(c, "path", json_str(p));
+	add(c, "source", json_str(source));
+	add(c, "subject", json_str(info.subject));
+	add(c, "issuer", json_str(info.issuer));
+	json_object *sans = json_checked(json_object_new_array());
 	for (size_t k = 0; k < info.n_sans; k++)
-		json_object_array_add(sans, str(info.sans[k]));
+		json_object_array_add(sans, json_str(info.sans[k]));
 	add(c, "sans", sans);
 	char date[32];
 	struct tm tm;
 	gmtime_r(&info.not_after, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	add(c, "not_after", str(date));
+	add(c, "not_after", json_str(date));
 	add(c, "days_left", i64((long long)((info.not_after - now) / 86400)));
 	json_object_array_add(certs, c);
 	free(info.file);
@@ -267,12 +250,12 @@ static void file_model(const char *seg, const struct reader_file *f, const struc
 	else if (strstr(f->data, "client-certificate-data:"))
 		kubeconfig_certs(certs, seg, f, opts->now, problems);
 	if (is_config(f->path)) {
-		json_object *c = checked(json_object_new_object());
+		json_object *c = json_checked(json_object_new_object());
 		_cleanup_free_ char *p = xasprintf("/%s", f->path);
 		_cleanup_free_ char *masked = reader_mask_secrets(f->data, f->len);
-		add(c, "segment", str(seg));
-		add(c, "path", str(p));
-		add(c, "text", str(masked));
+		add(c, "segment", json_str(seg));
+		add(c, "path", json_str(p));
+		add(c, "text", json_str(masked));
 		json_object_array_add(configs, c);
 	}
 }
@@ -280,8 +263,8 @@ static void file_model(const char *seg, const struct reader_file *f, const struc
 /* A disk: its format and manifest; files named "/ROOT/..." or "/OEM/...". */
 static json_object *disk_model(const struct reader_output *o, const struct inspect_opts *opts, json_object *certs,
 			       json_object *configs, json_object *problems) {
-	json_object *dm = checked(json_object_new_object());
-	add(dm, "format", str(o->disk_format));
+	json_object *dm = json_checked(json_object_new_object());
+	add(dm, "format", json_str(o->disk_format));
 	const struct reader_file *mf = reader_find(o->files, o->n, DISK_READ_MANIFEST);
 	struct reader_manifest m;
 	struct diags d = DIAGS_INIT;
@@ -300,18 +283,18 @@ static json_object *disk_model(const struct reader_output *o, const struct inspe
 }
 
 static json_object *model(const struct reader_output *o, const struct inspect_opts *opts, struct strv *ret_problems) {
-	json_object *root = checked(json_object_new_object());
-	json_object *problems = checked(json_object_new_array());
-	add(root, "output", str(o->path));
-	add(root, "type", str(reader_kind_name(o->kind)));
+	json_object *root = json_checked(json_object_new_object());
+	json_object *problems = json_checked(json_object_new_array());
+	add(root, "output", json_str(o->path));
+	add(root, "type", json_str(reader_kind_name(o->kind)));
 	add(root, "build", build_model(o, problems));
 	add(root, "boot", boot_model(o));
-	json_object *segs = checked(json_object_new_array());
-	json_object *certs = checked(json_object_new_array());
-	json_object *configs = checked(json_object_new_array());
+	json_object *segs = json_checked(json_object_new_array());
+	json_object *certs = json_checked(json_object_new_array());
+	json_object *configs = json_checked(json_object_new_array());
 	for (size_t i = 0; i < o->n_segs; i++) {
 		const struct reader_segment *seg = &o->segs[i];
-		json_object *so = checked(json_object_new_object());
+		json_object *so = json_checked(json_object_new_object());
 		uint64_t bytes = 0;
 		size_t files = 0;
 		for (size_t k = 0; k < seg->n; k++)
@@ -319,10 +302,10 @@ static json_object *model(const struct reader_output *o, const struct inspect_op
 				files++;
 				bytes += seg->files[k].size;
 			}
-		add(so, "path", str(seg->path));
+		add(so, "path", json_str(seg->path));
 		add(so, "files", i64((long long)files));
 		add(so, "bytes", i64((long long)bytes));
-		add(so, "error", seg->error ? str(seg->error) : NULL);
+		add(so, "error", seg->error ? json_str(seg->error) : NULL);
 		if (seg->error)
 			problem(problems, xasprintf("%s: %s", seg->path, seg->error));
 		add(so, "manifests", manifests_model(seg, opts->manifest_entries, problems));
