@@ -16,6 +16,23 @@ static const char *env_or(const char *name, const char *def) {
 	return v && *v ? v : def;
 }
 
+/* Copies `names` from the directory `from` into `dir`, each checked to be
+ * there (Debian's `package` ships them). */
+static int copy_from(const char *from, const char *const *names, size_t n, const char *dir, const char *package,
+		     struct diags *d) {
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		_cleanup_free_ char *src = path_join(from, names[i]);
+		_cleanup_free_ char *dst = path_join(dir, names[i]);
+		if (!path_exists(src)) {
+			diag_error(d, NULL, "cannot find '%s' (install Debian's %s package)", src, package);
+			return -ENOENT;
+		}
+		r = copy_file(src, dst, 0644, d);
+	}
+	return r;
+}
+
 int loaders_copy_pxelinux(const char *dir, struct diags *d) {
 	static const char *const modules[] = { "ldlinux.c32", "menu.c32", "libutil.c32" };
 	const char *pxelinux = env_or("DLWS_PXELINUX", "/usr/lib/PXELINUX/pxelinux.0");
@@ -26,32 +43,14 @@ int loaders_copy_pxelinux(const char *dir, struct diags *d) {
 	}
 	_cleanup_free_ char *dst = path_join(dir, "pxelinux.0");
 	int r = copy_file(pxelinux, dst, 0644, d);
-	for (size_t i = 0; i < ARRAY_SIZE(modules) && r == 0; i++) {
-		_cleanup_free_ char *src = path_join(mods, modules[i]);
-		_cleanup_free_ char *out = path_join(dir, modules[i]);
-		if (!path_exists(src)) {
-			diag_error(d, NULL, "cannot find '%s' (install Debian's syslinux-common package)", src);
-			return -ENOENT;
-		}
-		r = copy_file(src, out, 0644, d);
-	}
+	if (r == 0)
+		r = copy_from(mods, modules, ARRAY_SIZE(modules), dir, "syslinux-common", d);
 	return r;
 }
 
 int loaders_copy_ipxe(const char *dir, struct diags *d) {
 	static const char *const files[] = { IPXE_BIOS, IPXE_EFI };
-	const char *src_dir = env_or("DLWS_IPXE_DIR", "/usr/lib/ipxe");
-	int r = 0;
-	for (size_t i = 0; i < ARRAY_SIZE(files) && r == 0; i++) {
-		_cleanup_free_ char *src = path_join(src_dir, files[i]);
-		_cleanup_free_ char *dst = path_join(dir, files[i]);
-		if (!path_exists(src)) {
-			diag_error(d, NULL, "cannot find '%s' (install Debian's ipxe package)", src);
-			return -ENOENT;
-		}
-		r = copy_file(src, dst, 0644, d);
-	}
-	return r;
+	return copy_from(env_or("DLWS_IPXE_DIR", "/usr/lib/ipxe"), files, ARRAY_SIZE(files), dir, "ipxe", d);
 }
 
 int loaders_grub_netboot(const char *out_path, struct diags *d) {
