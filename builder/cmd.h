@@ -40,6 +40,7 @@ struct build_opts cmd_build_opts(const char *const *sets, size_t n_sets);
  * with `all`, else a count of reused ones). */
 int cmd_ensure_pki(const struct build *b, const struct cmd_ctx *ctx, bool all, struct diags *d);
 
+int cmd_init(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_build(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_render(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_certs(int argc, char **argv, struct cmd_ctx *ctx);

@@ -20,6 +20,8 @@ static const char usage_text[] =
 	"that nothing is downloaded at install time.\n"
 	"\n"
 	"commands:\n"
+	"  init --name NAME --master HOST=IP[,MAC] [OPTIONS] DIR\n"
+	"                                write a new cluster's recipes, templates and overlays\n"
 	"  build RECIPE...               the same as without a command\n"
 	"  render [--set K=V] [--node HOST] RECIPE\n"
 	"                                print the rendered configs; writes nothing\n"
@@ -43,6 +45,7 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv, struct cmd_ctx *ctx);
 } commands[] = {
+	{ "init", cmd_init },
 	{ "build", cmd_build },
 	{ "render", cmd_render },
 	{ "certs", cmd_certs },

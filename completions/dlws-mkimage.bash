@@ -36,7 +36,7 @@ _dlws_mkimage_devices() {
 _dlws_mkimage() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev= cmd= cmd_i=0 eq= i w
 	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local commands="build render certs flash publish inspect verify"
+	local commands="init build render certs flash publish inspect verify"
 	local common="--quiet --verbose --help"
 	COMPREPLY=()
 
@@ -81,6 +81,13 @@ _dlws_mkimage() {
 		done
 		return 0
 		;;
+	init:--ssh-key)
+		_dlws_mkimage_files any "$cur"
+		return 0
+		;;
+	init:--name | init:-n | init:--master | init:-m | init:--etcd | init:--worker | init:--boot-server)
+		return 0
+		;;
 	build:--set | build:-s | render:--set | render:-s | publish:--keep | publish:-k | publish:--ssh | publish:-e)
 		return 0
 		;;
@@ -103,6 +110,7 @@ _dlws_mkimage() {
 	if [[ $cur == -* ]]; then
 		local opts
 		case $cmd in
+		init) opts="--name --master --etcd --worker --ssh-key --boot-server $common" ;;
 		build) opts="--set $common" ;;
 		render) opts="--set --node $common" ;;
 		certs) opts="--list --rotate-token $common" ;;
@@ -117,6 +125,10 @@ _dlws_mkimage() {
 	fi
 
 	case $cmd in
+	init)
+		mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+		type compopt &>/dev/null && compopt -o filenames 2>/dev/null
+		;;
 	build | render | certs)
 		_dlws_mkimage_files recipe "$cur"
 		;;

@@ -143,7 +143,8 @@ complete_words() {
 bash -c '. "$1" && complete -p dlws-mkimage' _ "$comp" | grep -qx 'complete -F _dlws_mkimage dlws-mkimage' &&
 	pass completion-registered || fail completion-registered "complete -p dlws-mkimage shows no _dlws_mkimage"
 complete_words 1 dlws-mkimage re | grep -qx render &&
-	[ "$(complete_words 1 dlws-mkimage in)" = inspect ] &&
+	[ "$(complete_words 1 dlws-mkimage ins)" = inspect ] &&
+	[ "$(complete_words 1 dlws-mkimage ini)" = init ] &&
 	pass completion-command || fail completion-command "$(complete_words 1 dlws-mkimage re | tr '\n' ' ')"
 [ "$(complete_words 2 dlws-mkimage publish --ro | tr '\n' ' ')" = "--rollback --rollback= " ] &&
 	[ "$(complete_words 2 dlws-mkimage certs --rot)" = --rotate-token ] &&

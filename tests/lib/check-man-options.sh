@@ -7,7 +7,7 @@
 # per mismatch; exit 1 if there is any.
 set -u
 tool=$1 page=$2
-commands="build render certs flash publish inspect verify"
+commands="init build render certs flash publish inspect verify"
 bad=0
 
 long_options() { grep -oE -- '--[a-z][a-z0-9-]*' | sort -u; }
