@@ -230,39 +230,61 @@ else
 	fail next_publish_cleans_partial "rc $(rc_of after_kill), releases $(releases_of "$S"): $(err_of after_kill)"
 fi
 
-# Two at once: whichever takes the lock first, the other waits for it,
-# naming its pid, and goes second; both end published.
+# Two at once, made to overlap whatever the machine's load: a stand-in
+# holder has the lock while both start (each says it waits); when it lets
+# go, one takes the lock and the other waits on until it is done. Both end
+# published, one after the other, and nothing is left half-done.
 pub rb_big --rollback "$S"
+(
+	exec 9>>"$S/.publish.lock"
+	flock 9
+	echo "$BASHPID $(uname -n)" >"$S/.publish.lock"
+	touch "$WORK/lheld"
+	for _ in $(seq 1 600); do [ -e "$WORK/lrelease" ] && break; sleep 0.1; done
+) &
+lh=$!
+for _ in $(seq 1 100); do [ -e "$WORK/lheld" ] && break; sleep 0.05; done
 "$MK" publish --keep 10 big "$S" >"$WORK/c1.out" 2>"$WORK/c1.err" &
 p1=$!
 "$MK" publish --keep 10 b1 "$S" >"$WORK/c2.out" 2>"$WORK/c2.err" &
 p2=$!
+for _ in $(seq 1 600); do
+	grep -qF "waiting for the publish of pid $lh" "$WORK/c1.err" 2>/dev/null &&
+		grep -qF "waiting for the publish of pid $lh" "$WORK/c2.err" 2>/dev/null && break
+	sleep 0.1
+done
+both_waited=no
+grep -qF "waiting for the publish of pid $lh" "$WORK/c1.err" && grep -qF "waiting for the publish of pid $lh" "$WORK/c2.err" && both_waited=yes
+touch "$WORK/lrelease"
 wait "$p1"
 rc1=$?
 wait "$p2"
 rc2=$?
-waiter=none
-if grep -qF "waiting for the publish of pid $p1 to finish" "$WORK/c2.err" && ! grep -q waiting "$WORK/c1.err"; then
-	waiter=b1 waiter_id=$(cat "$WORK/c2.out") other=big other_id=$(cat "$WORK/c1.out")
-elif grep -qF "waiting for the publish of pid $p2 to finish" "$WORK/c1.err" && ! grep -q waiting "$WORK/c2.err"; then
-	waiter=big waiter_id=$(cat "$WORK/c1.out") other=b1 other_id=$(cat "$WORK/c2.out")
-fi
-if [ $rc1 = 0 ] && [ $rc2 = 0 ] && [ $waiter != none ] && [ "$(current_of "$S")" = "releases/$waiter_id" ] &&
-	same_tree "$S/current" "$waiter" && same_tree "$S/releases/$other_id" "$other" && [[ $waiter_id > $other_id ]]; then
+{ wait "$lh"; } 2>/dev/null
+id_big=$(cat "$WORK/c1.out") id_b1=$(cat "$WORK/c2.out")
+if [[ $id_big > $id_b1 ]]; then last=big last_id=$id_big; else last=b1 last_id=$id_b1; fi
+if [ $rc1 = 0 ] && [ $rc2 = 0 ] && [ $both_waited = yes ] && [ "$id_big" != "$id_b1" ] &&
+	[ "$(current_of "$S")" = "releases/$last_id" ] && same_tree "$S/current" "$last" &&
+	same_tree "$S/releases/$id_big" big && same_tree "$S/releases/$id_b1" b1 &&
+	! ls -d "$S"/releases/*.partial >/dev/null 2>&1; then
 	pass concurrent_publish_waits_for_lock
 else
-	fail concurrent_publish_waits_for_lock "rc $rc1/$rc2, current $(current_of "$S"): $(cat "$WORK/c1.err" "$WORK/c2.err")"
+	fail concurrent_publish_waits_for_lock "rc $rc1/$rc2, waited: $both_waited, current $(current_of "$S"): $(cat "$WORK/c1.err" "$WORK/c2.err")"
 fi
-# --no-wait: refused at once, naming the holder.
+# --no-wait: refused at once, naming the holder: a real publish of content
+# no release has (nothing to hard-link: its copy takes a while).
 pub rb_b2 --rollback="$id4" "$S"
-"$MK" -q publish big "$S" >/dev/null 2>"$WORK/holder.err" &
+cp -a b1 big2
+head -c 200M /dev/urandom >big2/worker/big.bin
+(cd big2 && sha256sum worker/big.bin >>SHA256SUMS)
+"$MK" -q publish big2 "$S" >/dev/null 2>"$WORK/holder.err" &
 holder=$!
 wait_for_partial "$S"
 before=$(current_of "$S")
 pub nowait --no-wait b2 "$S"
 wait "$holder"
 if [ "$(rc_of nowait)" = 1 ] && grep -qF "'$S' is being published by pid $holder: not waiting (--no-wait)" "$WORK/nowait.err" &&
-	same_tree "$S/current" big; then
+	same_tree "$S/current" big2; then
 	pass no_wait_refused_naming_holder
 else
 	fail no_wait_refused_naming_holder "rc $(rc_of nowait): $(err_of nowait)"
