@@ -17,6 +17,8 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=../lib/flip.sh
+. "$here/tests/lib/flip.sh"
 cd "$here" || exit 1
 
 if [ -z "${DLWS_INSTALL:-}" ]; then
@@ -172,7 +174,7 @@ R=$T/flip
 make_root "$R" "$img"
 before=$(sha "$R/target.img")
 f=$R$DLWS/rootfs/opt/bin/kubelet
-printf '\x01' | dd of="$f" bs=1 seek=3 conv=notrunc status=none
+flip_byte "$f" 3
 run flip "$R"
 if [ "$rc" = 1 ] &&
    grep -q "^DLWS-INSTALL-ERROR: payload file $DLWS/rootfs/opt/bin/kubelet is damaged (sha256 [0-9a-f]\{64\}, expected [0-9a-f]\{64\})$" "$T/flip.out" &&
@@ -186,7 +188,7 @@ fi
 R=$T/flip2
 make_root "$R" "$img.xz" large
 before=$(sha "$R/target.img")
-printf '\x00' | dd of="$R$DLWS/large/os/disk.img.xz" bs=1 seek=100 conv=notrunc status=none
+flip_byte "$R$DLWS/large/os/disk.img.xz" 100
 chmod 0644 "$R$DLWS/rootfs/opt/bin/kubelet"
 run flip2 "$R"
 if [ "$rc" = 1 ] &&

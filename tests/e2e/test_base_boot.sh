@@ -20,6 +20,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=../lib/qemu-boot.sh
 . "$ROOT/tests/lib/qemu-boot.sh"
+. "$ROOT/tests/lib/flip.sh"
 NAME=test_base_boot
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-120}
 export LC_ALL=C
@@ -145,7 +146,7 @@ assert_console_line "$LOG" "DLWS-DONE" "ok: DLWS-DONE"
 # --- payload 2: one byte flipped in the kubelet ------------------------------
 cp -a "$SEG_B" "$WORK/seg-b-bad"
 K=$WORK/seg-b-bad/$DL/rootfs/opt/bin/kubelet
-printf 'X' | dd of="$K" bs=1 seek=12 conv=notrunc status=none
+flip_byte "$K" 12
 pack "$WORK/seg-b-bad" "$WORK/seg-b-bad.cpio.gz"
 # and a segment with other kinds of failure: wrong mode, missing file,
 # malformed manifest line

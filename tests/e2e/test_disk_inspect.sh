@@ -84,7 +84,7 @@ echo "first round took $(($(date +%s) - t0))s"
 
 t0=$(date +%s)
 offsets=$(grep -obUa 'DLWS-TEST-KUBECTL' $m | cut -d: -f1)
-for o in $offsets; do printf 'X' | dd of=$m bs=1 seek="$o" conv=notrunc status=none; done
+for o in $offsets; do flip_byte "$m" "$o"; done
 "$MK" inspect --json $w >"$WORK/qcow2.json" 2>"$WORK/qcow2.err" &
 p1=$!
 "$MK" verify $m >"$WORK/flipped.out" 2>&1 &

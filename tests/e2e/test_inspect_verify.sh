@@ -112,7 +112,7 @@ done
 # One byte of a large payload file flipped on the ISO.
 cp out/master.iso "$WORK/bad.iso"
 off=$(grep -obUaF 'DLWS-TEST-KUBECTL-MARKER' "$WORK/bad.iso" | head -1 | cut -d: -f1)
-printf 'X' | dd of="$WORK/bad.iso" bs=1 seek=$((off + 100)) conv=notrunc status=none
+flip_byte "$WORK/bad.iso" $((off + 100))
 v=$("$MK" verify "$WORK/bad.iso" 2>&1)
 rc=$?
 if [ $rc = 1 ] && grep -q "master/shared.cpio.gz: 'dlws/large/rootfs/opt/bin/kubectl (/usr/share/oem/dlws/large/rootfs/opt/bin/kubectl)' does not match" <<<"$v" &&
@@ -141,7 +141,7 @@ fi
 
 # A plain file of a PXE tree, and a missing one.
 cp -a out/pxe "$WORK/pxe2"
-printf 'X' | dd of="$WORK/pxe2/boot.ipxe" bs=1 seek=10 conv=notrunc status=none
+flip_byte "$WORK/pxe2/boot.ipxe" 10
 rm "$WORK/pxe2/menu.c32"
 v=$("$MK" verify "$WORK/pxe2" 2>&1)
 rc=$?

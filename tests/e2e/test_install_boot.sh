@@ -122,7 +122,7 @@ fi
 # A flipped byte in a payload file on the medium: nothing is installed.
 cp "$iso" "$WORK/bad.iso"
 off=$(grep -obUaF 'DLWS-TEST-KUBECTL-MARKER' "$WORK/bad.iso" | head -1 | cut -d: -f1)
-printf 'X' | dd of="$WORK/bad.iso" bs=1 seek=$((off + 100)) conv=notrunc status=none
+flip_byte "$WORK/bad.iso" $((off + 100))
 truncate -s 128M "$WORK/blank2.img"
 if boot_install flipped_byte "$WORK/blank2.img" -drive "file=$WORK/bad.iso,format=raw,media=cdrom,readonly=on" -boot d; then
 	c=$WORK/console-flipped_byte

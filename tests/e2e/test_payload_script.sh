@@ -66,7 +66,7 @@ for sh in "${shells[@]}"; do
 	# One flipped byte: named, nothing copied, exit 1.
 	live_root "$r"
 	k=$r/usr/share/oem/dlws/rootfs/etc/kubernetes/kubelet.conf
-	printf 'X' | dd of="$k" bs=1 seek=40 conv=notrunc status=none
+	flip_byte "$k" 40
 	out=$(DLWS_ROOT=$r $sh "$SCRIPT" place 2>&1)
 	rc=$?
 	if [ $rc = 1 ] && grep -q '^DLWS-VERIFY: FAIL /usr/share/oem/dlws/rootfs/etc/kubernetes/kubelet.conf: sha256 ' <<<"$out" &&

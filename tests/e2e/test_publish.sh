@@ -153,7 +153,7 @@ refused() {
 	fi
 }
 cp -a b1 tampered
-printf '\x5a' | dd of=tampered/worker/vmlinuz bs=1 seek=2 conv=notrunc status=none
+flip_byte tampered/worker/vmlinuz 2
 refused tampered_file_refused "'tampered/worker/vmlinuz' does not match its sum in the bundle's SHA256SUMS" tampered "$S"
 cp -a b1 nosums && rm nosums/SHA256SUMS
 refused bundle_without_sums_refused "'nosums' has no SHA256SUMS" nosums "$S"

@@ -98,7 +98,7 @@ else
 	fail bundle_keeps_other_roles "rc $rc: $(tr '\n' ' ' <"$WORK/keep.err"); $(diff -rq "$WORK/both" $b | head -3)"
 fi
 # A kept file that no longer matches the bundle's sums is never carried on.
-printf 'X' | dd of=$b/etcd/shared.cpio.gz bs=1 seek=100 conv=notrunc status=none
+flip_byte $b/etcd/shared.cpio.gz 100
 err=$("$MK" -q recipes/worker.recipe 2>&1)
 rc=$?
 if [ $rc = 1 ] && grep -qF "error: cannot keep 'recipes/../out/pxe/etcd/shared.cpio.gz': it differs from the bundle's SHA256SUMS (damaged); rebuild its recipe" <<<"$err" && [ ! -e out/pxe.tmp ]; then

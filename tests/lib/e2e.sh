@@ -9,6 +9,7 @@ WORK=$(mktemp -d /tmp/dlws-e2e.XXXXXX)
 KEEP_WORK=0
 FAILED=0
 trap '[ "$KEEP_WORK" = 1 ] || rm -rf "$WORK"' EXIT
+. "$ROOT/tests/lib/flip.sh"
 
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; FAILED=1; }
