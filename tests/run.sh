@@ -30,6 +30,8 @@ trap 'rm -rf "$tmp"' EXIT
 # given dlws-mkimage binary. Names get a prefix so passes stay apart.
 run_pass() {
 	local prefix=$1 unit_dir=$2 tool=$3
+	local tmp=$tmp/pass${prefix%/}
+	mkdir -p "$tmp"
 	export DLWS_MKIMAGE=$tool DLWS_UNIT_DIR=$unit_dir
 	for t in "$unit_dir"/test_*; do
 		[ -x "$t" ] || continue
@@ -65,17 +67,49 @@ run_pass() {
 			sed 's/^/    | /' "$tmp/out" | grep -vE '^    \| (PASS|SKIP) ' | tail -30
 		fi
 	done
+	echo "$passed $failed $skipped ${failures[*]}" >"$tmp/counts"
 }
 
 start=$(date +%s)
-run_pass "" "$PWD/$build/tests" "$DLWS_MKIMAGE"
 # The same suite again with the tool and unit tests built with ASan/UBSan
 # (make check builds them): memory errors, leaks and undefined behaviour
-# fail the run.
+# fail the run. The two passes share nothing (each test has its own temp
+# dir, namespaces and ports), so they run side by side, one per core; the
+# ASan pass's report is printed when both are done. DLWS_TEST_SERIAL=1 runs
+# them one after the other.
+asan_pid=
 if [ -n "${ASAN_BUILD:-}" ]; then
-	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-	export DLWS_ASAN_PASS=1
-	run_pass "asan/" "$PWD/$ASAN_BUILD/tests" "$PWD/$ASAN_BUILD/dlws-mkimage"
+	asan_pass() {
+		export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+		export DLWS_ASAN_PASS=1 DLWS_TEST_LOGS=$PWD/out/test-logs/asan
+		mkdir -p "$DLWS_TEST_LOGS"
+		run_pass "asan/" "$PWD/$ASAN_BUILD/tests" "$PWD/$ASAN_BUILD/dlws-mkimage"
+	}
+	if [ "${DLWS_TEST_SERIAL:-0}" = 1 ]; then
+		run_pass "" "$PWD/$build/tests" "$DLWS_MKIMAGE"
+		(asan_pass) >"$tmp/asan.log" 2>&1
+	else
+		(asan_pass) >"$tmp/asan.log" 2>&1 &
+		asan_pid=$!
+		run_pass "" "$PWD/$build/tests" "$DLWS_MKIMAGE"
+		wait "$asan_pid"
+	fi
+else
+	run_pass "" "$PWD/$build/tests" "$DLWS_MKIMAGE"
+fi
+read -r passed failed skipped rest <"$tmp/pass/counts"
+read -ra failures <<<"$rest"
+if [ -n "${ASAN_BUILD:-}" ]; then
+	cat "$tmp/asan.log"
+	if read -r p f s rest <"$tmp/passasan/counts"; then
+		passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+		read -ra more <<<"$rest"
+		failures+=("${more[@]}")
+	else
+		echo "FAIL asan: the ASan pass ended without a summary"
+		failed=$((failed + 1))
+		failures+=("asan")
+	fi
 fi
 
 echo
