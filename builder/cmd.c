@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cmd_common_option(int c, struct cmd_ctx *ctx, const char *name, const char *usage) {
 	switch (c) {
@@ -50,6 +51,31 @@ struct build_opts cmd_build_opts(const char *const *sets, size_t n_sets) {
 	};
 }
 
+static void lock_waiting(void *ctx, const char *path, const char *who) {
+	const struct cmd_ctx *c = ctx;
+	if (c->verbosity > 0)
+		fprintf(stderr, "waiting for %s to finish with '%s'\n", who, path);
+}
+
+int cmd_lock(struct build *const *builds, size_t n, bool outputs, bool shared, bool no_wait, const char *what,
+	     const struct cmd_ctx *ctx, struct lock_set *ret, struct diags *d) {
+	struct strv paths = STRV_INIT;
+	for (size_t i = 0; i < n; i++) {
+		const struct recipe *rc = builds[i]->recipe;
+		strv_push(&paths, rc->pki.dir);
+		const char *out[] = { rc->outputs.initrd, rc->outputs.pxe, rc->outputs.iso, rc->outputs.disk };
+		for (size_t k = 0; outputs && k < sizeof(out) / sizeof(*out); k++)
+			if (out[k])
+				strv_push(&paths, out[k]);
+	}
+	const struct lock_opts o = {
+		.no_wait = no_wait, .shared = shared, .what = what, .waiting = lock_waiting, .ctx = (void *)ctx,
+	};
+	int r = lock_set_take(ret, &paths, &o, d);
+	strv_release(&paths);
+	return r;
+}
+
 static void print_pki_report(const struct pki_report *rep, bool all) {
 	size_t reused = 0;
 	for (size_t i = 0; i < rep->n; i++) {
@@ -75,11 +101,79 @@ static void print_pki_report(const struct pki_report *rep, bool all) {
 		fprintf(stderr, "reused %zu file%s of the pki\n", reused, reused == 1 ? "" : "s");
 }
 
-int cmd_ensure_pki(const struct build *b, const struct cmd_ctx *ctx, bool all, struct diags *d) {
-	struct pki_report rep = PKI_REPORT_INIT;
-	int r = pki_ensure(&b->pki, &rep, d);
-	if (r == 0 && ctx->verbosity > 0)
-		print_pki_report(&rep, all || ctx->verbosity > 1);
-	pki_report_release(&rep);
+/* The builds see their PKI where it is again. */
+static void pki_dirs_restore(struct cmd_pki *p) {
+	for (size_t i = 0; i < p->n_builds; i++)
+		p->builds[i]->pki.dir = p->builds[i]->recipe->pki.dir;
+}
+
+int cmd_pki_prepare(struct build *const *builds, size_t n, const struct cmd_ctx *ctx, bool all, struct cmd_pki *ret,
+		    struct diags *d) {
+	*ret = (struct cmd_pki){
+		.stages = xcalloc(n ? n : 1, sizeof(*ret->stages)),
+		.reports = xcalloc(n ? n : 1, sizeof(*ret->reports)),
+		.builds = builds,
+		.n_builds = n,
+	};
+	/* One stage per directory, however the recipes spell it: two stages of
+	 * one directory would remove each other's work. */
+	char **keys = xcalloc(n ? n : 1, sizeof(*keys));
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = lock_file_for(builds[i]->recipe->pki.dir, true, &keys[i], d);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		size_t first = 0;
+		while (!streq(keys[first], keys[i]))
+			first++;
+		if (first < i)
+			continue;
+		struct pki_stage st;
+		r = pki_stage_begin(builds[i]->recipe->pki.dir, &st, d);
+		if (r < 0)
+			break;
+		struct build *b = builds[i];
+		b->pki.dir = st.tmp;
+		struct pki_report *rep = &ret->reports[ret->n_reports++];
+		r = pki_ensure(&b->pki, rep, d);
+		if (r < 0 || !pki_report_changed(rep)) {
+			b->pki.dir = b->recipe->pki.dir;
+			pki_stage_abort(&st);
+			continue;
+		}
+		ret->stages[ret->n++] = st;
+		for (size_t k = i + 1; k < n; k++)
+			if (streq(keys[k], keys[i]))
+				builds[k]->pki.dir = st.tmp;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	if (r < 0)
+		cmd_pki_abort(ret);
 	return r;
+}
+
+static void cmd_pki_release(struct cmd_pki *p) {
+	for (size_t i = 0; i < p->n; i++)
+		pki_stage_abort(&p->stages[i]);
+	for (size_t i = 0; i < p->n_reports; i++)
+		pki_report_release(&p->reports[i]);
+	pki_dirs_restore(p);
+	free(p->stages);
+	free(p->reports);
+	*p = (struct cmd_pki)CMD_PKI_INIT;
+}
+
+int cmd_pki_commit(struct cmd_pki *p, const struct cmd_ctx *ctx, bool all, struct diags *d) {
+	int r = 0;
+	for (size_t i = 0; i < p->n && r == 0; i++)
+		r = pki_stage_commit(&p->stages[i], d);
+	for (size_t i = 0; i < p->n_reports && r == 0 && ctx->verbosity > 0; i++)
+		print_pki_report(&p->reports[i], all || ctx->verbosity > 1);
+	cmd_pki_release(p);
+	return r;
+}
+
+void cmd_pki_abort(struct cmd_pki *p) {
+	cmd_pki_release(p);
 }

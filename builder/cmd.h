@@ -9,6 +9,7 @@
 
 #include "build.h"
 #include "diag.h"
+#include "lock.h"
 
 enum {
 	EXIT_USAGE = 2,         /* bad command line */
@@ -36,9 +37,34 @@ int cmd_usage_error(const char *name, const char *fmt, ...) __attribute__((forma
 int cmd_report(struct diags *d, int r);
 /* Build options from --set pairs and the environment (SOURCE_DATE_EPOCH). */
 struct build_opts cmd_build_opts(const char *const *sets, size_t n_sets);
-/* Creates or refreshes the PKI of b, printing what changed (every file
- * with `all`, else a count of reused ones). */
-int cmd_ensure_pki(const struct build *b, const struct cmd_ctx *ctx, bool all, struct diags *d);
+/* --no-wait, for the commands that take locks (lock.h). */
+#define CMD_NO_WAIT_HELP "      --no-wait         fail at once when another dlws-mkimage holds what this needs\n"
+
+/* Locks what `builds` need: their PKI directories (shared with `shared`,
+ * for readers) and, with `outputs`, every output path they write. Tells
+ * about a wait unless -q. */
+int cmd_lock(struct build *const *builds, size_t n, bool outputs, bool shared, bool no_wait, const char *what,
+	     const struct cmd_ctx *ctx, struct lock_set *ret, struct diags *d);
+
+/* The PKI directories of a command's builds, each made or refreshed in a
+ * stage (pki_stage) and seen by the builds there until committed. */
+struct cmd_pki {
+	struct pki_stage *stages;       /* the directories that change */
+	size_t n;
+	struct pki_report *reports;     /* every directory's */
+	size_t n_reports;
+	struct build *const *builds;
+	size_t n_builds;
+};
+#define CMD_PKI_INIT { 0 }
+/* Runs pki_ensure for every PKI directory of `builds` (once each). The
+ * caller holds cmd_lock's locks. The commit says what changed (every file
+ * with `all`, else a count of reused ones); an abort says nothing, since
+ * nothing changed. */
+int cmd_pki_prepare(struct build *const *builds, size_t n, const struct cmd_ctx *ctx, bool all, struct cmd_pki *ret,
+		    struct diags *d);
+int cmd_pki_commit(struct cmd_pki *p, const struct cmd_ctx *ctx, bool all, struct diags *d);
+void cmd_pki_abort(struct cmd_pki *p);
 
 int cmd_init(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_build(int argc, char **argv, struct cmd_ctx *ctx);

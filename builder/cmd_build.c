@@ -11,6 +11,8 @@
 #include "pxe.h"
 #include "util.h"
 
+enum { OPT_NO_WAIT = 0x100 };
+
 static const char usage[] =
 	"usage: dlws-mkimage [build] [OPTIONS] RECIPE...\n"
 	"\n"
@@ -21,6 +23,7 @@ static const char usage[] =
 	"\n"
 	"options:\n"
 	"  -s, --set KEY=VALUE   override a template value for this run (e.g. values.x=y)\n"
+	CMD_NO_WAIT_HELP
 	"  -q, --quiet           print errors only\n"
 	"  -v, --verbose         print every step\n"
 	"  -h, --help            show this help\n";
@@ -61,15 +64,21 @@ static size_t group_bundles(struct build **builds, int n, struct bundle *ret) {
 int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	static const struct option longopts[] = {
 		{ "set", required_argument, NULL, 's' },
+		{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
 		CMD_COMMON_LONGOPTS,
 		{ 0 },
 	};
 	struct strv sets = STRV_INIT;
+	bool no_wait = false;
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "s:" CMD_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
 		if (c == 's') {
 			strv_push(&sets, optarg);
+			continue;
+		}
+		if (c == OPT_NO_WAIT) {
+			no_wait = true;
 			continue;
 		}
 		int k = cmd_common_option(c, ctx, "build", usage);
@@ -101,8 +110,15 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 		if (k < 0)
 			r = k;
 	}
-	for (int i = 0; i < n_rest && r == 0; i++)
-		r = cmd_ensure_pki(builds[i], ctx, false, &d);
+	/* From here on this build owns its PKI directories and outputs. The
+	 * PKI is made in a stage and committed with the outputs: a failure
+	 * below leaves both as they were. */
+	struct lock_set locks = LOCK_SET_INIT;
+	struct cmd_pki pki = CMD_PKI_INIT;
+	if (r == 0)
+		r = cmd_lock(builds, (size_t)n_rest, true, false, no_wait, "build", ctx, &locks, &d);
+	if (r == 0)
+		r = cmd_pki_prepare(builds, (size_t)n_rest, ctx, false, &pki, &d);
 	/* Outputs are written beside their targets and put in place together. */
 	struct pending out = PENDING_INIT;
 	struct strv disks_kept = STRV_INIT;
@@ -117,10 +133,14 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	/* Every recipe's disks in one libguestfs appliance: it takes half a minute to start. */
 	if (r == 0 && disk_wanted(builds, (size_t)n_rest))
 		r = disk_write(builds, (size_t)n_rest, &disks_kept, &out, &d);
+	/* The PKI first: outputs are made from it, never the other way. */
+	if (r == 0)
+		r = cmd_pki_commit(&pki, ctx, false, &d);
 	if (r == 0)
 		r = pending_commit(&out, &d);
-	else
-		pending_abort(&out);
+	pending_abort(&out);
+	cmd_pki_abort(&pki);
+	lock_set_release(&locks);
 	for (int i = 0; i < n_rest && r == 0 && ctx->verbosity > 0; i++)
 		if (builds[i]->recipe->outputs.initrd)
 			say_written("initrd segments", builds[i]->recipe->outputs.initrd, builds[i]->n_nodes);

@@ -12,6 +12,7 @@
 
 #define OPT_ROTATE_TOKEN 256    /* long options without a short one */
 #define OPT_JSON 257
+#define OPT_NO_WAIT 258
 
 static const char usage[] =
 	"usage: dlws-mkimage certs [--list | --rotate-token] RECIPE\n"
@@ -24,6 +25,7 @@ static const char usage[] =
 	"                        and the bootstrap token's id (never its secret)\n"
 	"      --json            with --list: one JSON object (certificates, token) for scripts\n"
 	"      --rotate-token    make a new bootstrap token (workers join with it)\n"
+	CMD_NO_WAIT_HELP
 	"  -q, --quiet           print errors only\n"
 	"  -v, --verbose         print every step\n"
 	"  -h, --help            show this help\n";
@@ -102,10 +104,11 @@ int cmd_certs(int argc, char **argv, struct cmd_ctx *ctx) {
 		{ "list", no_argument, NULL, 'l' },
 		{ "rotate-token", no_argument, NULL, OPT_ROTATE_TOKEN },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
 		CMD_COMMON_LONGOPTS,
 		{ 0 },
 	};
-	bool list = false, rotate_token = false, json = false;
+	bool list = false, rotate_token = false, json = false, no_wait = false;
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "l" CMD_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
@@ -115,6 +118,8 @@ int cmd_certs(int argc, char **argv, struct cmd_ctx *ctx) {
 			rotate_token = true;
 		else if (c == OPT_JSON)
 			json = true;
+		else if (c == OPT_NO_WAIT)
+			no_wait = true;
 		else {
 			int k = cmd_common_option(c, ctx, "certs", usage);
 			if (k >= 0)
@@ -130,7 +135,11 @@ int cmd_certs(int argc, char **argv, struct cmd_ctx *ctx) {
 	struct build_opts opts = cmd_build_opts(NULL, 0);
 	struct diags d = DIAGS_INIT;
 	struct build *b = NULL;
+	struct lock_set locks = LOCK_SET_INIT;
 	int r = build_load(argv[optind], &opts, &b, &d);
+	/* A listing reads the PKI as a whole: not while a build changes it. */
+	if (r == 0)
+		r = cmd_lock(&b, 1, false, list, no_wait, "certs", ctx, &locks, &d);
 	if (r == 0 && list) {
 		struct pki_cert_info *v = NULL;
 		size_t n = 0;
@@ -150,8 +159,13 @@ int cmd_certs(int argc, char **argv, struct cmd_ctx *ctx) {
 		pki_token_info_release(&t);
 	} else if (r == 0) {
 		b->pki.rotate_token = rotate_token;
-		r = cmd_ensure_pki(b, ctx, true, &d);
+		struct cmd_pki pki = CMD_PKI_INIT;
+		r = cmd_pki_prepare(&b, 1, ctx, true, &pki, &d);
+		if (r == 0)
+			r = cmd_pki_commit(&pki, ctx, true, &d);
+		cmd_pki_abort(&pki);
 	}
+	lock_set_release(&locks);
 	build_free(b);
 	return cmd_report(&d, r);
 }

@@ -11,6 +11,8 @@
 #include "units.h"
 #include "util.h"
 
+enum { OPT_NO_WAIT = 0x100 };
+
 static const char usage[] =
 	"usage: dlws-mkimage render [--set KEY=VALUE]... [--node HOSTNAME] RECIPE\n"
 	"\n"
@@ -21,6 +23,7 @@ static const char usage[] =
 	"options:\n"
 	"  -s, --set KEY=VALUE   override a template value for this run (e.g. values.x=y)\n"
 	"  -n, --node HOSTNAME   only this node\n"
+	CMD_NO_WAIT_HELP
 	"  -q, --quiet           print errors only\n"
 	"  -v, --verbose         print every step\n"
 	"  -h, --help            show this help\n";
@@ -52,11 +55,13 @@ int cmd_render(int argc, char **argv, struct cmd_ctx *ctx) {
 	static const struct option longopts[] = {
 		{ "set", required_argument, NULL, 's' },
 		{ "node", required_argument, NULL, 'n' },
+		{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
 		CMD_COMMON_LONGOPTS,
 		{ 0 },
 	};
 	struct strv sets = STRV_INIT;
 	const char *node = NULL;
+	bool no_wait = false;
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "s:n:" CMD_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
@@ -66,6 +71,10 @@ int cmd_render(int argc, char **argv, struct cmd_ctx *ctx) {
 		}
 		if (c == 'n') {
 			node = optarg;
+			continue;
+		}
+		if (c == OPT_NO_WAIT) {
+			no_wait = true;
 			continue;
 		}
 		int k = cmd_common_option(c, ctx, "render", usage);
@@ -87,6 +96,10 @@ int cmd_render(int argc, char **argv, struct cmd_ctx *ctx) {
 		diag_error(&d, NULL, "no node '%s' in '%s'", node, b->cluster->path);
 		r = -ENOENT;
 	}
+	/* The PKI is read as a whole: not while a build or certs changes it. */
+	struct lock_set locks = LOCK_SET_INIT;
+	if (r == 0)
+		r = cmd_lock(&b, 1, false, true, no_wait, "render", ctx, &locks, &d);
 	if (r == 0)
 		r = render_pki(b, ctx, &tmpdir, &d);
 	/* Render everything first: a dry run prints all of it or none. */
@@ -118,6 +131,7 @@ int cmd_render(int argc, char **argv, struct cmd_ctx *ctx) {
 	buf_release(&out);
 	if (tmpdir)
 		rm_rf(tmpdir);
+	lock_set_release(&locks);
 	free(tmpdir);
 	build_free(b);
 	strv_release(&sets);

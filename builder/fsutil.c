@@ -260,7 +260,32 @@ char *path_normalize_dest(const char *path) {
 	return buf_steal(&b, NULL);
 }
 
+/* The parent of `path` synced, so a rename in it survives a crash. */
+static void sync_parent(const char *path) {
+	_cleanup_free_ char *p = xstrdup(path);
+	char *slash = strrchr(p, '/');
+	const char *dir = slash ? (slash == p ? "/" : (*slash = '\0', p)) : ".";
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
 int dir_replace(const char *tmp, const char *dst, struct diags *d) {
+	/* One exchange: at every instant `dst` is the old tree or the new one,
+	 * even if we are killed; the old one is left at `tmp` to remove. */
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_EXCHANGE) == 0) {
+		sync_parent(dst);
+		rm_rf(tmp);
+		return 0;
+	}
+	if (errno != ENOENT && errno != EINVAL && errno != ENOSYS) {
+		int r = -errno;
+		diag_error(d, NULL, "cannot rename '%s' to '%s': %s", tmp, dst, strerror(errno));
+		return r;
+	}
+	/* No `dst` yet, or a file system without exchange: two renames. */
 	_cleanup_free_ char *old = xasprintf("%s.old", dst);
 	rm_rf(old);
 	bool had_old = path_exists(dst);
@@ -276,8 +301,36 @@ int dir_replace(const char *tmp, const char *dst, struct diags *d) {
 			(void)rename(old, dst);
 		return r;
 	}
+	sync_parent(dst);
 	rm_rf(old);
 	return 0;
+}
+
+int dir_link_copy(const char *src, const char *dst, mode_t mode, struct diags *d) {
+	if (mkdir(dst, mode) < 0) {
+		int r = -errno;
+		diag_error(d, NULL, "cannot create '%s': %s", dst, strerror(errno));
+		return r;
+	}
+	struct strv names = STRV_INIT;
+	int r = dir_names(src, &names, NULL, d);
+	for (size_t i = 0; i < names.n && r == 0; i++) {
+		_cleanup_free_ char *from = path_join(src, names.v[i]);
+		_cleanup_free_ char *to = path_join(dst, names.v[i]);
+		struct stat st;
+		if (lstat(from, &st) < 0) {
+			r = -errno;
+			diag_error(d, NULL, "cannot read '%s': %s", from, strerror(errno));
+		} else if (!S_ISREG(st.st_mode)) {
+			diag_error(d, NULL, "'%s' is not a regular file: '%s' holds files only", from, src);
+			r = -EINVAL;
+		} else if (link(from, to) < 0) {
+			r = -errno;
+			diag_error(d, NULL, "cannot link '%s' to '%s': %s", from, to, strerror(errno));
+		}
+	}
+	strv_release(&names);
+	return r;
 }
 
 int dir_names(const char *dir, struct strv *ret, const struct srcloc *at, struct diags *d) {

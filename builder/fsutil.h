@@ -53,9 +53,14 @@ char *path_normalize_dest(const char *path);
  * or backslashes (nothing sha256sum(1) would escape). */
 bool path_is_plain_relative(const char *p);
 
-/* Replaces directory `dst` by `tmp` with two renames, so readers see the
- * old tree or the new one, never a mix; a failure restores the old one. */
+/* Replaces directory `dst` by `tmp` in one atomic exchange (two renames
+ * where the file system cannot exchange), so readers and a crash see the
+ * old tree or the new one, never a mix or neither; then removes the old. */
 int dir_replace(const char *tmp, const char *dst, struct diags *d);
+/* Makes directory `dst` (mode `mode`) holding hard links to the files of
+ * `src`, which must hold regular files only: a copy to change by renaming
+ * new files over its links, leaving `src` as it was. */
+int dir_link_copy(const char *src, const char *dst, mode_t mode, struct diags *d);
 /* SHA256SUMS files, as sha256sum(1) writes and -c reads them. */
 #define SHA256SUMS_NAME "SHA256SUMS"
 /* Writes `name` inside `dir`: "<sha256>  <relative path>" for every regular

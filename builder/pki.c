@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
@@ -1664,4 +1665,56 @@ int pki_items_for_role(const struct pki_config *cfg, enum node_role role, struct
 	items_for_unlisted(&l, role);
 	_cleanup_free_ char *who = xasprintf("the %s role's default entry", role_name(role));
 	return items_finish(&l, NULL, who, ret, ret_n, d);
+}
+
+/* ---- staging ------------------------------------------------------------ */
+
+int pki_stage_begin(const char *dir, struct pki_stage *ret, struct diags *d) {
+	*ret = (struct pki_stage){ .dir = xstrdup(dir), .tmp = xasprintf("%s.new", dir) };
+	/* Left by a build that was killed: before its commit (a partial new
+	 * PKI) or after it (the old one). Either way not the PKI. */
+	rm_rf(ret->tmp);
+	int r;
+	if (path_exists(dir)) {
+		r = dir_link_copy(dir, ret->tmp, 0700, d);
+	} else {
+		_cleanup_free_ char *parent = xstrdup(dir);
+		char *slash = strrchr(parent, '/');
+		if (slash && slash != parent)
+			*slash = '\0';
+		r = slash && slash != parent ? mkdir_p(parent, 0755) : 0;
+		if (r == 0 && mkdir(ret->tmp, 0700) < 0)
+			r = -errno;
+		if (r < 0)
+			diag_error(d, NULL, "cannot create '%s': %s", ret->tmp, strerror(-r));
+	}
+	if (r < 0)
+		pki_stage_abort(ret);
+	return r;
+}
+
+bool pki_report_changed(const struct pki_report *r) {
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].action != PKI_REUSED)
+			return true;
+	return false;
+}
+
+int pki_stage_commit(struct pki_stage *s, struct diags *d) {
+	int fd = open(s->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	int r = dir_replace(s->tmp, s->dir, d);
+	pki_stage_abort(s);
+	return r;
+}
+
+void pki_stage_abort(struct pki_stage *s) {
+	if (s->tmp)
+		rm_rf(s->tmp);
+	free(s->dir);
+	free(s->tmp);
+	*s = (struct pki_stage)PKI_STAGE_INIT;
 }

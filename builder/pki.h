@@ -67,6 +67,24 @@ void pki_report_release(struct pki_report *r);
  * -errno. */
 int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, struct diags *d);
 
+/* A PKI directory being changed, invisible until committed: pki_ensure
+ * runs on `tmp`, "<dir>.new" holding hard links of `dir`'s files (files
+ * change by renames, so `dir` stays as it was), and the commit exchanges
+ * the two directories in one rename. A build commits it with its outputs,
+ * so a failed or killed build leaves the PKI it found, never a half-made
+ * one (a CA without the certificates it signs). The caller holds the
+ * directory's lock (lock.h): the name "<dir>.new" is then ours. */
+struct pki_stage {
+	char *dir, *tmp;
+};
+#define PKI_STAGE_INIT { NULL, NULL }
+int pki_stage_begin(const char *dir, struct pki_stage *ret, struct diags *d);
+/* Whether the report says pki_ensure changed anything (else there is
+ * nothing to commit: abort). */
+bool pki_report_changed(const struct pki_report *r);
+int pki_stage_commit(struct pki_stage *s, struct diags *d);
+void pki_stage_abort(struct pki_stage *s);
+
 struct pki_cert_info {
 	char *file;
 	char *subject;          /* one line, e.g. "CN=kube-apiserver" */

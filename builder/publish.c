@@ -403,26 +403,6 @@ static const char *state_latest(const struct state *st) {
 
 /* ---- locks ------------------------------------------------------------ */
 
-char *lock_holder_text(void) {
-	char host[256] = "";
-	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
-		strcpy(host, "localhost");
-	return xasprintf("%ld %s", (long)getpid(), host);
-}
-
-/* "pid 123" or "pid 123 on build7" from a lock file's "<pid> <hostname>". */
-char *lock_holder_describe(const char *holder) {
-	char host[256] = "";
-	gethostname(host, sizeof(host) - 1);
-	long pid = 0;
-	char who[256] = "";
-	if (!holder || sscanf(holder, "%ld %255s", &pid, who) < 1 || pid <= 0)
-		return xstrdup("another process");
-	if (!who[0] || streq(who, host))
-		return xasprintf("pid %ld", pid);
-	return xasprintf("pid %ld on %s", pid, who);
-}
-
 int lock_busy_error(const struct publish_dest *dest, const char *holder, struct diags *d) {
 	_cleanup_free_ char *who = lock_holder_describe(holder);
 	diag_error(d, NULL, "'%s' is being published by %s: not waiting (--no-wait)", dest->label, who);

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "diag.h"
 #include "fsutil.h"
+#include "lock.h"
 #include "publish.h"
 #include "runcmd.h"
 #include "util.h"
@@ -76,11 +77,8 @@ struct publish_release *releases_of(const struct state *st);
  * when there is none that reads, so the caller guesses from the tree. */
 bool release_info_from_buildinfo(const char *text, size_t len, const char *where, struct publish_release *rel);
 
-/* The lock's "<pid> <hostname>" for this process, and a holder's in words
- * ("pid 123 on build7"). */
-char *lock_holder_text(void);
-char *lock_holder_describe(const char *holder);
-/* "'DEST' is being published by ...": -EBUSY. */
+/* "'DEST' is being published by ...": -EBUSY. The lock's text is
+ * lock_holder_text(NULL), "<pid> <hostname>", here and on a remote root. */
 int lock_busy_error(const struct publish_dest *dest, const char *holder, struct diags *d);
 
 /* ---- a local root (publish_local.c) ---- */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "buildinfo.h"
+#include "lock.h"
 #include "publish_int.h"
 
 static int fsync_path(const char *path, struct diags *d) {
@@ -40,72 +41,23 @@ static int local_check_root(const char *path, struct diags *d) {
 	return 0;
 }
 
-/* The holder's line; a holder that has just taken the lock may not have
- * written it yet. */
-static char *local_read_holder(int fd) {
-	char text[256];
-	for (int tries = 0; tries < 20; tries++) {
-		ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
-		if (n > 0) {
-			text[n] = '\0';
-			text[strcspn(text, "\n")] = '\0';
-			return xstrdup(text);
-		}
-		usleep(50 * 1000);
-	}
-	return NULL;
+/* The root's lock; its holder is always a publish. */
+static void lock_waiting(void *ctx, const char *file, const char *who) {
+	(void)file;
+	publish_note(ctx, false, "waiting for the publish of %s to finish", who);
 }
 
 static int local_lock(const struct publish_dest *dest, const struct publish_opts *o, int *ret_fd, struct diags *d) {
 	_cleanup_free_ char *path = path_join(dest->path, LOCK_NAME);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0) {
-		int r = -errno;
-		diag_error(d, NULL, "cannot open '%s': %s", path, strerror(errno));
-		return r;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK) {
-			int r = -errno;
-			diag_error(d, NULL, "cannot lock '%s': %s", path, strerror(errno));
-			close(fd);
-			return r;
-		}
-		_cleanup_free_ char *holder = local_read_holder(fd);
-		if (o->no_wait) {
-			close(fd);
-			return lock_busy_error(dest, holder, d);
-		}
-		_cleanup_free_ char *who = lock_holder_describe(holder);
-		publish_note(o, false, "waiting for the publish of %s to finish", who);
-		while (flock(fd, LOCK_EX) < 0) {
-			if (errno != EINTR) {
-				int r = -errno;
-				diag_error(d, NULL, "cannot lock '%s': %s", path, strerror(errno));
-				close(fd);
-				return r;
-			}
-		}
-	}
-	_cleanup_free_ char *me = lock_holder_text();
-	_cleanup_free_ char *line = xasprintf("%s\n", me);
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, line, strlen(line), 0) < 0) {
-		int r = -errno;
-		diag_error(d, NULL, "cannot write '%s': %s", path, strerror(errno));
-		close(fd);
-		return r;
-	}
-	*ret_fd = fd;
-	return 0;
+	_cleanup_free_ char *holder = NULL;
+	const struct lock_opts lo = { .no_wait = o->no_wait, .waiting = lock_waiting, .ctx = (void *)o };
+	int r = lock_take(path, &lo, false, ret_fd, &holder, d);
+	return r == -EBUSY ? lock_busy_error(dest, holder, d) : r;
 }
 
 void local_unlock(int fd) {
-	if (fd < 0)
-		return;
-	(void)!ftruncate(fd, 0);
-	close(fd);
+	lock_release(fd);
 }
-
 static int local_state(const struct publish_dest *dest, struct state *st, struct diags *d) {
 	_cleanup_free_ char *rel = path_join(dest->path, "releases");
 	_cleanup_free_ char *cur = path_join(dest->path, "current");

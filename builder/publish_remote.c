@@ -278,7 +278,7 @@ static void remote_parse_state(char *text, size_t len, struct state *st) {
 
 int remote_lock(const struct publish_dest *dest, const struct publish_opts *o, bool create, struct remote_lock *lk,
 		struct state *st, struct diags *d) {
-	_cleanup_free_ char *me = lock_holder_text();
+	_cleanup_free_ char *me = lock_holder_text(NULL);
 	const char *args[] = { me, o->no_wait ? "nowait" : "wait", create ? "create" : "exists" };
 	struct strv argv = STRV_INIT;
 	remote_argv(dest, sh_lock, args, 3, &argv);

@@ -111,9 +111,9 @@ _dlws_mkimage() {
 		local opts
 		case $cmd in
 		init) opts="--name --master --etcd --worker --ssh-key --boot-server $common" ;;
-		build) opts="--set $common" ;;
-		render) opts="--set --node $common" ;;
-		certs) opts="--list --rotate-token $common" ;;
+		build) opts="--set --no-wait $common" ;;
+		render) opts="--set --node --no-wait $common" ;;
+		certs) opts="--list --json --rotate-token --no-wait $common" ;;
 		flash) opts="--yes --allow-file $common" ;;
 		publish) opts="--keep --list --json --rollback --rollback= --no-wait --ssh $common" ;;
 		inspect) opts="--json $common" ;;
