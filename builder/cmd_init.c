@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "dlwsconfig.h"
 #include "fsutil.h"
 #include "scaffold.h"
 #include "util.h"
@@ -13,9 +14,11 @@
 #define OPT_BOOT_SERVER 257
 #define OPT_ETCD 258
 #define OPT_WORKER 259
+#define OPT_FROM_DLWS 260
 
 static const char usage[] =
 	"usage: dlws-mkimage init --name NAME --master HOST=IP[,MAC] [OPTIONS] DIR\n"
+	"       dlws-mkimage init --from-dlws CONFIG.yaml [OPTIONS] DIR\n"
 	"\n"
 	"Writes a new cluster's tree: DIR/recipes/cluster.yaml made from the options\n"
 	"(checked like a hand-written one), the master, etcd and worker recipes, their\n"
@@ -23,6 +26,10 @@ static const char usage[] =
 	"absent or empty; nothing is written when a value is wrong.\n"
 	"\n"
 	"options:\n"
+	"      --from-dlws FILE          take the values of a DL Workspace config.yaml\n"
+	"                                (cluster_name, nodes, ranges, ssh_cert, the\n"
+	"                                hyperkube image's version); the other options\n"
+	"                                override or add to them\n"
 	"  -n, --name NAME               the cluster's name (cluster_name)\n"
 	"  -m, --master HOST=IP[,MAC]    a master node (repeatable)\n"
 	"      --etcd HOST=IP[,MAC]      an etcd node (repeatable)\n"
@@ -67,11 +74,13 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx) {
 		{ "worker", required_argument, NULL, OPT_WORKER },
 		{ "ssh-key", required_argument, NULL, OPT_SSH_KEY },
 		{ "boot-server", required_argument, NULL, OPT_BOOT_SERVER },
+		{ "from-dlws", required_argument, NULL, OPT_FROM_DLWS },
 		CMD_COMMON_LONGOPTS,
 		{ 0 },
 	};
 	_cleanup_(scaffold_release) struct scaffold s = SCAFFOLD_INIT;
 	struct strv key_files = STRV_INIT;
+	const char *from_dlws = NULL;
 	int c, status = -1;
 	optind = 0;
 	while (status < 0 && (c = getopt_long(argc, argv, "n:m:" CMD_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
@@ -88,6 +97,9 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx) {
 			free(s.boot_server);
 			s.boot_server = xstrdup(optarg);
 			continue;
+		case OPT_FROM_DLWS:
+			from_dlws = optarg;
+			continue;
 		case 'm': role = ROLE_MASTER; break;
 		case OPT_ETCD: role = ROLE_ETCD; break;
 		case OPT_WORKER: role = ROLE_WORKER; break;
@@ -100,8 +112,8 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx) {
 	}
 	if (status < 0 && argc - optind != 1)
 		status = cmd_usage_error("init", "needs exactly one DIR");
-	else if (status < 0 && !s.name)
-		status = cmd_usage_error("init", "needs --name NAME");
+	else if (status < 0 && !s.name && !from_dlws)
+		status = cmd_usage_error("init", "needs --name NAME (or --from-dlws FILE)");
 	if (status >= 0) {
 		strv_release(&key_files);
 		return status;
@@ -115,6 +127,9 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx) {
 			r = k;
 	}
 	strv_release(&key_files);
+	/* After the command line's keys are read: the file's go before them. */
+	if (r == 0 && from_dlws)
+		r = dlwsconfig_merge(from_dlws, &s, &d);
 	_cleanup_free_ char *examples = scaffold_examples_dir();
 	if (r == 0)
 		r = scaffold_write(&s, examples, dir, &d);

@@ -24,6 +24,9 @@ void scaffold_release(struct scaffold *s) {
 	free(s->nodes);
 	free(s->name);
 	free(s->boot_server);
+	free(s->pod_range);
+	free(s->service_range);
+	free(s->kubernetes_version);
 	strv_release(&s->ssh_keys);
 	*s = (struct scaffold)SCAFFOLD_INIT;
 }
@@ -127,13 +130,22 @@ char *scaffold_cluster_yaml(const struct scaffold *s, const struct cluster *defa
 	buf_puts(&b, "\ndomain: ");
 	put_quoted(&b, defaults->domain);
 	buf_puts(&b, "\npod_ip_range: ");
-	put_quoted(&b, defaults->pod_range_text ? defaults->pod_range_text : "");
+	put_quoted(&b, s->pod_range ? s->pod_range : defaults->pod_range_text ? defaults->pod_range_text : "");
 	buf_puts(&b, "\nservice_cluster_ip_range: ");
-	put_quoted(&b, defaults->service_range_text ? defaults->service_range_text : "");
-	buf_printf(&b, "   # kubernetes service %s, DNS %s\n", defaults->service_ip, defaults->dns_ip);
+	const char *range = s->service_range ? s->service_range : defaults->service_range_text ? defaults->service_range_text : "";
+	put_quoted(&b, range);
+	/* The first two hosts of the range, as cluster_load takes them; a bad
+	 * range gets no comment here and its error from cluster_load. */
+	struct cidr sr;
+	if (cidr_parse(range, &sr) == 0 && sr.prefix <= 30) {
+		_cleanup_free_ char *svc = ipv4_format(sr.addr + 1);
+		_cleanup_free_ char *dns = ipv4_format(sr.addr + 2);
+		buf_printf(&b, "   # kubernetes service %s, DNS %s", svc, dns);
+	}
+	buf_putc(&b, '\n');
 	buf_puts(&b, "\n# Pinned: the images every node needs follow from it, and kubeadm never\n"
 		     "# asks the internet for a version.\nkubernetes_version: ");
-	put_quoted(&b, defaults->kubernetes_version);
+	put_quoted(&b, s->kubernetes_version ? s->kubernetes_version : defaults->kubernetes_version);
 	buf_puts(&b, "\nflannel_version: ");
 	put_quoted(&b, defaults->flannel_version);
 	buf_puts(&b, "\nflannel_cni_plugin_version: ");

@@ -18,6 +18,8 @@ struct scaffold {
 	size_t n_nodes, n_nodes_cap;
 	struct strv ssh_keys;           /* public key lines */
 	char *boot_server;              /* "IP/PREFIX" or NULL, owned */
+	/* NULL: the shipped cluster's. Owned. */
+	char *pod_range, *service_range, *kubernetes_version;
 };
 #define SCAFFOLD_INIT { 0 }
 void scaffold_release(struct scaffold *s);

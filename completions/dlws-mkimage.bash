@@ -1,9 +1,10 @@
 # bash completion for dlws-mkimage(1)                      -*- shell-script -*-
 # Installed as share/bash-completion/completions/dlws-mkimage; needs nothing
 # from the bash-completion package. Commands, each command's options, recipe
-# files for build/render/certs, outputs (files and directories) for
-# inspect/verify/flash/publish, block devices for flash's DEVICE, and the
-# hostnames of the recipe's cluster values for render --node.
+# files for build/render/certs, a .yaml/.yml after init --from-dlws, outputs
+# (files and directories) for inspect/verify/flash/publish, block devices for
+# flash's DEVICE, and the hostnames of the recipe's cluster values for
+# render --node.
 
 # The hostnames the cluster values of RECIPE list: only `hostname:` entries,
 # block style (- hostname: a) or flow style ({ hostname: a, ip: ... }).
@@ -85,6 +86,10 @@ _dlws_mkimage() {
 		_dlws_mkimage_files any "$cur"
 		return 0
 		;;
+	init:--from-dlws)
+		_dlws_mkimage_files yaml "$cur"
+		return 0
+		;;
 	init:--name | init:-n | init:--master | init:-m | init:--etcd | init:--worker | init:--boot-server)
 		return 0
 		;;
@@ -110,7 +115,7 @@ _dlws_mkimage() {
 	if [[ $cur == -* ]]; then
 		local opts
 		case $cmd in
-		init) opts="--name --master --etcd --worker --ssh-key --boot-server $common" ;;
+		init) opts="--from-dlws --name --master --etcd --worker --ssh-key --boot-server $common" ;;
 		build) opts="--set --no-wait $common" ;;
 		render) opts="--set --node --no-wait $common" ;;
 		certs) opts="--list --json --rotate-token --no-wait $common" ;;
@@ -160,6 +165,9 @@ _dlws_mkimage_files() {
 	local -a found=()
 	if [[ $kind == recipe ]]; then
 		mapfile -t found < <(compgen -f -X '!*.recipe' -- "$cur")
+	elif [[ $kind == yaml ]]; then
+		# Two patterns: -X's extglob alternatives depend on the user's shopt.
+		mapfile -t found < <(compgen -f -X '!*.yaml' -- "$cur"; compgen -f -X '!*.yml' -- "$cur")
 	else
 		mapfile -t found < <(compgen -f -- "$cur")
 	fi

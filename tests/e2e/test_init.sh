@@ -71,6 +71,58 @@ fi
 [ $? = 2 ] && grep -q 'HOST=IP' "$WORK/err" && [ ! -e absent ] &&
 	pass init_usage_error || fail init_usage_error "$(cat "$WORK/err")"
 
+# --from-dlws: the original project's config.yaml (tests/fixtures), its
+# ssh_cert's .pub where deploy.py kept it, and a worker added by option.
+mkdir -p dl/deploy/sshkey
+cp "$ROOT/tests/fixtures/dlws-config.yaml" dl/config.yaml
+cp op.pub dl/deploy/sshkey/id_rsa.pub
+if "$MK" init --from-dlws dl/config.yaml --worker cli-w1=10.12.0.31 dl/c >"$WORK/out" 2>"$WORK/err" &&
+	grep -q '^cluster_name: "dlwsold"' dl/c/recipes/cluster.yaml && grep -q '^kubernetes_version: "v1.33.5"' dl/c/recipes/cluster.yaml &&
+	grep -q 'hostname: "cli-w1", ip: "10.12.0.31"' dl/c/recipes/cluster.yaml &&
+	grep -q 'hostname: "dlwsold-worker01", ip: "10.12.0.21", mac: "9c:b6:54:8c:cf:8f"' dl/c/recipes/cluster.yaml; then
+	pass init_from_dlws_writes_tree
+else
+	fail init_from_dlws_writes_tree "$(cat "$WORK/err")"
+fi
+grep -q "config.yaml:22:1: warning: ignoring 'basic_auth'" "$WORK/err" &&
+	grep -q "config.yaml:24:1: warning: ignoring 'pxe_docker_image'" "$WORK/err" && ! grep -q 'error' "$WORK/err" &&
+	pass init_from_dlws_warns_unused_keys || fail init_from_dlws_warns_unused_keys "$(cat "$WORK/err")"
+
+out=$("$MK" render dl/c/recipes/worker.recipe 2>"$WORK/err")
+if [ $? = 0 ] && grep -q '^# --- dlwsold-worker01: ' <<<"$out" && grep -q '^# --- dlwsold-worker02: ' <<<"$out" &&
+	grep -q '^# --- cli-w1: ' <<<"$out" && grep -q '10.12.0.10' <<<"$out" && grep -qF "$(cut -d' ' -f2 op.pub)" <<<"$out"; then
+	pass init_from_dlws_render_shows_values
+else
+	fail init_from_dlws_render_shows_values "$(cat "$WORK/err")"
+fi
+out=$("$MK" render dl/c/recipes/etcd.recipe 2>"$WORK/err")
+[ $? = 0 ] && grep -q 'dlwsold-etcd1' <<<"$out" && grep -q '10.12.0.11' <<<"$out" &&
+	pass init_from_dlws_render_etcd || fail init_from_dlws_render_etcd "$(cat "$WORK/err")"
+
+if "$MK" -q dl/c/recipes/master.recipe dl/c/recipes/etcd.recipe dl/c/recipes/worker.recipe 2>"$WORK/err" &&
+	[ -f dl/c/out/master.iso ] && [ -f dl/c/out/worker.iso ] && [ -f dl/c/out/etcd.iso ]; then
+	pass init_from_dlws_builds_at_once
+else
+	fail init_from_dlws_builds_at_once "$(cat "$WORK/err")"
+fi
+
+# A bad value is an error at its place in the file; nothing is written.
+sed 's|^pod_ip_range : 10.2.0.0/16|pod_ip_range : 10.2.0.0/33|' dl/config.yaml >dl/bad.yaml
+"$MK" init --from-dlws dl/bad.yaml dl/bad >/dev/null 2>"$WORK/err"
+rc=$?
+if [ $rc = 1 ] && grep -q "^dl/bad.yaml:20:16: error: 'pod_ip_range' is not a valid IPv4 CIDR: '10.2.0.0/33'" "$WORK/err" &&
+	[ ! -e dl/bad ] && [ ! -e dl/bad.tmp ]; then
+	pass init_from_dlws_bad_value_writes_nothing
+else
+	fail init_from_dlws_bad_value_writes_nothing "rc=$rc $(cat "$WORK/err")"
+fi
+
+# Completion: a config file after --from-dlws (.yaml or .yml), not others.
+out=$(cd dl && touch other.txt old.yml && bash -c '. "$1"; COMP_WORDS=(dlws-mkimage init --from-dlws ""); COMP_CWORD=3
+	_dlws_mkimage; printf "%s\n" "${COMPREPLY[@]}"' _ "$ROOT/completions/dlws-mkimage.bash" 2>&1)
+grep -qx config.yaml <<<"$out" && grep -qx old.yml <<<"$out" && ! grep -q other.txt <<<"$out" &&
+	pass init_from_dlws_completes_yaml || fail init_from_dlws_completes_yaml "$out"
+
 out=$("$ROOT/tests/lib/check-man-options.sh" "$MK" "$ROOT/man/dlws-mkimage.1" 2>&1)
 [ $? = 0 ] && pass init_help_matches_man || fail init_help_matches_man "$out"
 finish
