@@ -28,6 +28,8 @@ packages=(
 	libguestfs-dev libguestfs-tools qemu-utils
 	# flash: losetup, mount, script (progress under a pseudo-terminal)
 	util-linux mount bsdutils
+	# the Debian package (debian/, test_deb): dpkg-buildpackage, dh, lintian
+	dpkg-dev debhelper fakeroot lintian
 )
 
 missing=()

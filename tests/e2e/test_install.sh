@@ -9,6 +9,7 @@
 # cluster's hostnames. Uninstall leaves no file behind.
 # asan-pass: no   (it checks the installed files and the installed, plain build)
 . "$(dirname "$0")/../lib/e2e.sh"
+. "$ROOT/tests/lib/installed.sh"
 cd "$WORK"
 unset DLWS_AGENT DLWS_PAYLOAD_SCRIPT
 DEST=$WORK/root
@@ -60,17 +61,13 @@ fi
 
 # An operator's copy. DESTDIR stages what will be /usr: point the copy at
 # the staged files, as they will be at /usr once packaged.
-cp -r "$P/share/dlws-mkimage/examples" ex
-sed -i "s|/usr/share/dlws-mkimage/|$P/share/dlws-mkimage/|g; s|/usr/lib/dlws-mkimage/|$P/lib/dlws-mkimage/|g" ex/recipes/*.recipe
-mkdir elsewhere
-cd elsewhere
-if "$installed" -q "$WORK/ex/recipes/master.recipe" >../build.log 2>&1 &&
-	[ -s ../ex/out/master.iso ] && [ -s ../ex/out/pxe/SHA256SUMS ] && [ -s ../ex/out/master-initrd/shared.cpio.gz ] &&
-	[ -s ../ex/keys/ca.pem ]; then
+if installed_build_master "$installed" "$P/share/dlws-mkimage/examples" "$WORK/ex" "$P"; then
 	pass installed-build
 else
-	fail installed-build "$(tail -5 ../build.log)"
+	fail installed-build "$(tail -5 "$WORK/ex.log")"
 fi
+mkdir elsewhere
+cd elsewhere
 if segment_cat ../ex/out/master-initrd/shared.cpio.gz usr/share/oem/dlws/bin/dlws-payload >../payload 2>/dev/null &&
 	cmp -s ../payload "$P/lib/dlws-mkimage/dlws-payload"; then
 	pass installed-payload-script
