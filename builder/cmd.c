@@ -134,7 +134,9 @@ int cmd_pki_prepare(struct build *const *builds, size_t n, const struct cmd_ctx 
 		struct build *b = builds[i];
 		b->pki.dir = st.tmp;
 		struct pki_report *rep = &ret->reports[ret->n_reports++];
+		size_t first_diag = d->n;
 		r = pki_ensure(&b->pki, rep, d);
+		diags_rename_dir(d, first_diag, st.tmp, st.dir);
 		if (r < 0 || !pki_report_changed(rep)) {
 			b->pki.dir = b->recipe->pki.dir;
 			pki_stage_abort(&st);

@@ -1,7 +1,11 @@
 #include "diag.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "buf.h"
 #include "util.h"
 
 void diag_vadd(struct diags *d, enum diag_level level, const struct srcloc *at, const char *fmt, va_list ap) {
@@ -69,4 +73,27 @@ void diags_release(struct diags *d) {
 	}
 	free(d->v);
 	*d = (struct diags)DIAGS_INIT;
+}
+
+void diags_rename_dir(struct diags *d, size_t from, const char *old_dir, const char *new_dir) {
+	size_t n = strlen(old_dir);
+	for (size_t i = from; i < d->n; i++) {
+		const char *m = d->v[i].msg;
+		struct buf b = BUF_INIT;
+		const char *p;
+		while ((p = strstr(m, old_dir))) {
+			char next = p[n];
+			bool whole = (p == d->v[i].msg || p[-1] == '\'' || p[-1] == ' ') && (next == '/' || next == '\'');
+			buf_append(&b, m, (size_t)(p - m));
+			buf_puts(&b, whole ? new_dir : old_dir);
+			m = p + n;
+		}
+		if (m == d->v[i].msg) {
+			buf_release(&b);
+			continue;
+		}
+		buf_puts(&b, m);
+		free(d->v[i].msg);
+		d->v[i].msg = buf_steal(&b, NULL);
+	}
 }

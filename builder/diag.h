@@ -32,6 +32,10 @@ struct diags {
 void diag_error(struct diags *d, const struct srcloc *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void diag_warning(struct diags *d, const struct srcloc *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void diag_note(struct diags *d, const struct srcloc *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Messages from index `from` on name `old_dir` (a directory, as
+ * "'<old_dir>'" or "<old_dir>/...") as `new_dir`: work done in a stage
+ * directory is told by the path the user knows. */
+void diags_rename_dir(struct diags *d, size_t from, const char *old_dir, const char *new_dir);
 void diag_vadd(struct diags *d, enum diag_level level, const struct srcloc *at, const char *fmt, va_list ap);
 
 /* A check that can find many problems (a tree of garbage) reports the

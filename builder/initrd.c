@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "hash.h"
 #include "stage.h"
 #include "util.h"
 
@@ -24,6 +25,13 @@ struct writer {
 };
 
 static int archive_fail(struct writer *w, const char *what) {
+	/* A full or failing disk is told as such, not as libarchive's
+	 * "Write error" about whichever entry it was writing. */
+	int e = archive_errno(w->a);
+	if (e == ENOSPC || e == EDQUOT || e == EIO || e == EROFS || e == EFBIG) {
+		diag_error(w->d, NULL, "cannot write '%s': %s", w->out, strerror(e));
+		return -e;
+	}
 	diag_error(w->d, NULL, "cannot write '%s': %s: %s", w->out, what, archive_error_string(w->a));
 	return -EIO;
 }
@@ -60,6 +68,7 @@ struct content_ctx {
 	struct writer *w;
 	const struct stage_entry *e;
 	uint64_t total;
+	struct sha256 *sum;
 };
 
 static int content_sink(void *ctx, const void *data, size_t len) {
@@ -69,20 +78,26 @@ static int content_sink(void *ctx, const void *data, size_t len) {
 		diag_error(c->w->d, NULL, "'%s' changed while the payload was written", c->e->src);
 		return -EIO;
 	}
+	sha256_update(c->sum, data, len);
 	if (archive_write_data(c->w->a, data, len) != (la_ssize_t)len)
 		return archive_fail(c->w, c->e->path);
 	return 0;
 }
 
+/* A file's bytes, hashed as they go: the manifest holds the sum the stage
+ * took (and a pin checked), and a file rewritten in between, even at the
+ * same size, must not ship under it. */
 static int write_content(struct writer *w, const struct stage_entry *e) {
 	if (e->data) {
 		if (e->size && archive_write_data(w->a, e->data, e->size) != (la_ssize_t)e->size)
 			return archive_fail(w, e->path);
 		return 0;
 	}
-	struct content_ctx c = { w, e, 0 };
+	struct content_ctx c = { w, e, 0, sha256_new() };
 	int r = stream_file(e->src, content_sink, &c, NULL, w->d);
-	if (r == 0 && c.total != e->size) {
+	char sum[SHA256_HEX_LEN + 1];
+	sha256_final_hex(c.sum, sum);
+	if (r == 0 && (c.total != e->size || !streq(sum, e->sha256))) {
 		diag_error(w->d, NULL, "'%s' changed while the payload was written", e->src);
 		r = -EIO;
 	}

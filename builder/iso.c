@@ -25,6 +25,9 @@ struct iso_ctx {
 	struct diags *d;
 	const char *out;
 	char payload_sha256[SHA256_HEX_LEN + 1];        /* of the segments fill() wrote */
+	/* The large files the medium carries by path: libisofs reads them
+	 * while writing, so they are checked unchanged after it. */
+	struct stage large;
 };
 
 static int iso_fail(struct iso_ctx *c, int code, const char *what) {
@@ -128,10 +131,10 @@ static int fill(struct iso_ctx *c, const struct build *b, const char *work) {
 		return -errno;
 	}
 	_cleanup_free_ char *shared = path_join(rdir, "shared.cpio.gz");
-	struct stage large = STAGE_INIT;
+	struct stage *large = &c->large;
 	struct segment_sizes sizes = { 0 };
 	int r = build_write_segments(b, shared, ndir, "", &(struct segment_opts){ .large_threshold = rc->outputs.iso_large },
-				     &large, &sizes, c->d);
+				     large, &sizes, c->d);
 	memcpy(c->payload_sha256, sizes.payload_sha256, sizeof(c->payload_sha256));
 	segment_sizes_release(&sizes);
 	_cleanup_free_ char *k = xasprintf("%s/vmlinuz", rc->name);
@@ -155,8 +158,8 @@ static int fill(struct iso_ctx *c, const struct build *b, const char *work) {
 	}
 	/* Large files keep their payload mode: the live system checks it. */
 	static const char large_prefix[] = PAYLOAD_LARGE "/";
-	for (size_t i = 0; i < large.n && r == 0; i++) {
-		const struct stage_entry *e = &large.v[i];
+	for (size_t i = 0; i < large->n && r == 0; i++) {
+		const struct stage_entry *e = &large->v[i];
 		if (e->on_medium) {
 			_cleanup_free_ char *path = xasprintf("dlws/large/%s", e->path + strlen(large_prefix));
 			r = add_file(c, path, e->src, e->mode);
@@ -164,7 +167,6 @@ static int fill(struct iso_ctx *c, const struct build *b, const char *work) {
 			r = add_text(c, work, "dlws/medium-id", xstrndup(e->data, e->size));
 		}
 	}
-	stage_release(&large);
 	return r;
 }
 
@@ -308,7 +310,7 @@ int iso_write(const struct build *b, struct pending *out, struct diags *d) {
 		diag_error(d, NULL, "cannot create '%s': %s", work, strerror(errno));
 		return -errno;
 	}
-	struct iso_ctx c = { .epoch = b->opts->epoch, .d = d, .out = rc->outputs.iso };
+	struct iso_ctx c = { .epoch = b->opts->epoch, .d = d, .out = rc->outputs.iso, .large = STAGE_INIT };
 	struct isolinux_files isl = { 0 };
 	IsoWriteOpts *opts = NULL;
 	int r = loaders_isolinux(&isl, d);
@@ -338,6 +340,10 @@ int iso_write(const struct build *b, struct pending *out, struct diags *d) {
 	uint64_t size = 0;
 	if (r == 0)
 		r = write_image(&c, opts, tmp, &size);
+	for (size_t i = 0; i < c.large.n && r == 0; i++)
+		if (c.large.v[i].on_medium)
+			r = stage_entry_unchanged(&c.large.v[i], d);
+	stage_release(&c.large);
 	if (r == 0 && rc->outputs.max_iso && size > rc->outputs.max_iso) {
 		diag_error(d, &rc->outputs.iso_loc, "the ISO takes %llu bytes, more than max_size %llu",
 			   (unsigned long long)size, (unsigned long long)rc->outputs.max_iso);

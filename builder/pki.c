@@ -560,7 +560,10 @@ static int ensure_ca(struct pki_run *run, enum ca_id id) {
 		if (!subject)
 			return crypto_fail(d, -EIO, "cannot issue '%s'", cert_path);
 	} else if (r == -EBADMSG) {
-		return crypto_fail(d, -EINVAL, "cannot load '%s'", cert_path);
+		ERR_clear_error();
+		diag_error(d, NULL, "'%s' is not a PEM certificate (damaged or truncated?): restore it, or remove it and '%s' "
+			   "to make a new CA", cert_path, key_path);
+		return -EINVAL;
 	} else if (r < 0) {
 		return r;
 	} else {
@@ -569,8 +572,14 @@ static int ensure_ca(struct pki_run *run, enum ca_id id) {
 			diag_error(d, NULL, "cannot load '%s': no such file (restore it, or remove '%s' to make a new CA)", key_path, cert_path);
 			return r;
 		}
-		if (r == -EBADMSG)
-			return crypto_fail(d, -EINVAL, "cannot load '%s'", key_path);
+		if (r == -EBADMSG) {
+			/* Never replaced silently: a new CA key re-issues everything and
+			 * every node would have to be rebuilt. */
+			ERR_clear_error();
+			diag_error(d, NULL, "'%s' is not a PEM private key (damaged or truncated?): restore it, or remove it and "
+				   "'%s' to make a new CA", key_path, cert_path);
+			return -EINVAL;
+		}
 		if (r < 0)
 			return r;
 		if (EVP_PKEY_eq(X509_get0_pubkey(old), key) != 1) {

@@ -68,6 +68,13 @@ int stage_add_file(struct stage *s, const char *path, const char *src, unsigned 
 		   const struct srcloc *at, struct diags *d) {
 	char sum[65];
 	uint64_t size;
+	/* Taken before the hash: a change during or after it moves ctime. */
+	struct stat st;
+	if (stat(src, &st) < 0) {
+		int k = -errno;
+		diag_error(d, at, "cannot read '%s': %s", src, strerror(errno));
+		return k;
+	}
 	int r = sha256_file_hex(src, sum, &size, d);
 	if (r < 0)
 		return r;
@@ -81,7 +88,19 @@ int stage_add_file(struct stage *s, const char *path, const char *src, unsigned 
 	e->src = xstrdup(src);
 	e->size = size;
 	memcpy(e->sha256, sum, sizeof(sum));
+	e->id = (struct stage_file_id){ st.st_dev, st.st_ino, st.st_ctim };
 	return 0;
+}
+
+int stage_entry_unchanged(const struct stage_entry *e, struct diags *d) {
+	if (!e->src)
+		return 0;
+	struct stat st;
+	if (stat(e->src, &st) == 0 && st.st_dev == e->id.dev && st.st_ino == e->id.ino && (uint64_t)st.st_size == e->size &&
+	    st.st_ctim.tv_sec == e->id.ctime.tv_sec && st.st_ctim.tv_nsec == e->id.ctime.tv_nsec)
+		return 0;
+	diag_error(d, NULL, "'%s' changed while the output was written", e->src);
+	return -EIO;
 }
 
 int stage_add_symlink(struct stage *s, const char *path, const char *target, struct diags *d) {

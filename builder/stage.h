@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 #include "diag.h"
 
@@ -37,6 +38,11 @@ struct stage_entry {
 	char sha256[65];
 	bool on_medium;         /* FILE kept on the boot medium under PAYLOAD_LARGE:
 				 * in the manifest, not in the initrd */
+	struct stage_file_id {  /* FILE from src: what it was when hashed */
+		dev_t dev;
+		ino_t ino;
+		struct timespec ctime;
+	} id;
 };
 
 struct stage {
@@ -44,6 +50,12 @@ struct stage {
 	size_t n, cap;
 };
 #define STAGE_INIT { 0 }
+
+/* Whether the source of file entry `e` is still what was hashed (same
+ * inode, size and change time: any write since moves ctime). A writer that
+ * hands the path to a library (libisofs reads it later) checks this after
+ * writing; -EIO reported when it changed. */
+int stage_entry_unchanged(const struct stage_entry *e, struct diags *d);
 
 /* Where a file with absolute `dest` lives inside the payload. */
 char *stage_payload_path(const char *dest);

@@ -446,7 +446,22 @@ static void test_hash(void) {
 	free(s);
 }
 
+/* Work done in a stage directory is told by the path the user knows; a
+ * longer name that only starts with the stage's is left alone. */
+static void test_diags_rename_dir(void) {
+	struct diags d = DIAGS_INIT;
+	diag_error(&d, NULL, "before: 'k.new/a.pem'");
+	diag_error(&d, NULL, "cannot load 'k.new/ca-key.pem': bad, see 'k.new'");
+	diag_error(&d, NULL, "'k.newer/x' and k.new/y and xk.new/z");
+	diags_rename_dir(&d, 1, "k.new", "k");
+	CHECK_STREQ(d.v[0].msg, "before: 'k.new/a.pem'");
+	CHECK_STREQ(d.v[1].msg, "cannot load 'k/ca-key.pem': bad, see 'k'");
+	CHECK_STREQ(d.v[2].msg, "'k.newer/x' and k/y and xk.new/z");
+	diags_release(&d);
+}
+
 int main(void) {
+	test_diags_rename_dir();
 	test_buf_limit();
 	test_did_you_mean();
 	test_paths();
