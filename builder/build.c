@@ -64,6 +64,31 @@ static bool runs_kubelet(const struct recipe *rc) {
 	return kubelet != NULL;
 }
 
+/* Every images: entry must be an archive `ctr images import` (or `docker
+ * load`) takes, whatever the role: a node that runs no kubelet imports
+ * them too, and a bad one would only fail there, at boot. Read before
+ * anything is written, each problem at its entry. Sets *ret_have to the
+ * references they hold. */
+static int read_images(const struct recipe *rc, struct strv *ret_have, struct diags *d) {
+	struct strv have = STRV_INIT;
+	int r = 0;
+	for (size_t i = 0; i < rc->n_images; i++) {
+		struct strv refs = STRV_INIT;
+		int k = image_archive_refs(rc->images[i].src, &rc->images[i].loc, &refs, d);
+		if (k < 0)
+			r = k;
+		for (size_t j = 0; j < refs.n; j++)
+			strv_push(&have, refs.v[j]);
+		strv_release(&refs);
+	}
+	if (r < 0) {
+		strv_release(&have);
+		return r;
+	}
+	*ret_have = have;
+	return 0;
+}
+
 /* Every image the cluster's Kubernetes release and CNI run on this role
  * must be in images: (read from the archives themselves): nothing may be
  * pulled at boot, and a missing one would only show as a pod stuck in
@@ -72,26 +97,20 @@ static int check_images(const struct build *b, struct diags *d) {
 	const struct recipe *rc = b->recipe;
 	const struct cluster *c = b->cluster;
 	struct k8s_version kv;
-	if (!runs_kubelet(rc) || k8s_version_parse(c->kubernetes_version, &kv) < 0)
-		return 0;
 	struct strv have = STRV_INIT;
-	size_t missing = 0;
-	int r = 0;
-	for (size_t i = 0; i < rc->n_images; i++) {
-		struct strv refs = STRV_INIT;
-		int k = image_archive_refs(rc->images[i].src, &refs, d);
-		if (k < 0)
-			r = k;
-		for (size_t j = 0; j < refs.n; j++)
-			strv_push(&have, refs.v[j]);
-		strv_release(&refs);
+	int r = read_images(rc, &have, d);
+	/* A broken archive is the one error: what it lacks would only repeat it. */
+	if (r < 0 || !runs_kubelet(rc) || k8s_version_parse(c->kubernetes_version, &kv) < 0) {
+		strv_release(&have);
+		return r;
 	}
+	size_t missing = 0;
 	size_t n = k8s_images_for_role(&kv, rc->role, c->flannel_version, c->flannel_cni_plugin_version, NULL, 0);
 	char **need = xcalloc(n + 1, sizeof(*need));
 	k8s_images_for_role(&kv, rc->role, c->flannel_version, c->flannel_cni_plugin_version, need, n);
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *norm = image_ref_normalize(need[i]);
-		if (r == 0 && !strv_contains(&have, norm)) {
+		if (!strv_contains(&have, norm)) {
 			diag_error(d, schema_loc(rc->doc, "images"),
 				   "images: lacks '%s', which a %s of Kubernetes %s runs (nodes pull nothing: add its archive, "
 				   "e.g. from `ctr images export` or `docker save`)",
@@ -102,7 +121,7 @@ static int check_images(const struct build *b, struct diags *d) {
 	}
 	free(need);
 	strv_release(&have);
-	return r < 0 ? r : missing ? -ENOENT : 0;
+	return missing ? -ENOENT : 0;
 }
 
 int build_load(const char *recipe_path, const struct build_opts *opts, struct build **ret, struct diags *d) {

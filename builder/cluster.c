@@ -252,11 +252,15 @@ static void load_boot_server(struct cluster *c, const struct value *doc, struct 
 				diag_error(d, schema_loc(m, "address"), "boot_server.address '%s' is its network's own or broadcast address", addr);
 		}
 	}
+	size_t errors_before_dhcp = d->n_errors;
 	const char *dhcp = schema_str(m, "dhcp", false, "boot_server", d);
 	if (dhcp && streq(dhcp, "full"))
 		bs->dhcp = DHCP_FULL;
 	else if (dhcp && !streq(dhcp, "proxy"))
 		diag_error(d, schema_loc(m, "dhcp"), "boot_server.dhcp is 'proxy' or 'full', not '%s'", dhcp);
+	/* Whether range: belongs depends on the mode: with the mode itself
+	 * wrong (or of the wrong type), the range is not a second mistake. */
+	bool dhcp_known = d->n_errors == errors_before_dhcp;
 	const char *range = schema_str(m, "range", false, "boot_server", d);
 	if (range) {
 		const char *dash = strchr(range, '-');
@@ -272,7 +276,7 @@ static void load_boot_server(struct cluster *c, const struct value *doc, struct 
 			bs->range_start = ipv4_format(a);
 			bs->range_end = ipv4_format(b);
 		}
-		if (bs->dhcp != DHCP_FULL)
+		if (dhcp_known && bs->dhcp != DHCP_FULL)
 			diag_error(d, schema_loc(m, "range"), "boot_server.range is for 'dhcp: full' (in proxy mode the "
 				   "network's own DHCP server hands out addresses)");
 	}

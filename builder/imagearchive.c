@@ -222,6 +222,7 @@ char *image_ref_normalize(const char *ref) {
 struct json_ctx {
 	const char *path;       /* the archive */
 	const char *member;     /* "manifest.json", ... */
+	const struct srcloc *at; /* where the recipe names the archive */
 	struct diags *d;
 };
 
@@ -251,13 +252,13 @@ static int json_parse(const struct json_ctx *c, const char *text, size_t len, js
 	size_t end = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
 	if (e != json_tokener_success || !o) {
-		diag_error(c->d, NULL, "'%s': %s is not valid JSON: %s at byte %zu", c->path, c->member,
+		diag_error(c->d, c->at, "'%s': %s is not valid JSON: %s at byte %zu", c->path, c->member,
 			   json_tokener_error_desc(e), end);
 		json_object_put(o);
 		return -EINVAL;
 	}
 	if (end < len) {
-		diag_error(c->d, NULL, "'%s': %s is not valid JSON: unexpected data after the end at byte %zu", c->path,
+		diag_error(c->d, c->at, "'%s': %s is not valid JSON: unexpected data after the end at byte %zu", c->path,
 			   c->member, end);
 		json_object_put(o);
 		return -EINVAL;
@@ -278,12 +279,12 @@ static int add_ref(const struct json_ctx *c, const char *ref, bool warn_unnormal
 	char *norm = image_ref_normalize(ref);
 	if (!norm) {
 		_cleanup_free_ char *shown = printable(ref);
-		diag_error(c->d, NULL, "'%s': %s names an invalid image reference '%s'", c->path, c->member, shown);
+		diag_error(c->d, c->at, "'%s': %s names an invalid image reference '%s'", c->path, c->member, shown);
 		return -EINVAL;
 	}
 	if (warn_unnormalised && !streq(norm, ref)) {
 		_cleanup_free_ char *shown = printable(ref);
-		diag_warning(c->d, NULL,
+		diag_warning(c->d, c->at,
 			     "'%s': %s names '%s', which ctr images import keeps as is; the kubelet looks for '%s'",
 			     c->path, c->member, shown, norm);
 	}
@@ -292,25 +293,25 @@ static int add_ref(const struct json_ctx *c, const char *ref, bool warn_unnormal
 }
 
 static int no_name(const struct json_ctx *c, const char *hint) {
-	diag_error(c->d, NULL, "'%s' holds an image without a name (%s)", c->path, hint);
+	diag_error(c->d, c->at, "'%s' holds an image without a name (%s)", c->path, hint);
 	return -EINVAL;
 }
 
 /* [{"Config": ..., "RepoTags": ["name:tag", ...], "Layers": [...]}, ...] */
 static int refs_from_manifest(const struct json_ctx *c, json_object *root, struct strv *refs) {
 	if (!json_object_is_type(root, json_type_array)) {
-		diag_error(c->d, NULL, "'%s': %s is not a list of images", c->path, c->member);
+		diag_error(c->d, c->at, "'%s': %s is not a list of images", c->path, c->member);
 		return -EINVAL;
 	}
 	size_t n = json_object_array_length(root);
 	if (n == 0) {
-		diag_error(c->d, NULL, "'%s' holds no images (%s lists none)", c->path, c->member);
+		diag_error(c->d, c->at, "'%s' holds no images (%s lists none)", c->path, c->member);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_object *image = json_object_array_get_idx(root, i), *tags = NULL;
 		if (!json_object_is_type(image, json_type_object)) {
-			diag_error(c->d, NULL, "'%s': %s: image %zu is not an object", c->path, c->member, i + 1);
+			diag_error(c->d, c->at, "'%s': %s: image %zu is not an object", c->path, c->member, i + 1);
 			return -EINVAL;
 		}
 		/* docker save by image id writes "RepoTags": null */
@@ -318,14 +319,14 @@ static int refs_from_manifest(const struct json_ctx *c, json_object *root, struc
 		if (!tags || (json_object_is_type(tags, json_type_array) && json_object_array_length(tags) == 0))
 			return no_name(c, "docker save IMAGE:TAG, not an image id");
 		if (!json_object_is_type(tags, json_type_array)) {
-			diag_error(c->d, NULL, "'%s': %s: RepoTags of image %zu is not a list of strings", c->path,
+			diag_error(c->d, c->at, "'%s': %s: RepoTags of image %zu is not a list of strings", c->path,
 				   c->member, i + 1);
 			return -EINVAL;
 		}
 		for (size_t k = 0; k < json_object_array_length(tags); k++) {
 			const char *tag = json_string(json_object_array_get_idx(tags, k));
 			if (!tag) {
-				diag_error(c->d, NULL, "'%s': %s: RepoTags of image %zu is not a list of strings", c->path,
+				diag_error(c->d, c->at, "'%s': %s: RepoTags of image %zu is not a list of strings", c->path,
 					   c->member, i + 1);
 				return -EINVAL;
 			}
@@ -346,7 +347,7 @@ static int annotation(const struct json_ctx *c, json_object *annotations, const 
 		return 0;
 	*ret = json_string(v);
 	if (!*ret) {
-		diag_error(c->d, NULL, "'%s': %s: annotation %s of manifest %zu is not a string", c->path, c->member, key,
+		diag_error(c->d, c->at, "'%s': %s: annotation %s of manifest %zu is not a string", c->path, c->member, key,
 			   index + 1);
 		return -EINVAL;
 	}
@@ -357,28 +358,28 @@ static int annotation(const struct json_ctx *c, json_object *annotations, const 
 static int refs_from_index(const struct json_ctx *c, json_object *root, struct strv *refs) {
 	json_object *manifests = NULL;
 	if (!json_object_is_type(root, json_type_object)) {
-		diag_error(c->d, NULL, "'%s': %s is not an object", c->path, c->member);
+		diag_error(c->d, c->at, "'%s': %s is not an object", c->path, c->member);
 		return -EINVAL;
 	}
 	if (!json_object_object_get_ex(root, "manifests", &manifests) ||
 	    !json_object_is_type(manifests, json_type_array)) {
-		diag_error(c->d, NULL, "'%s': %s has no list of manifests", c->path, c->member);
+		diag_error(c->d, c->at, "'%s': %s has no list of manifests", c->path, c->member);
 		return -EINVAL;
 	}
 	size_t n = json_object_array_length(manifests);
 	if (n == 0) {
-		diag_error(c->d, NULL, "'%s' holds no images (%s lists none)", c->path, c->member);
+		diag_error(c->d, c->at, "'%s' holds no images (%s lists none)", c->path, c->member);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_object *m = json_object_array_get_idx(manifests, i), *annotations = NULL;
 		if (!json_object_is_type(m, json_type_object)) {
-			diag_error(c->d, NULL, "'%s': %s: manifest %zu is not an object", c->path, c->member, i + 1);
+			diag_error(c->d, c->at, "'%s': %s: manifest %zu is not an object", c->path, c->member, i + 1);
 			return -EINVAL;
 		}
 		json_object_object_get_ex(m, "annotations", &annotations);
 		if (annotations && !json_object_is_type(annotations, json_type_object)) {
-			diag_error(c->d, NULL, "'%s': %s: annotations of manifest %zu are not an object", c->path,
+			diag_error(c->d, c->at, "'%s': %s: annotations of manifest %zu are not an object", c->path,
 				   c->member, i + 1);
 			return -EINVAL;
 		}
@@ -407,7 +408,7 @@ static int refs_from_index(const struct json_ctx *c, json_object *root, struct s
 static int oci_layout_version(const struct json_ctx *c, json_object *root, bool *ret_oci) {
 	json_object *v = NULL;
 	if (!json_object_is_type(root, json_type_object)) {
-		diag_error(c->d, NULL, "'%s': %s is not an object", c->path, c->member);
+		diag_error(c->d, c->at, "'%s': %s is not an object", c->path, c->member);
 		return -EINVAL;
 	}
 	if (!json_object_object_get_ex(root, "imageLayoutVersion", &v) || json_object_is_type(v, json_type_null)) {
@@ -416,12 +417,12 @@ static int oci_layout_version(const struct json_ctx *c, json_object *root, bool 
 	}
 	const char *version = json_string(v);
 	if (!version) {
-		diag_error(c->d, NULL, "'%s': %s: imageLayoutVersion is not a string", c->path, c->member);
+		diag_error(c->d, c->at, "'%s': %s: imageLayoutVersion is not a string", c->path, c->member);
 		return -EINVAL;
 	}
 	if (*version && !streq(version, "1.0.0")) {
 		_cleanup_free_ char *shown = printable(version);
-		diag_error(c->d, NULL, "'%s': unsupported OCI image layout version '%s' in %s", c->path, shown, c->member);
+		diag_error(c->d, c->at, "'%s': unsupported OCI image layout version '%s' in %s", c->path, shown, c->member);
 		return -EINVAL;
 	}
 	*ret_oci = *version != '\0';
@@ -429,9 +430,9 @@ static int oci_layout_version(const struct json_ctx *c, json_object *root, bool 
 }
 
 /* The references in index.json (an OCI layout) or manifest.json. */
-static int refs_from_json(const char *path, const char *member, const char *text, size_t len, struct strv *refs,
-			  struct diags *d) {
-	struct json_ctx c = { path, member, d };
+static int refs_from_json(const char *path, const struct srcloc *at, const char *member, const char *text, size_t len,
+			  struct strv *refs, struct diags *d) {
+	struct json_ctx c = { path, member, at, d };
 	json_object *root = NULL;
 	int r = json_parse(&c, text, len, &root);
 	if (r < 0)
@@ -441,8 +442,9 @@ static int refs_from_json(const char *path, const char *member, const char *text
 	return r;
 }
 
-static int is_oci_layout(const char *path, const char *text, size_t len, bool *ret_oci, struct diags *d) {
-	struct json_ctx c = { path, "oci-layout", d };
+static int is_oci_layout(const char *path, const struct srcloc *at, const char *text, size_t len, bool *ret_oci,
+			 struct diags *d) {
+	struct json_ctx c = { path, "oci-layout", at, d };
 	json_object *root = NULL;
 	int r = json_parse(&c, text, len, &root);
 	if (r == 0)
@@ -477,15 +479,15 @@ static const char *member_name(const char *name) {
 	return name;
 }
 
-static int read_error(struct archive *a, const char *path, struct diags *d) {
+static int read_error(struct archive *a, const char *path, const struct srcloc *at, struct diags *d) {
 	const char *why = archive_error_string(a);
-	diag_error(d, NULL, "cannot read '%s': %s", path, why ? why : "unknown error");
+	diag_error(d, at, "cannot read '%s': %s", path, why ? why : "unknown error");
 	return -EIO;
 }
 
 /* A member's data, whatever size its header claims, up to the limit. */
-static int read_member(struct archive *a, const char *path, const char *name, char **ret, size_t *ret_len,
-		       struct diags *d) {
+static int read_member(struct archive *a, const char *path, const struct srcloc *at, const char *name, char **ret,
+		       size_t *ret_len, struct diags *d) {
 	struct buf b = { .limit = IMAGE_ARCHIVE_JSON_LIMIT };
 	char chunk[16384];
 	for (;;) {
@@ -494,10 +496,10 @@ static int read_member(struct archive *a, const char *path, const char *name, ch
 			break;
 		if (n < 0) {
 			buf_release(&b);
-			return read_error(a, path, d);
+			return read_error(a, path, at, d);
 		}
 		if (buf_append(&b, chunk, (size_t)n) < 0) {
-			diag_error(d, NULL, "'%s': %s is larger than %zu bytes", path, name, IMAGE_ARCHIVE_JSON_LIMIT);
+			diag_error(d, at, "'%s': %s is larger than %zu bytes", path, name, IMAGE_ARCHIVE_JSON_LIMIT);
 			buf_release(&b);
 			return -EFBIG;
 		}
@@ -506,7 +508,7 @@ static int read_member(struct archive *a, const char *path, const char *name, ch
 	return 0;
 }
 
-static int open_archive(struct archive *a, const char *path, struct diags *d) {
+static int open_archive(struct archive *a, const char *path, const struct srcloc *at, struct diags *d) {
 	/* What containerd decompresses on import; nothing else is accepted. */
 	archive_read_support_filter_gzip(a);
 	archive_read_support_filter_zstd(a);
@@ -515,32 +517,32 @@ static int open_archive(struct archive *a, const char *path, struct diags *d) {
 		return 0;
 	int e = archive_errno(a);
 	if (e == EILSEQ) { /* libarchive's ARCHIVE_ERRNO_FILE_FORMAT */
-		diag_error(d, NULL, "'%s' is not a tar archive (plain, gzip- or zstd-compressed)", path);
+		diag_error(d, at, "'%s' is not a tar archive (plain, gzip- or zstd-compressed)", path);
 		return -EINVAL;
 	}
 	if (e > 0) {
-		diag_error(d, NULL, "cannot open '%s': %s", path, strerror(e));
+		diag_error(d, at, "cannot open '%s': %s", path, strerror(e));
 		return -e;
 	}
-	return read_error(a, path, d);
+	return read_error(a, path, at, d);
 }
 
 /* Reads manifest.json, index.json and oci-layout, stopping once an OCI
  * layout is complete. A docker save archive is read to its end: an
  * oci-layout after manifest.json would make containerd read index.json. */
-static int read_members(const char *path, struct members *ret, struct diags *d) {
+static int read_members(const char *path, const struct srcloc *at, struct members *ret, struct diags *d) {
 	struct members m = { 0 };
 	struct archive *a = archive_read_new();
 	if (!a)
 		die_oom();
-	int r = open_archive(a, path, d);
+	int r = open_archive(a, path, at, d);
 	while (r == 0 && !(m.oci && m.text[INDEX_JSON])) {
 		struct archive_entry *e;
 		int s = archive_read_next_header(a, &e);
 		if (s == ARCHIVE_EOF)
 			break;
 		if (s < ARCHIVE_WARN) {
-			r = read_error(a, path, d);
+			r = read_error(a, path, at, d);
 			break;
 		}
 		/* containerd reads regular files only; links are not followed. */
@@ -553,13 +555,13 @@ static int read_members(const char *path, struct members *ret, struct diags *d) 
 				continue;
 			/* Which copy counts would depend on the reader. */
 			if (m.text[k]) {
-				diag_error(d, NULL, "'%s' holds %s twice", path, member_names[k]);
+				diag_error(d, at, "'%s' holds %s twice", path, member_names[k]);
 				r = -EINVAL;
 				break;
 			}
-			r = read_member(a, path, member_names[k], &m.text[k], &m.len[k], d);
+			r = read_member(a, path, at, member_names[k], &m.text[k], &m.len[k], d);
 			if (r == 0 && k == OCI_LAYOUT)
-				r = is_oci_layout(path, m.text[k], m.len[k], &m.oci, d);
+				r = is_oci_layout(path, at, m.text[k], m.len[k], &m.oci, d);
 			break;
 		}
 	}
@@ -572,19 +574,19 @@ static int read_members(const char *path, struct members *ret, struct diags *d) 
 	return 0;
 }
 
-int image_archive_refs(const char *path, struct strv *ret, struct diags *d) {
+int image_archive_refs(const char *path, const struct srcloc *at, struct strv *ret, struct diags *d) {
 	struct members m;
-	int r = read_members(path, &m, d);
+	int r = read_members(path, at, &m, d);
 	if (r < 0)
 		return r;
 	struct strv refs = STRV_INIT;
 	const char *missing = NULL;
 	if (m.oci && m.text[INDEX_JSON])
-		r = refs_from_json(path, "index.json", m.text[INDEX_JSON], m.len[INDEX_JSON], &refs, d);
+		r = refs_from_json(path, at, "index.json", m.text[INDEX_JSON], m.len[INDEX_JSON], &refs, d);
 	else if (m.oci)
 		missing = "oci-layout without index.json";
 	else if (m.text[MANIFEST_JSON])
-		r = refs_from_json(path, "manifest.json", m.text[MANIFEST_JSON], m.len[MANIFEST_JSON], &refs, d);
+		r = refs_from_json(path, at, "manifest.json", m.text[MANIFEST_JSON], m.len[MANIFEST_JSON], &refs, d);
 	else if (m.text[OCI_LAYOUT])
 		missing = "oci-layout has no imageLayoutVersion";
 	else if (m.text[INDEX_JSON])
@@ -592,7 +594,7 @@ int image_archive_refs(const char *path, struct strv *ret, struct diags *d) {
 	else
 		missing = "no manifest.json or index.json";
 	if (missing) {
-		diag_error(d, NULL, "'%s' is not a container image archive (%s)", path, missing);
+		diag_error(d, at, "'%s' is not a container image archive (%s)", path, missing);
 		r = -EINVAL;
 	}
 	members_release(&m);

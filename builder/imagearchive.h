@@ -29,8 +29,10 @@
  * Returns 0 and sets *ret to the references, sorted and without duplicates
  * (the caller releases it; *ret is overwritten, not appended to), or a
  * negative errno with the reason in `d` naming the file; *ret is untouched
- * on failure. */
-int image_archive_refs(const char *path, struct strv *ret, struct diags *d);
+ * on failure. Every message is placed at `at` (the recipe's images: entry,
+ * or NULL): what is wrong lies in the archive, but the user fixes it
+ * where the recipe names it. */
+int image_archive_refs(const char *path, const struct srcloc *at, struct strv *ret, struct diags *d);
 
 /* containerd's normalised form of a reference (reference/docker
  * ParseDockerRef): "pause:3.10" -> "docker.io/library/pause:3.10",

@@ -70,6 +70,41 @@ static char *resolve_existing(struct recipe *r, const struct value *map, const c
 	return path;
 }
 
+static bool path_below(const char *path, const char *dir) {
+	size_t n = strlen(dir);
+	return strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
+/* Reports `dest` against one earlier entry's; true when they clash. */
+static bool dest_clashes(const char *dest, const struct srcloc *at, const char *earlier, const char *earlier_what,
+			 const struct srcloc *earlier_loc, struct diags *d) {
+	if (!earlier)
+		return false;
+	if (streq(dest, earlier))
+		diag_error(d, at, "'%s' is already the dest of a %s (at %d:%d)", dest, earlier_what, earlier_loc->line,
+			   earlier_loc->col);
+	else if (path_below(dest, earlier) || path_below(earlier, dest))
+		diag_error(d, at, "'%s' and '%s' (the dest of a %s at %d:%d) cannot both be files: one lies below the other",
+			   dest, earlier, earlier_what, earlier_loc->line, earlier_loc->col);
+	else
+		return false;
+	return true;
+}
+
+/* Two config: or files: entries that write one path (or a path and one
+ * below it) cannot both be on the node, and which one won would depend on
+ * the order the payload is staged in. Overlays may layer over each other,
+ * later ones winning, but an entry is named on purpose: a clash is a
+ * mistake. Only the first earlier entry `dest` clashes with is reported. */
+static void check_dest_free(const struct recipe *r, const char *dest, const struct srcloc *at, struct diags *d) {
+	for (size_t i = 0; i < r->n_configs; i++)
+		if (dest_clashes(dest, at, r->configs[i].dest, "config entry", &r->configs[i].loc, d))
+			return;
+	for (size_t i = 0; i < r->n_files; i++)
+		if (dest_clashes(dest, at, r->files[i].dest, "files entry", &r->files[i].loc, d))
+			return;
+}
+
 static char *dest_path(const struct value *map, const char *what, struct diags *d) {
 	const char *dest = schema_str(map, "dest", true, what, d);
 	if (!dest)
@@ -152,6 +187,8 @@ static void load_configs(struct recipe *r, const struct value *doc, struct diags
 		const struct value *mode = schema_get(item, "mode", VALUE_SCALAR, false, "config entry", d);
 		if (mode)
 			parse_mode(mode, &c->mode, d);
+		if (c->dest)
+			check_dest_free(r, c->dest, schema_loc(item, "dest"), d);
 		r->n_configs++;
 	}
 }
@@ -257,6 +294,9 @@ static void load_pinned(struct recipe *r, const struct value *doc, const char *k
 		/* Binaries are pinned: an unpinned file would make the media
 		 * depend on whatever happened to be on the build machine. */
 		load_pin(r, item, f->src, what, f->sha256, d);
+		/* *ret_n is r->n_files for files:, so f is not compared with itself. */
+		if (f->dest)
+			check_dest_free(r, f->dest, schema_loc(item, "dest"), d);
 		(*ret_n)++;
 	}
 }
@@ -302,11 +342,6 @@ static bool os_release_word_valid(const char *s) {
 		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && !strchr("._-", *s))
 			return false;
 	return true;
-}
-
-static bool path_below(const char *path, const char *dir) {
-	size_t n = strlen(dir);
-	return strncmp(path, dir, n) == 0 && path[n] == '/';
 }
 
 /* Only /usr and /opt of an extension image are merged into the host. */

@@ -173,7 +173,7 @@ case_ boot_address_broadcast $R \
 	"sed -i 's|address: 192.168.255.1/24|address: 192.168.255.255/24|' $C"
 case_ boot_dhcp_mode $R \
 	"recipes/cluster.yaml:32:9: error: boot_server.dhcp is 'proxy' or 'full', not 'relay'" \
-	"sed -i 's|dhcp: full |dhcp: relay|; /^  range: /d' $C"
+	"sed -i 's|dhcp: full |dhcp: relay|' $C"
 case_ boot_range_reversed $R \
 	"recipes/cluster.yaml:33:10: error: invalid boot_server.range '192.168.255.199-192.168.255.100' (expected FIRST-LAST, e.g. 192.168.255.100-192.168.255.199)" \
 	"sed -i 's|range: 192.168.255.100-192.168.255.199|range: 192.168.255.199-192.168.255.100|' $C"
@@ -257,6 +257,41 @@ case_ overlay_not_a_directory $R \
 case_ image_missing $R \
 	"recipes/master.recipe:42:12: error: cannot find 'recipes/../images/pause.tar': No such file or directory" \
 	"printf 'images:\n  - { src: ../images/pause.tar, sha256: $(printf %064d 0) }\n' >>$R"
+# Image archives are read for every recipe, with or without a kubelet: the
+# node imports them at boot. Each problem is placed at its images: entry.
+case_ image_not_a_tar $R \
+	"recipes/master.recipe:42:5: error: 'recipes/../vendor/bin/kubectl' is not a tar archive (plain, gzip- or zstd-compressed)" \
+	"printf 'images:\n  - { src: ../vendor/bin/kubectl, sha256sums: ../vendor/SHA256SUMS }\n' >>$R"
+mut_image() { # RECIPE MEMBER-FILE...: a tar of the files as images/app.tar, pinned, in the recipe
+	local recipe=$1
+	shift
+	mkdir -p images && tar -cf images/app.tar "$@" && (cd images && sha256sum app.tar >SHA256SUMS) &&
+		printf 'images:\n  - { src: ../images/app.tar, sha256sums: ../images/SHA256SUMS }\n' >>"$recipe"
+}
+case_ image_without_manifest $R \
+	"recipes/master.recipe:42:5: error: 'recipes/../images/app.tar' is not a container image archive (no manifest.json or index.json)" \
+	"mut_image $R vendor/SHA256SUMS"
+case_ image_without_name recipes/etcd.recipe \
+	"recipes/etcd.recipe:30:5: error: 'recipes/../images/app.tar' holds an image without a name (docker save IMAGE:TAG, not an image id)" \
+	"echo '[{\"Config\":\"c.json\",\"RepoTags\":null,\"Layers\":[]}]' >manifest.json && mut_image recipes/etcd.recipe manifest.json"
+case_ image_manifest_not_json recipes/worker.recipe \
+	"recipes/worker.recipe:32:5: error: 'recipes/../images/app.tar': manifest.json is not valid JSON: unexpected end of data at byte 2" \
+	"echo '[' >manifest.json && mut_image recipes/worker.recipe manifest.json"
+
+# Two explicit entries writing one path (overlays may layer, files: and
+# config: entries may not): at the later entry's dest, naming the first.
+case_ config_dest_twice $R \
+	"recipes/master.recipe:27:52: error: '/etc/kubernetes/dlws/kubeadm.yaml' is already the dest of a config entry (at 24:5)" \
+	"sed -i 's|dest: /etc/kubernetes/dlws/kube-flannel.yaml|dest: /etc/kubernetes/dlws/kubeadm.yaml|' $R"
+case_ file_dest_is_config_dest $R \
+	"recipes/master.recipe:33:41: error: '/etc/containerd/config.toml' is already the dest of a config entry (at 25:5)" \
+	"sed -i 's|dest: /opt/bin/kubectl|dest: /etc/containerd/config.toml|' $R"
+case_ file_dest_twice $R \
+	"recipes/master.recipe:34:41: error: '/opt/bin/kubectl' is already the dest of a files entry (at 33:5)" \
+	"sed -i '33p' $R"
+case_ file_dest_below_config_dest $R \
+	"recipes/master.recipe:33:41: error: '/etc/containerd/config.toml/kubectl' and '/etc/containerd/config.toml' (the dest of a config entry at 25:5) cannot both be files: one lies below the other" \
+	"sed -i 's|dest: /opt/bin/kubectl|dest: /etc/containerd/config.toml/kubectl|' $R"
 
 # install: and the outputs (a stand-in OS image: only its presence counts here).
 with_image="sed -i 's|^  cmdline:|  image: ../out/base/initrd.img\n&|' $R"

@@ -101,6 +101,17 @@ static const struct { const char *yaml, *want; } error_cases[] = {
 	{ "cluster_name: lab\nmasters: [\n", "3:1: while parsing a flow node did not find expected node content" },
 	{ "cluster_name: lab\n\tdomain: x\n", "2:1: while scanning a plain scalar found a tab character that violates indentation" },
 	{ "cluster_name: &n lab\n", "1:15: anchors are not supported" },
+	/* boot_server: a wrong dhcp mode is one mistake, not also the range's */
+	{ "cluster_name: lab\nboot_server:\n  address: 10.0.0.254/24\n  dhcp: relay\n  range: 10.0.0.100-10.0.0.199\n",
+	  "4:9: boot_server.dhcp is 'proxy' or 'full', not 'relay'" },
+	{ "cluster_name: lab\nboot_server:\n  address: 10.0.0.254/24\n  dhcp: [full]\n  range: 10.0.0.100-10.0.0.199\n",
+	  "4:9: 'dhcp' must be a string, not a list" },
+	/* ... but a range that is wrong in itself still is */
+	{ "cluster_name: lab\nboot_server:\n  address: 10.0.0.254/24\n  dhcp: relay\n  range: 10.0.0.199-10.0.0.100\n",
+	  "4:9: boot_server.dhcp is 'proxy' or 'full', not 'relay'\n"
+	  "5:10: invalid boot_server.range '10.0.0.199-10.0.0.100' (expected FIRST-LAST, e.g. 192.168.255.100-192.168.255.199)" },
+	{ "cluster_name: lab\nboot_server:\n  address: 10.0.0.254/24\n  dhcp: proxy\n  range: 10.0.0.100-10.0.0.199\n",
+	  "5:10: boot_server.range is for 'dhcp: full' (in proxy mode the network's own DHCP server hands out addresses)" },
 	/* Every problem of a file in one run, in file order within each check. */
 	{ "cluster_name: lab\n"
 	  "pod_ip_range: 10.2.0.0/16\n"

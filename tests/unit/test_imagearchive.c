@@ -346,13 +346,15 @@ static char *join(const struct strv *s) {
 }
 
 /* Runs image_archive_refs; on failure *ret must be left as it was (on
- * success it is overwritten, so it starts empty then). */
+ * success it is overwritten, so it starts empty then). Every message is
+ * placed where the recipe names the archive. */
 static void check_refs(const char *path, int rc, const char *want, const char *want_diags) {
+	static const struct srcloc at = { "x.recipe", 42, 5 };
 	struct diags d = DIAGS_INIT;
 	struct strv refs = STRV_INIT;
 	if (rc)
 		strv_push(&refs, "untouched");
-	int r = image_archive_refs(path, &refs, &d);
+	int r = image_archive_refs(path, &at, &refs, &d);
 	if (r != rc)
 		fprintf(stderr, "%s:\n", path);
 	CHECK_INTEQ(r, rc);
@@ -367,6 +369,11 @@ static void check_refs(const char *path, int rc, const char *want, const char *w
 	char *got = format_diags(&d);
 	CHECK_STREQ(got, want_diags);
 	CHECK_INTEQ(d.n_errors, rc ? 1 : 0);
+	for (size_t i = 0; i < d.n; i++) {
+		CHECK_STREQ(d.v[i].file, at.file);
+		CHECK_INTEQ(d.v[i].line, at.line);
+		CHECK_INTEQ(d.v[i].col, at.col);
+	}
 	free(got);
 	strv_release(&refs);
 	diags_release(&d);

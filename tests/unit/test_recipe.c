@@ -71,6 +71,27 @@ static const struct { const char *text, *want; } error_cases[] = {
 	{ HEAD FILES "  - { src: ../bin/kubelet, dest: /usr/bin/kubelet, sha256: " KUBELET_SUM " }\n",
 	  "8:34: 'dest' '/usr/bin/kubelet' is under /usr, which is read-only on Flatcar (use /opt or /etc)" },
 	{ HEAD "container_runtime: crio\n", "7:20: 'container_runtime' must be containerd or docker, not 'crio'" },
+	/* two explicit entries writing one path: at the later one, naming the first */
+	{ HEAD "config:\n"
+	  "  - { template: ../templates/cloud-config.yml, dest: /etc/a.conf }\n"
+	  "  - { template: ../templates/cloud-config.yml, dest: /etc//./a.conf }\n",
+	  "9:54: '/etc/a.conf' is already the dest of a config entry (at 8:5)" },
+	{ HEAD "config:\n  - { template: ../templates/cloud-config.yml, dest: /opt/bin/kubelet }\n"
+	  FILES KUBELET "sha256: " KUBELET_SUM " }\n",
+	  "10:34: '/opt/bin/kubelet' is already the dest of a config entry (at 8:5)" },
+	{ HEAD FILES KUBELET "sha256: " KUBELET_SUM " }\n" KUBELET "sha256: " KUBELET_SUM " }\n",
+	  "9:34: '/opt/bin/kubelet' is already the dest of a files entry (at 8:5)" },
+	/* config: entries are checked first, so a files: entry is the one blamed
+	 * wherever it stands; a dest below another's is a clash too */
+	{ HEAD FILES KUBELET "sha256: " KUBELET_SUM " }\n"
+	  "config:\n  - { template: ../templates/cloud-config.yml, dest: /opt/bin }\n",
+	  "8:34: '/opt/bin/kubelet' and '/opt/bin' (the dest of a config entry at 10:5) cannot both be files: one lies below "
+	  "the other" },
+	/* a third copy is reported once, against the first */
+	{ HEAD FILES KUBELET "sha256: " KUBELET_SUM " }\n" KUBELET "sha256: " KUBELET_SUM " }\n"
+	  KUBELET "sha256: " KUBELET_SUM " }\n",
+	  "9:34: '/opt/bin/kubelet' is already the dest of a files entry (at 8:5)\n"
+	  "10:34: '/opt/bin/kubelet' is already the dest of a files entry (at 8:5)" },
 	/* wrong types */
 	{ "- recipe: 1\n", "1:1: a recipe must be a map, not a list" },
 	{ L_VERSION "name: [m]\n" L_ROLE L_CLUSTER L_BASE L_OUTPUTS, "2:7: 'name' must be a string, not a list" },
