@@ -10,6 +10,7 @@
 #include "bootcfg.h"
 #include "cloudconfig.h"
 #include "buildinfo.h"
+#include "cache.h"
 #include "hash.h"
 #include "imagearchive.h"
 #include "kubernetes.h"
@@ -686,6 +687,31 @@ static void manifest_sum(const struct stage *s, const char *segment, struct buf 
 	buf_printf(sums, "%s %s\n", e ? e->sha256 : "-", segment);
 }
 
+/* One segment: from the cache when it holds one made of the same entries,
+ * else written and added to it. */
+static int segment_write(const struct build *b, const struct stage *s, const char *path, uint64_t *ret_size,
+			 struct diags *d) {
+	struct cache *c = b->opts->cache;
+	char key[SHA256_HEX_LEN + 1] = "";
+	if (c && c->dir) {
+		_cleanup_free_ char *salt = xasprintf("dlws-mkimage %s segment newc gzip-6 mtime %lld", DLWS_VERSION,
+						      (long long)b->opts->epoch);
+		stage_key(s, salt, key);
+		int r = cache_get(c, key, path, 0644, d);
+		if (r < 0)
+			return r;
+		struct stat st;
+		if (r == 1 && stat(path, &st) == 0) {
+			*ret_size = (uint64_t)st.st_size;
+			return 0;
+		}
+	}
+	int r = initrd_write(s, path, b->opts->epoch, ret_size, d);
+	if (r == 0 && key[0])
+		cache_put(c, key, path, d);
+	return r;
+}
+
 int build_write_segments(const struct build *b, const char *shared_path, const char *node_dir, const char *node_prefix,
 			 const struct segment_opts *o, struct stage *ret_shared, struct segment_sizes *ret, struct diags *d) {
 	struct stat st;
@@ -698,7 +724,7 @@ int build_write_segments(const struct build *b, const char *shared_path, const c
 	if (r == 0)
 		manifest_sum(&s, "shared", &sums);
 	if (r == 0)
-		r = initrd_write(&s, shared_path, b->opts->epoch, &ret->shared, d);
+		r = segment_write(b, &s, shared_path, &ret->shared, d);
 	if (r == 0 && ret_shared)
 		*ret_shared = s;
 	else
@@ -710,7 +736,7 @@ int build_write_segments(const struct build *b, const char *shared_path, const c
 		if (r == 0)
 			manifest_sum(&s, "role", &sums);
 		if (r == 0)
-			r = initrd_write(&s, role_path, b->opts->epoch, &ret->role, d);
+			r = segment_write(b, &s, role_path, &ret->role, d);
 		stage_release(&s);
 	}
 	for (size_t i = 0; i < b->n_nodes && r == 0; i++) {
@@ -719,7 +745,7 @@ int build_write_segments(const struct build *b, const char *shared_path, const c
 			break;
 		manifest_sum(&s, "node", &sums);
 		_cleanup_free_ char *name = xasprintf("%s/%s%s.cpio.gz", node_dir, node_prefix, b->nodes[i]->hostname);
-		r = initrd_write(&s, name, b->opts->epoch, &ret->node[i], d);
+		r = segment_write(b, &s, name, &ret->node[i], d);
 		stage_release(&s);
 	}
 	sha256_hex(sums.data ? sums.data : "", sums.len, ret->payload_sha256);

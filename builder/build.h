@@ -23,8 +23,10 @@ struct build_opts {
 	size_t n_sets;
 	time_t epoch;                   /* SOURCE_DATE_EPOCH: mtimes in outputs */
 	time_t now;                     /* for certificate validity */
+	struct cache *cache;            /* segments made before (cache.h); NULL: none */
 };
 
+struct cache;
 struct sysext_work;
 
 struct build {

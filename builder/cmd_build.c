@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "cmd.h"
 #include "disk.h"
 #include "fsutil.h"
@@ -11,7 +12,7 @@
 #include "pxe.h"
 #include "util.h"
 
-enum { OPT_NO_WAIT = 0x100 };
+enum { OPT_NO_WAIT = 0x100, OPT_NO_CACHE, OPT_CACHE_MAX };
 
 static const char usage[] =
 	"usage: dlws-mkimage [build] [OPTIONS] RECIPE...\n"
@@ -24,12 +25,35 @@ static const char usage[] =
 	"options:\n"
 	"  -s, --set KEY=VALUE   override a template value for this run (e.g. values.x=y)\n"
 	CMD_NO_WAIT_HELP
+	"      --no-cache        make every payload segment anew (the cache is neither read nor filled)\n"
+	"      --cache-max SIZE  keep the build cache (.cache beside the first output) under SIZE\n"
+	"                        (e.g. 2G; default 4G), the least recently used dropped first\n"
 	"  -q, --quiet           print errors only\n"
 	"  -v, --verbose         print every step\n"
 	"  -h, --help            show this help\n";
 
 static void say_written(const char *what, const char *path, size_t n_nodes) {
 	fprintf(stderr, "wrote %s %s (%zu node%s)\n", what, path, n_nodes, n_nodes == 1 ? "" : "s");
+}
+
+/* The build cache: ".cache" in the directory of the recipe's first output
+ * (out/.cache for the shipped recipes). */
+static char *cache_dir_for(const struct recipe *rc) {
+	const char *out = rc->outputs.initrd ? rc->outputs.initrd
+		: rc->outputs.pxe ? rc->outputs.pxe
+		: rc->outputs.iso ? rc->outputs.iso
+		: rc->outputs.disk;
+	const char *slash = out ? strrchr(out, '/') : NULL;
+	_cleanup_free_ char *dir = slash ? xstrndup(out, (size_t)(slash - out)) : xstrdup(".");
+	return path_join(dir, ".cache");
+}
+
+static void say_cache(const struct cache *c) {
+	if (!c->misses)
+		fprintf(stderr, "nothing changed in the payload: all %u segments from the build cache\n", c->hits);
+	else
+		fprintf(stderr, "build cache: %u segment%s reused, %u made%s\n", c->hits, c->hits == 1 ? "" : "s",
+			c->misses, c->damaged ? " (damaged entries made again)" : "");
 }
 
 /* Recipes naming the same outputs.pxe.path share one bundle, with an entry
@@ -65,11 +89,14 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	static const struct option longopts[] = {
 		{ "set", required_argument, NULL, 's' },
 		{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
+		{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
+		{ "cache-max", required_argument, NULL, OPT_CACHE_MAX },
 		CMD_COMMON_LONGOPTS,
 		{ 0 },
 	};
 	struct strv sets = STRV_INIT;
-	bool no_wait = false;
+	bool no_wait = false, no_cache = false;
+	uint64_t cache_max = CACHE_DEFAULT_MAX;
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "s:" CMD_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
@@ -79,6 +106,17 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 		}
 		if (c == OPT_NO_WAIT) {
 			no_wait = true;
+			continue;
+		}
+		if (c == OPT_NO_CACHE) {
+			no_cache = true;
+			continue;
+		}
+		if (c == OPT_CACHE_MAX) {
+			if (parse_size(optarg, &cache_max) < 0) {
+				strv_release(&sets);
+				return cmd_usage_error("build", "--cache-max takes a size such as 2G, not '%s'", optarg);
+			}
 			continue;
 		}
 		int k = cmd_common_option(c, ctx, "build", usage);
@@ -119,6 +157,12 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 		r = cmd_lock(builds, (size_t)n_rest, true, false, no_wait, "build", ctx, &locks, &d);
 	if (r == 0)
 		r = cmd_pki_prepare(builds, (size_t)n_rest, ctx, false, &pki, &d);
+	struct cache cache = CACHE_INIT;
+	if (r == 0 && !no_cache) {
+		_cleanup_free_ char *dir = cache_dir_for(builds[0]->recipe);
+		cache_open(&cache, dir, cache_max, &d);
+		opts.cache = &cache;
+	}
 	/* Outputs are written beside their targets and put in place together. */
 	struct pending out = PENDING_INIT;
 	struct strv disks_kept = STRV_INIT;
@@ -140,6 +184,9 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 		r = pending_commit(&out, &d);
 	pending_abort(&out);
 	cmd_pki_abort(&pki);
+	if (r == 0 && ctx->verbosity > 0 && cache.dir && cache.hits + cache.misses)
+		say_cache(&cache);
+	cache_close(&cache);
 	lock_set_release(&locks);
 	for (int i = 0; i < n_rest && r == 0 && ctx->verbosity > 0; i++)
 		if (builds[i]->recipe->outputs.initrd)

@@ -239,3 +239,25 @@ void stage_release(struct stage *s) {
 	free(s->v);
 	*s = (struct stage)STAGE_INIT;
 }
+
+void stage_key(const struct stage *s, const char *salt, char hex[SHA256_HEX_LEN + 1]) {
+	struct stage sorted = *s;
+	sorted.v = xmalloc(s->n * sizeof(*s->v) + 1);
+	if (s->n)
+		memcpy(sorted.v, s->v, s->n * sizeof(*s->v));
+	stage_sort(&sorted);
+	struct sha256 *h = sha256_new();
+	sha256_update(h, salt, strlen(salt) + 1);
+	for (size_t i = 0; i < sorted.n; i++) {
+		const struct stage_entry *e = &sorted.v[i];
+		/* What is on the medium is in the manifest, not in the segment. */
+		if (e->on_medium)
+			continue;
+		_cleanup_free_ char *line = xasprintf("%d %o %llu %s %s", (int)e->type, e->mode, (unsigned long long)e->size,
+						      e->type == STAGE_SYMLINK ? e->link : e->type == STAGE_FILE ? e->sha256 : "-",
+						      e->path);
+		sha256_update(h, line, strlen(line) + 1);
+	}
+	sha256_final_hex(h, hex);
+	free(sorted.v);
+}

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <time.h>
 #include "diag.h"
+#include "hash.h"
 
 #define PAYLOAD_OEM "usr/share/oem"
 #define PAYLOAD_DIR PAYLOAD_OEM "/dlws"
@@ -84,6 +85,12 @@ void stage_sort(struct stage *s);
  * file of the payload. `s` must be sorted (stage_sort). */
 int stage_check(const struct stage *s, struct diags *d);
 void stage_release(struct stage *s);
+
+/* The cache key of the segment initrd_write makes of `s` (cache.h): the
+ * sha256 of `salt` (what else shapes the bytes: the tool's version, the
+ * compression, the mtime) and of every entry, in the order it is written,
+ * by path, type, mode, size and content sum or link target. */
+void stage_key(const struct stage *s, const char *salt, char hex[SHA256_HEX_LEN + 1]);
 
 /* Writes the tree as a gzip'd newc cpio, owner root, every mtime `mtime`,
  * parents created 0755, atomically (tmp + rename). Returns the size written. */

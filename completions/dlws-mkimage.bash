@@ -116,7 +116,7 @@ _dlws_mkimage() {
 		local opts
 		case $cmd in
 		init) opts="--from-dlws --name --master --etcd --worker --ssh-key --boot-server $common" ;;
-		build) opts="--set --no-wait $common" ;;
+		build) opts="--set --no-wait --no-cache --cache-max $common" ;;
 		render) opts="--set --node --no-wait $common" ;;
 		certs) opts="--list --json --rotate-token --no-wait $common" ;;
 		flash) opts="--yes --allow-file $common" ;;

@@ -1,0 +1,202 @@
+/* The build cache: see cache.h. */
+#include "cache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "util.h"
+
+static char *object_path(const struct cache *c, const char *key, const char *suffix) {
+	return xasprintf("%s/objects/%s%s", c->dir, key, suffix);
+}
+
+void cache_open(struct cache *c, const char *dir, uint64_t max, struct diags *d) {
+	*c = (struct cache)CACHE_INIT;
+	c->max = max;
+	_cleanup_free_ char *objects = path_join(dir, "objects");
+	_cleanup_free_ char *tmp = path_join(dir, "tmp");
+	_cleanup_free_ char *lock = path_join(dir, ".lock");
+	int r = mkdir_p(objects, 0755);
+	if (r == 0)
+		r = mkdir_p(tmp, 0755);
+	int fd = r == 0 ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+	if (fd < 0 || flock(fd, LOCK_SH) < 0) {
+		diag_warning(d, NULL, "not using the build cache '%s': %s", dir, strerror(r < 0 ? -r : errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	c->dir = xstrdup(dir);
+	c->lock_fd = fd;
+}
+
+/* The entry's recorded size and sum; false when it has none. */
+static bool read_sum(const char *path, uint64_t *size, char sum[SHA256_HEX_LEN + 1]) {
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	unsigned long long n;
+	bool ok = fscanf(f, "%llu %64s", &n, sum) == 2 && strlen(sum) == SHA256_HEX_LEN;
+	fclose(f);
+	*size = n;
+	return ok;
+}
+
+static void drop(const struct cache *c, const char *key) {
+	_cleanup_free_ char *obj = object_path(c, key, "");
+	_cleanup_free_ char *sum = object_path(c, key, ".sum");
+	unlink(sum);
+	unlink(obj);
+}
+
+int cache_get(struct cache *c, const char *key, const char *dst, unsigned mode, struct diags *d) {
+	if (!c->dir)
+		return 0;
+	_cleanup_free_ char *obj = object_path(c, key, "");
+	_cleanup_free_ char *sum_path = object_path(c, key, ".sum");
+	uint64_t want_size;
+	char want[SHA256_HEX_LEN + 1];
+	if (!read_sum(sum_path, &want_size, want)) {
+		c->misses++;
+		return 0;
+	}
+	/* Checked on every use: a byte flipped on disk must never ship. */
+	struct diags quiet = DIAGS_INIT;
+	char got[SHA256_HEX_LEN + 1];
+	uint64_t size = 0;
+	int r = sha256_file_hex(obj, got, &size, &quiet);
+	diags_release(&quiet);
+	if (r < 0 || size != want_size || !streq(got, want)) {
+		diag_note(d, NULL, "the build cache's entry %.12s was damaged: made again", key);
+		drop(c, key);
+		c->damaged++;
+		c->misses++;
+		return 0;
+	}
+	unlink(dst);
+	if (link(obj, dst) < 0) {
+		r = copy_file(obj, dst, mode, d);
+		if (r < 0)
+			return r;
+	}
+	/* Its last use, for pruning. */
+	utimensat(AT_FDCWD, sum_path, NULL, 0);
+	c->hits++;
+	return 1;
+}
+
+void cache_put(struct cache *c, const char *key, const char *src, struct diags *d) {
+	if (!c->dir)
+		return;
+	struct diags quiet = DIAGS_INIT;
+	char sum[SHA256_HEX_LEN + 1];
+	uint64_t size;
+	int r = sha256_file_hex(src, sum, &size, &quiet);
+	diags_release(&quiet);
+	_cleanup_free_ char *tmp = xasprintf("%s/tmp/%s.%ld", c->dir, key, (long)getpid());
+	_cleanup_free_ char *tmp_sum = xasprintf("%s.sum", tmp);
+	_cleanup_free_ char *obj = object_path(c, key, "");
+	_cleanup_free_ char *obj_sum = object_path(c, key, ".sum");
+	_cleanup_free_ char *text = xasprintf("%llu %s\n", (unsigned long long)size, sum);
+	unlink(tmp);
+	/* The bytes first, then their sum: the sum's rename makes the entry. */
+	if (r == 0 && link(src, tmp) < 0)
+		r = copy_file(src, tmp, 0444, &quiet);
+	if (r == 0)
+		r = write_file_atomic(tmp_sum, text, strlen(text), 0444, &quiet);
+	if (r == 0 && rename(tmp, obj) < 0)
+		r = -errno;
+	if (r == 0 && rename(tmp_sum, obj_sum) < 0)
+		r = -errno;
+	if (r < 0) {
+		diag_warning(d, NULL, "cannot add to the build cache '%s': %s", c->dir,
+			     quiet.n ? quiet.v[0].msg : strerror(-r));
+		unlink(tmp);
+		unlink(tmp_sum);
+	}
+	diags_release(&quiet);
+}
+
+struct entry {
+	char *key;
+	uint64_t size;
+	struct timespec used;
+};
+
+static int by_use(const void *a, const void *b) {
+	const struct entry *x = a, *y = b;
+	if (x->used.tv_sec != y->used.tv_sec)
+		return x->used.tv_sec < y->used.tv_sec ? -1 : 1;
+	if (x->used.tv_nsec != y->used.tv_nsec)
+		return x->used.tv_nsec < y->used.tv_nsec ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+/* Under the exclusive lock: nobody else is adding, so whatever is in tmp/
+ * was left by a killed build; then the oldest used entries go until the
+ * rest fits c->max. */
+static void prune(struct cache *c) {
+	_cleanup_free_ char *tmp = path_join(c->dir, "tmp");
+	_cleanup_free_ char *objects = path_join(c->dir, "objects");
+	rm_rf(tmp);
+	mkdir(tmp, 0755);
+	DIR *dh = opendir(objects);
+	if (!dh)
+		return;
+	struct entry *v = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t total = 0;
+	struct dirent *de;
+	while ((de = readdir(dh))) {
+		const char *name = de->d_name;
+		size_t len = strlen(name);
+		if (name[0] == '.')
+			continue;
+		_cleanup_free_ char *path = path_join(objects, name);
+		struct stat st;
+		if (len > 4 && streq(name + len - 4, ".sum"))
+			continue;
+		_cleanup_free_ char *sum = xasprintf("%s.sum", path);
+		struct stat sst;
+		if (stat(path, &st) < 0)
+			continue;
+		if (stat(sum, &sst) < 0) {
+			unlink(path);   /* bytes without a sum: never made whole */
+			continue;
+		}
+		GROW(v, cap, n + 1);
+		v[n++] = (struct entry){ xstrdup(name), (uint64_t)st.st_size, sst.st_mtim };
+		total += (uint64_t)st.st_size;
+	}
+	closedir(dh);
+	if (n)
+		qsort(v, n, sizeof(*v), by_use);
+	for (size_t i = 0; i < n; i++) {
+		if (total > c->max) {
+			drop(c, v[i].key);
+			total -= v[i].size;
+		}
+		free(v[i].key);
+	}
+	free(v);
+}
+
+void cache_close(struct cache *c) {
+	if (!c->dir)
+		return;
+	/* Another build using the cache now: it prunes when it is done. */
+	if (flock(c->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		prune(c);
+	close(c->lock_fd);
+	free(c->dir);
+	c->dir = NULL;
+	c->lock_fd = -1;
+}

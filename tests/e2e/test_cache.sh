@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The build cache (out/.cache): a rebuild with nothing changed makes no
+# segment and says so, and its outputs are byte for byte those of a clean
+# --no-cache build; a template change remakes only the segments it touches
+# (reported), outputs again equal to a clean build; a truncated or
+# corrupted entry is found and made again, never used; two builds sharing
+# the cache at once both come out right; --cache-max bounds it; --no-cache
+# neither reads nor fills it.
+. "$(dirname "$0")/../lib/e2e.sh"
+cd "$WORK"
+make_project p
+M=recipes/master.recipe W=recipes/worker.recipe E=recipes/etcd.recipe
+export SOURCE_DATE_EPOCH=1700000000
+
+# sums DIR: every output file with its sha256 (not the cache, the locks or
+# the stand-in base).
+sums() {
+	(cd "$1/out" && find . -type f ! -path './.cache/*' ! -name '.*.lock' ! -path './base/*' -print0 |
+		sort -z | xargs -0r sha256sum)
+}
+# clean DIR: the same recipes built again without the cache, in a copy.
+clean() {
+	rm -rf "$WORK/clean" && cp -a "$1" "$WORK/clean" && rm -rf "$WORK/clean/out/.cache"
+	(cd "$WORK/clean" && "$MK" -q --no-cache "${@:2}") && [ ! -e "$WORK/clean/out/.cache" ]
+}
+
+err=$(cd p && "$MK" $M $W 2>&1 >/dev/null) || fail first_build "$err"
+n=$(grep -oE '[0-9]+ made' <<<"$err" | grep -oE '[0-9]+')
+if [ -n "$n" ] && [ "$n" -gt 0 ] && [ -d p/out/.cache/objects ]; then
+	pass "first_build_fills_the_cache ($n segments made)"
+else
+	fail first_build_fills_the_cache "$err"
+fi
+
+err=$(cd p && "$MK" $M $W 2>&1 >/dev/null)
+rc=$?
+if [ $rc = 0 ] && grep -qE '^nothing changed in the payload: all [0-9]+ segments from the build cache$' <<<"$err"; then
+	pass no_change_rebuild_makes_nothing_and_says_so
+else
+	fail no_change_rebuild_makes_nothing_and_says_so "rc $rc: $err"
+fi
+if clean p $M $W && [ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
+	pass no_change_rebuild_equals_clean_build
+else
+	fail no_change_rebuild_equals_clean_build "$(diff <(sums p) <(sums "$WORK/clean") | head -5)"
+fi
+
+# A template only workers render: each worker's segment and the role's are
+# made again, not the shared ones nor any master's.
+echo '# changed' >>p/recipes/templates/kubelet-config.yaml
+err=$(cd p && "$MK" $M $W 2>&1 >/dev/null)
+rc=$?
+workers=$(awk '/^workers:/ { w = 1; next } /^[a-z]/ { w = 0 } w && /hostname:/ { n++ } END { print n + 0 }' p/recipes/cluster.yaml)
+# per output (initrd directory, PXE bundle, ISO): the same segments, made
+# once and then reused within the build
+if [ $rc = 0 ] && grep -qE "^build cache: [0-9]+ segments? reused, $((workers + 1)) made$" <<<"$err"; then
+	pass "template_change_remakes_only_its_segments ($((workers + 1)) made)"
+else
+	fail template_change_remakes_only_its_segments "rc $rc, $workers workers: $err"
+fi
+if clean p $M $W && [ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
+	pass template_change_rebuild_equals_clean_build
+else
+	fail template_change_rebuild_equals_clean_build "$(diff <(sums p) <(sums "$WORK/clean") | head -5)"
+fi
+
+# Damaged entries: the largest truncated, another with a byte flipped.
+mapfile -t objs < <(find p/out/.cache/objects -type f ! -name '*.sum' -printf '%s %p\n' | sort -rn | awk '{ print $2 }')
+truncate -s 100 "${objs[0]}"
+flip_byte "${objs[1]}" 20
+err=$(cd p && "$MK" $M $W 2>&1 >/dev/null)
+rc=$?
+if [ $rc = 0 ] && grep -q "damaged entries made again" <<<"$err" && grep -q "note: the build cache's entry .* was damaged: made again" <<<"$err"; then
+	pass damaged_entries_found_and_made_again
+else
+	fail damaged_entries_found_and_made_again "rc $rc: $err"
+fi
+check damaged_entries_never_used test "$(sums p)" = "$(sums "$WORK/clean")"
+verified=yes
+for o in p/out/master.iso p/out/worker.iso p/out/pxe; do "$MK" verify "$o" >/dev/null 2>&1 || verified="no: $o"; done
+check outputs_verify_after_damage test "$verified" = yes
+
+# An output is a hard link of its cache entry: changing it in place must
+# not poison the next build.
+seg=$(find p/out/pxe -name shared.cpio.gz | head -1)
+flip_byte "$seg" 50
+(cd p && "$MK" -q $M $W) && [ "$(sums p)" = "$(sums "$WORK/clean")" ] &&
+	pass output_changed_in_place_does_not_poison_the_cache ||
+	fail output_changed_in_place_does_not_poison_the_cache "$(diff <(sums p) <(sums "$WORK/clean") | head -3)"
+
+# Two builds at once (different outputs, one cache).
+rm -rf p/out/.cache
+(cd p && "$MK" -q $M >m.log 2>&1; echo $? >m.rc) &
+(cd p && "$MK" -q $E >e.log 2>&1; echo $? >e.rc) &
+wait
+if [ "$(cat p/m.rc p/e.rc | tr -d '\n')" = 00 ] && clean p $M $E && [ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
+	pass concurrent_builds_share_the_cache
+else
+	fail concurrent_builds_share_the_cache "rc $(cat p/m.rc p/e.rc | tr '\n' ' '): $(cat p/m.log p/e.log)"
+fi
+check no_temp_left_in_cache test -z "$(ls -A p/out/.cache/tmp)"
+
+# --cache-max: what stays fits (the entries of this build alone do not, so
+# the oldest go).
+(cd p && "$MK" -q --cache-max 20K $M $W) || fail cache_max "build failed"
+size=$(find p/out/.cache/objects -type f ! -name '*.sum' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+check "cache_max_bounds_the_cache ($size bytes)" test "$size" -le 20480
+err=$(cd p && "$MK" --cache-max lots $M 2>&1)
+check cache_max_needs_a_size test "$(tail -1 <<<"$err")" = "dlws-mkimage: build: --cache-max takes a size such as 2G, not 'lots' (see --help)"
+
+rm -rf p/out/.cache
+(cd p && "$MK" -q --no-cache $M) && check no_cache_makes_no_cache test ! -e p/out/.cache
+finish
