@@ -129,4 +129,5 @@ uninstall:
 
 .PHONY: all base vendor deps check asan unit unit-asan clean install uninstall
 include agent/agent.mk
+include fuzz/fuzz.mk
 -include $(wildcard $(BUILD)/*.d)

@@ -189,6 +189,18 @@ int yaml_check_stream(const char *name, const char *text, size_t len, struct dia
 	return parse_text(name, text, len, true, NULL, d);
 }
 
+/* The code point of a 2- or 3-byte UTF-8 sequence at p, or 0 when it is
+ * not one (a 4-byte one needs no escape). */
+static unsigned utf8_char(const unsigned char *p) {
+	if ((p[0] & 0xe0) == 0xc0 && (p[1] & 0xc0) == 0x80 && p[0] >= 0xc2)
+		return (unsigned)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+	if ((p[0] & 0xf0) == 0xe0 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80) {
+		unsigned cp = (unsigned)(p[0] & 0x0f) << 12 | (unsigned)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+		return cp >= 0x800 ? cp : 0;
+	}
+	return 0;
+}
+
 char *yaml_quote(const char *s) {
 	struct buf b = BUF_INIT;
 	buf_putc(&b, '"');
@@ -200,10 +212,24 @@ char *yaml_quote(const char *s) {
 		case '\t': buf_puts(&b, "\\t"); break;
 		case '\r': buf_puts(&b, "\\r"); break;
 		default:
-			if (*p < 0x20 || *p == 0x7f)
+			if (*p < 0x20 || *p == 0x7f) {
 				buf_printf(&b, "\\x%02x", *p);
-			else
+			} else if (*p >= 0x80) {
+				/* A YAML parser folds a raw U+0085, U+2028 or U+2029 in
+				 * a quoted scalar like a line break, and refuses the C1
+				 * controls and U+FEFF: escaped, they read back as they
+				 * were. Bytes that are not UTF-8 stay as they are. */
+				unsigned cp = utf8_char(p);
+				if ((cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 || cp == 0xfeff ||
+				    cp == 0xfffe || cp == 0xffff) {
+					buf_printf(&b, "\\u%04x", cp);
+					p += cp < 0x800 ? 1 : 2;
+				} else {
+					buf_putc(&b, (char)*p);
+				}
+			} else {
 				buf_putc(&b, (char)*p);
+			}
 		}
 	}
 	buf_putc(&b, '"');

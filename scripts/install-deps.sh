@@ -28,6 +28,9 @@ packages=(
 	libguestfs-dev libguestfs-tools qemu-utils
 	# flash: losetup, mount, script (progress under a pseudo-terminal)
 	util-linux mount bsdutils
+	# fuzz/: libFuzzer harnesses (clang -fsanitize=fuzzer); the fuzzer and
+	# sanitizer runtimes are only a Recommends of clang, so named here
+	clang libclang-rt-dev
 	# the Debian package (debian/, test_deb): dpkg-buildpackage, dh, lintian
 	dpkg-dev debhelper fakeroot lintian
 )
