@@ -297,6 +297,11 @@ static const struct { const char *in, *want; } quote_cases[] = {
 	{ "bell\a del\x7f esc\x1b", "\"bell\\x07 del\\x7f esc\\x1b\"" },
 	{ "k: v # not a comment", "\"k: v # not a comment\"" },
 	{ "caf\xc3\xa9", "\"caf\xc3\xa9\"" },
+	/* Read raw, YAML folds these like line breaks or refuses them (found
+	 * by fuzz_yaml): NEL, LINE and PARAGRAPH SEPARATOR, a C1 control, BOM. */
+	{ "a\xc2\x85" "b", "\"a\\u0085b\"" },
+	{ "a\xe2\x80\xa8" "b\xe2\x80\xa9", "\"a\\u2028b\\u2029\"" },
+	{ "\xc2\x9b" "x\xef\xbb\xbf", "\"\\u009bx\\ufeff\"" },
 };
 
 static void test_yaml_quote(void) {
