@@ -706,7 +706,7 @@ static int segment_write(const struct build *b, const struct stage *s, const cha
 			return 0;
 		}
 	}
-	int r = initrd_write(s, path, b->opts->epoch, ret_size, d);
+	int r = initrd_write(s, path, b->opts->epoch, b->opts->progress, ret_size, d);
 	if (r == 0 && key[0])
 		cache_put(c, key, path, d);
 	return r;

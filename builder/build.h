@@ -24,9 +24,11 @@ struct build_opts {
 	time_t epoch;                   /* SOURCE_DATE_EPOCH: mtimes in outputs */
 	time_t now;                     /* for certificate validity */
 	struct cache *cache;            /* segments made before (cache.h); NULL: none */
+	struct progress *progress;      /* the status line of long steps (progress.h); NULL: none */
 };
 
 struct cache;
+struct progress;
 struct sysext_work;
 
 struct build {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cmd_common_option(int c, struct cmd_ctx *ctx, const char *name, const char *usage) {
 	switch (c) {
@@ -25,6 +26,18 @@ int cmd_usage_error(const char *name, const char *fmt, ...) {
 	fputs(" (see --help)\n", stderr);
 	va_end(ap);
 	return EXIT_USAGE;
+}
+
+void cmd_progress_init(const struct cmd_ctx *ctx, bool at_once, struct progress *ret) {
+	double delay = PROGRESS_DELAY_S;
+	const char *s = getenv("DLWS_PROGRESS_DELAY");
+	if (s && *s) {
+		char *end;
+		double v = strtod(s, &end);
+		if (!*end && v >= 0 && v < 1e6)
+			delay = v;
+	}
+	progress_init(ret, ctx->verbosity > 0 && isatty(STDERR_FILENO), at_once ? 0 : delay);
 }
 
 int cmd_report(struct diags *d, int r) {

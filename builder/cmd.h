@@ -10,6 +10,7 @@
 #include "build.h"
 #include "diag.h"
 #include "lock.h"
+#include "progress.h"
 
 enum {
 	EXIT_USAGE = 2,         /* bad command line */
@@ -33,7 +34,13 @@ int cmd_common_option(int c, struct cmd_ctx *ctx, const char *name, const char *
 /* A command's usage error: "dlws-mkimage: NAME: MESSAGE (see --help)". */
 int cmd_usage_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Prints and releases `d`; the exit status for r (< 0: failure). */
+/* The status line of a command's long steps (progress.h), for build_opts:
+ * on when standard error is a terminal and not -q. A build's steps show
+ * once they have run PROGRESS_DELAY_S ($DLWS_PROGRESS_DELAY, in seconds),
+ * `at_once` ones (flash) from their start. */
+void cmd_progress_init(const struct cmd_ctx *ctx, bool at_once, struct progress *ret);
+/* Prints and releases `d`; the exit status for r (< 0: failure). A command
+ * with a progress line ends it first (progress_abort). */
 int cmd_report(struct diags *d, int r);
 /* Build options from --set pairs and the environment (SOURCE_DATE_EPOCH). */
 struct build_opts cmd_build_opts(const char *const *sets, size_t n_sets);

@@ -132,6 +132,9 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 		return cmd_usage_error("build", "needs at least one RECIPE");
 	}
 	struct build_opts opts = cmd_build_opts((const char *const *)sets.v, sets.n);
+	struct progress progress;
+	cmd_progress_init(ctx, false, &progress);
+	opts.progress = &progress;
 	struct diags d = DIAGS_INIT;
 	int r = 0;
 	/* Every recipe is loaded and checked before anything is written. */
@@ -220,6 +223,7 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 		build_free(builds[i]);
 	free(builds);
 	strv_release(&sets);
+	progress_abort(&progress);
 	return cmd_report(&d, r);
 }
 

@@ -23,7 +23,8 @@ static const char usage[] =
 	"options:\n"
 	"  -l, --list            show subject, SANs and expiry of every certificate,\n"
 	"                        and the bootstrap token's id (never its secret)\n"
-	"      --json            with --list: one JSON object (certificates, token) for scripts\n"
+	"      --json            with --list: the same as one JSON object (shape in\n"
+	"                        dlws-mkimage(1), JSON OUTPUT)\n"
 	"      --rotate-token    make a new bootstrap token (workers join with it)\n"
 	CMD_NO_WAIT_HELP
 	"  -q, --quiet           print errors only\n"
@@ -47,46 +48,36 @@ static void print_cert_list(const struct pki_cert_info *v, size_t n, time_t now)
 	}
 }
 
-static char *iso_date(time_t t) {
-	char date[32];
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return xstrdup(date);
-}
-
-/* --list --json: {"certificates": [{file, subject, issuer, sans, not_after,
- * days_left}], "token": {id, used_in} | null}; the secret never. */
-static void print_list_json(const struct pki_cert_info *v, size_t n, const struct pki_token_info *t, time_t now) {
+/* --list --json: {"pki_dir", "certificates": [{file, subject, issuer, sans,
+ * not_after, days_left}], "token": {id, used_in} | null}; the secret never
+ * (the man page's JSON OUTPUT). */
+static void print_list_json(const char *dir, const struct pki_cert_info *v, size_t n, const struct pki_token_info *t,
+			    time_t now) {
 	json_object *root = json_checked(json_object_new_object());
+	json_object_object_add(root, "pki_dir", json_str(dir));
 	json_object *certs = json_checked(json_object_new_array());
 	for (size_t i = 0; i < n; i++) {
 		json_object *o = json_checked(json_object_new_object());
-		json_object_object_add(o, "file", json_checked(json_object_new_string(v[i].file)));
-		json_object_object_add(o, "subject", json_checked(json_object_new_string(v[i].subject)));
-		json_object_object_add(o, "issuer", json_checked(json_object_new_string(v[i].issuer)));
+		json_object_object_add(o, "file", json_str(v[i].file));
+		json_object_object_add(o, "subject", json_str(v[i].subject));
+		json_object_object_add(o, "issuer", json_str(v[i].issuer));
 		json_object *sans = json_checked(json_object_new_array());
 		for (size_t k = 0; k < v[i].n_sans; k++)
-			json_object_array_add(sans, json_checked(json_object_new_string(v[i].sans[k])));
+			json_object_array_add(sans, json_str(v[i].sans[k]));
 		json_object_object_add(o, "sans", sans);
-		_cleanup_free_ char *date = iso_date(v[i].not_after);
-		json_object_object_add(o, "not_after", json_checked(json_object_new_string(date)));
-		json_object_object_add(o, "days_left", json_checked(json_object_new_int64((int64_t)((v[i].not_after - now) / 86400))));
+		json_object_object_add(o, "not_after", json_time(v[i].not_after));
+		json_object_object_add(o, "days_left", json_i64((int64_t)((v[i].not_after - now) / 86400)));
 		json_object_array_add(certs, o);
 	}
 	json_object_object_add(root, "certificates", certs);
 	json_object *token = NULL;
 	if (t && t->id) {
 		token = json_checked(json_object_new_object());
-		json_object_object_add(token, "id", json_checked(json_object_new_string(t->id)));
-		json_object *used = json_checked(json_object_new_array());
-		for (size_t i = 0; i < t->used_in.n; i++)
-			json_object_array_add(used, json_checked(json_object_new_string(t->used_in.v[i])));
-		json_object_object_add(token, "used_in", used);
+		json_object_object_add(token, "id", json_str(t->id));
+		json_object_object_add(token, "used_in", json_str_array(&t->used_in));
 	}
 	json_object_object_add(root, "token", token);
-	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(root);
+	json_print(root);
 }
 
 /* The token's public part and where it reaches; the secret stays hidden. */
@@ -149,7 +140,7 @@ int cmd_certs(int argc, char **argv, struct cmd_ctx *ctx) {
 		if (tr < 0 && tr != -ENOENT)
 			r = tr;         /* -ENOENT: a PKI made before tokens; `certs` makes one */
 		if (r == 0 && json)
-			print_list_json(v, n, tr == 0 ? &t : NULL, opts.now);
+			print_list_json(b->pki.dir, v, n, tr == 0 ? &t : NULL, opts.now);
 		else if (r == 0) {
 			print_cert_list(v, n, opts.now);
 			if (tr == 0)

@@ -9,6 +9,7 @@
 
 #include "cmd.h"
 #include "flash.h"
+#include "progress.h"
 #include "util.h"
 
 #define OPT_ALLOW_FILE 256      /* long options without a short one */
@@ -47,92 +48,33 @@ static const char usage[] =
 	"  3  refused: unsafe device, or not confirmed; nothing was written\n"
 	"  4  written, but the device reads back differently from IMAGE\n";
 
-/* "16.0 MiB" */
-static const char *human_size(uint64_t n, char buf[32]) {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
-	if (n < 1024) {
-		snprintf(buf, 32, "%llu B", (unsigned long long)n);
-		return buf;
-	}
-	double v = (double)n;
-	size_t u = 0;
-	while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, 32, "%.1f %s", v, units[u]);
-	return buf;
-}
-
-/* "1:05", "1:02:03" */
-static const char *clock_time(double secs, char buf[32]) {
-	unsigned long s = secs < 0 ? 0 : (unsigned long)(secs + 0.5);
-	if (s >= 3600)
-		snprintf(buf, 32, "%lu:%02lu:%02lu", s / 3600, s / 60 % 60, s % 60);
-	else
-		snprintf(buf, 32, "%lu:%02lu", s / 60, s % 60);
-	return buf;
-}
-
-static double now_seconds(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* One status line per phase, redrawn in place with \r; only on a terminal. */
-struct progress {
-	bool on;
-	bool open;              /* a line is drawn without its newline yet */
-	double start, last;
-	double elapsed[2];      /* per phase, for the summary */
+/* flash.c's phases on the status line; the write's time for the summary. */
+struct flash_progress {
+	struct progress line;
+	double elapsed[2];
 };
 
-static void progress_draw(void *ctx, enum flash_phase phase, uint64_t done, uint64_t total) {
-	struct progress *p = ctx;
-	double now = now_seconds();
-	if (done == 0) {
-		p->start = now;
-		p->last = 0;
-	}
-	p->elapsed[phase] = now - p->start;
-	bool end = done >= total;
-	if (!p->on || (done != 0 && !end && now - p->last < 0.1))
+static void flash_progress(void *ctx, enum flash_phase phase, uint64_t done, uint64_t total) {
+	struct flash_progress *p = ctx;
+	if (done == 0)
+		progress_begin(&p->line, phase == FLASH_WRITING ? "writing" : "verifying", total);
+	if (done < total) {
+		progress_update(&p->line, done);
 		return;
-	p->last = now;
-	enum { WIDTH = 20 };
-	char bar[WIDTH + 1], sz[32], rate[32], t[32];
-	size_t fill = total ? (size_t)(done * WIDTH / total) : WIDTH;
-	for (size_t i = 0; i < WIDTH; i++)
-		bar[i] = i < fill ? '#' : '-';
-	bar[WIDTH] = '\0';
-	double secs = now - p->start;
-	double bps = secs > 0 ? (double)done / secs : 0;
-	if (bps > 0)
-		human_size((uint64_t)bps, rate);
-	else
-		snprintf(rate, sizeof(rate), "--");
-	fprintf(stderr, "\r%-9s [%s] %3u%% %10s %10s/s  ", phase == FLASH_WRITING ? "writing" : "verifying", bar,
-		(unsigned)(total ? done * 100 / total : 100), human_size(done, sz), rate);
-	if (end)
-		fprintf(stderr, "done in %s \n", clock_time(secs, t));
-	else if (bps > 0 && done > 0)
-		fprintf(stderr, "%s left   ", clock_time((double)(total - done) / bps, t));
-	else
-		fputs("--:-- left   ", stderr);
-	p->open = !end;
-	fflush(stderr);
+	}
+	progress_end(&p->line);
+	p->elapsed[phase] = p->line.elapsed;
 }
 
 /* What is about to be overwritten, in the user's terms. */
 static void describe(const struct flash *f) {
 	char a[32];
-	fprintf(stderr, "image:  %s, %s (%llu bytes)\n", f->image, human_size(f->image_size, a), (unsigned long long)f->image_size);
+	fprintf(stderr, "image:  %s, %s (%llu bytes)\n", f->image, progress_size(f->image_size, a), (unsigned long long)f->image_size);
 	if (f->is_file) {
 		if (f->create)
 			fprintf(stderr, "device: %s, a new regular file\n", f->target);
 		else
-			fprintf(stderr, "device: %s, a regular file of %s (%llu bytes)\n", f->target, human_size(f->size, a), (unsigned long long)f->size);
+			fprintf(stderr, "device: %s, a regular file of %s (%llu bytes)\n", f->target, progress_size(f->size, a), (unsigned long long)f->size);
 		return;
 	}
 	_cleanup_free_ char *what = NULL;
@@ -149,7 +91,7 @@ static void describe(const struct flash *f) {
 	_cleanup_free_ char *shown = streq(dev, f->target) ? xstrdup(f->target) : xasprintf("%s (%s)", f->target, dev);
 	fprintf(stderr, "device: %s, %s%s%s%s, %s (%llu bytes), %s\n", shown, what, f->usb ? " on USB" : "",
 		f->is_partition ? ", a partition of /dev/" : "", f->is_partition ? f->disk : "",
-		human_size(f->size, a), (unsigned long long)f->size,
+		progress_size(f->size, a), (unsigned long long)f->size,
 		f->removable == 1 ? "removable" : f->removable == 0 ? "not removable" : "removable: unknown");
 }
 
@@ -173,7 +115,7 @@ static int confirm(const struct flash *f, struct diags *d) {
 	return 0;
 }
 
-static int run(struct flash *f, const struct cmd_ctx *ctx, bool yes, struct progress *p, struct diags *d) {
+static int run(struct flash *f, const struct cmd_ctx *ctx, bool yes, struct flash_progress *p, struct diags *d) {
 	int r = flash_check(f, d);
 	if (r == 0)
 		r = flash_open_target(f, d);
@@ -186,15 +128,15 @@ static int run(struct flash *f, const struct cmd_ctx *ctx, bool yes, struct prog
 	if (ctx->verbosity > 1)
 		fprintf(stderr, "writing in %u MiB blocks, %s\n", FLASH_BLOCK_SIZE >> 20,
 			f->direct ? "O_DIRECT" : "through the page cache (the device does not take O_DIRECT)");
-	r = flash_write(f, progress_draw, p, d);
+	r = flash_write(f, flash_progress, p, d);
 	if (r != 0)
 		return r;
 	char a[32], b[32];
 	if (ctx->verbosity > 0)
-		fprintf(stderr, "wrote %s (%llu bytes) to %s in %s\n", human_size(f->image_size, a), (unsigned long long)f->image_size,
-			f->target, clock_time(p->elapsed[FLASH_WRITING], b));
+		fprintf(stderr, "wrote %s (%llu bytes) to %s in %s\n", progress_size(f->image_size, a), (unsigned long long)f->image_size,
+			f->target, progress_duration(p->elapsed[FLASH_WRITING], b));
 	uint64_t at;
-	r = flash_verify(f, progress_draw, p, &at, d);
+	r = flash_verify(f, flash_progress, p, &at, d);
 	if (r == 0 && ctx->verbosity > 0)
 		fprintf(stderr, "verified: %s reads back as the image (sha256 %s)\n", f->target, f->sha256);
 	return r;
@@ -224,13 +166,13 @@ int cmd_flash(int argc, char **argv, struct cmd_ctx *ctx) {
 	if (argc - optind != 2)
 		return cmd_usage_error("flash", "needs exactly IMAGE and DEVICE");
 	struct diags d = DIAGS_INIT;
-	struct progress p = { .on = ctx->verbosity > 0 && isatty(STDERR_FILENO) };
+	struct flash_progress p = { 0 };
+	cmd_progress_init(ctx, true, &p.line);
 	struct flash *f = NULL;
 	int r = flash_new(argv[optind], argv[optind + 1], allow_file, &f, &d);
 	if (r == 0)
 		r = run(f, ctx, yes, &p, &d);
-	if (p.open)
-		fputc('\n', stderr);
+	progress_abort(&p.line);
 	flash_free(f);
 	diags_print(&d, stderr);
 	diags_release(&d);

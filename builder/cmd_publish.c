@@ -1,7 +1,6 @@
 /* dlws-mkimage publish: puts a PXE bundle on a boot server as a new
  * release and switches `current` to it; lists and rolls back releases. */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,8 @@
 
 #include "buf.h"
 #include "cmd.h"
+#include "jsonout.h"
+#include "progress.h"
 #include "publish.h"
 #include "util.h"
 
@@ -32,7 +33,8 @@ static const char usage[] =
 	"                        one and the one before it are always kept\n"
 	"  -l, --list            show DEST's releases: id, date, size, roles and nodes\n"
 	"                        (* marks the current one)\n"
-	"      --json            with --list: the same as a JSON array\n"
+	"      --json            with --list: the same as one JSON object (shape in\n"
+	"                        dlws-mkimage(1), JSON OUTPUT)\n"
 	"  -r, --rollback[=ID]   make the release before the current one current again,\n"
 	"                        or release ID; it is checked against its SHA256SUMS first\n"
 	"      --no-wait         fail at once when another publish to DEST is running\n"
@@ -53,35 +55,19 @@ static void print_note(void *ctx, bool verbose, const char *msg) {
 		fprintf(stderr, "%s\n", msg);
 }
 
-static void format_size(uint64_t n, char out[32]) {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	size_t u = 0;
-	while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(out, 32, "%" PRIu64 " B", n);
-	else
-		snprintf(out, 32, "%.1f %s", v, units[u]);
-}
-
-static void format_date(time_t t, bool iso, char out[32]) {
+/* The --list date, UTC. */
+static void format_date(time_t t, char out[32]) {
 	struct tm tm;
 	gmtime_r(&t, &tm);
-	if (iso)
-		strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	else
-		strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm);
+	strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
 static void print_list(const struct publish_release *v, size_t n) {
 	printf("  %-25s  %-19s  %9s  %s\n", "RELEASE", "PUBLISHED (UTC)", "SIZE", "SERVES");
 	for (size_t i = 0; i < n; i++) {
 		char date[32], size[32];
-		format_date(v[i].published, false, date);
-		format_size(v[i].size, size);
+		format_date(v[i].published, date);
+		progress_size(v[i].size, size);
 		struct buf serves = BUF_INIT;
 		for (size_t k = 0; k < v[i].roles.n; k++)
 			buf_printf(&serves, "%s%s", k ? ", " : "", v[i].roles.v[k]);
@@ -94,45 +80,24 @@ static void print_list(const struct publish_release *v, size_t n) {
 	}
 }
 
-static void json_string(const char *s) {
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
-static void json_strings(const struct strv *v) {
-	putchar('[');
-	for (size_t i = 0; i < v->n; i++) {
-		if (i)
-			fputs(", ", stdout);
-		json_string(v->v[i]);
-	}
-	putchar(']');
-}
-
-static void print_list_json(const struct publish_release *v, size_t n) {
-	putchar('[');
+/* --list --json: {"dest": ..., "releases": [{id, published, size, current,
+ * roles, nodes}]}, oldest first (the man page's JSON OUTPUT). */
+static void print_list_json(const struct publish_dest *dest, const struct publish_release *v, size_t n) {
+	json_object *root = json_checked(json_object_new_object());
+	json_object_object_add(root, "dest", json_str(dest->label));
+	json_object *list = json_checked(json_object_new_array());
 	for (size_t i = 0; i < n; i++) {
-		char date[32];
-		format_date(v[i].published, true, date);
-		printf("%s\n  {\"id\": ", i ? "," : "");
-		json_string(v[i].id);
-		printf(", \"published\": \"%s\", \"size\": %" PRIu64 ", \"current\": %s, \"roles\": ", date, v[i].size,
-		       v[i].current ? "true" : "false");
-		json_strings(&v[i].roles);
-		fputs(", \"nodes\": ", stdout);
-		json_strings(&v[i].nodes);
-		putchar('}');
+		json_object *o = json_checked(json_object_new_object());
+		json_object_object_add(o, "id", json_str(v[i].id));
+		json_object_object_add(o, "published", json_time(v[i].published));
+		json_object_object_add(o, "size", json_i64((int64_t)v[i].size));
+		json_object_object_add(o, "current", json_boolean(v[i].current));
+		json_object_object_add(o, "roles", json_str_array(&v[i].roles));
+		json_object_object_add(o, "nodes", json_str_array(&v[i].nodes));
+		json_object_array_add(list, o);
 	}
-	puts(n ? "\n]" : "]");
+	json_object_object_add(root, "releases", list);
+	json_print(root);
 }
 
 static int do_list(const struct publish_dest *dest, bool json, const struct cmd_ctx *ctx, struct diags *d) {
@@ -140,7 +105,7 @@ static int do_list(const struct publish_dest *dest, bool json, const struct cmd_
 	size_t n = 0;
 	int r = publish_list(dest, &v, &n, d);
 	if (r == 0 && json)
-		print_list_json(v, n);
+		print_list_json(dest, v, n);
 	else if (r == 0 && n)
 		print_list(v, n);
 	else if (r == 0 && ctx->verbosity > 0)
@@ -156,7 +121,7 @@ static void say_published(const char *bundle, const struct publish_dest *dest, c
 		return;
 	}
 	char size[32];
-	format_size(res->size, size);
+	progress_size(res->size, size);
 	fprintf(stderr, "published '%s' to '%s' as %s (%zu files, %s", bundle, dest->label, res->id, res->n_files, size);
 	if (res->n_linked)
 		fprintf(stderr, ", %zu hard-linked from kept releases", res->n_linked);

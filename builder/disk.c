@@ -16,6 +16,7 @@
 #include "buildinfo.h"
 #include "fsutil.h"
 #include "layout.h"
+#include "progress.h"
 #include "rawimage.h"
 #include "runcmd.h"
 #include "util.h"
@@ -67,6 +68,8 @@ struct disk_ctx {
 	size_t n_recipes;
 	struct disk_node *nodes;
 	size_t n_nodes;
+	uint64_t placed;                /* bytes of the node being filled put so far, for progress */
+	struct progress *progress;      /* the builds' status line (build_opts), may be NULL */
 };
 
 bool disk_wanted(struct build *const *builds, size_t n) {
@@ -487,6 +490,24 @@ static void note(struct disk_node *n, const char *part, const char *rel, const c
 		die_oom();
 }
 
+/* What place_root puts on a node's disk (its rootfs files and container
+ * images): the total of the node's progress line, one step per file. */
+static uint64_t root_bytes(const struct merged *v, size_t nv) {
+	uint64_t n = 0;
+	for (size_t i = 0; i < nv; i++) {
+		const struct stage_entry *e = v[i].e;
+		bool image = startswith(e->path, images_prefix) && !strchr(e->path + strlen(images_prefix), '/');
+		if (e->type == STAGE_FILE && (startswith(e->path, rootfs_prefix) || image))
+			n += e->size;
+	}
+	return n;
+}
+
+static void placed(struct disk_ctx *c, uint64_t size) {
+	c->placed += size;
+	progress_update(c->progress, c->placed);
+}
+
 /* ROOT: as place_user_data, place_rootfs and place_images leave it. */
 static int place_root(struct disk_ctx *c, struct disk_node *n, const struct merged *v, size_t nv) {
 	static const char user_data[] = PAYLOAD_ROOTFS "/" LAYOUT_USER_DATA;
@@ -530,11 +551,13 @@ static int place_root(struct disk_ctx *c, struct disk_node *n, const struct merg
 			if (e->mode != 0600 && guestfs_chmod(c->g, (int)e->mode, path) < 0)
 				r = gfail(c, n, "cannot set the mode of", path + strlen(n->root));
 			note(n, LAYOUT_PART_ROOT, rel, e->sha256, e->size, e->mode);
+			placed(c, e->size);
 			files++;
 			bytes += e->size;
 		} else {
 			r = put_file(c, n, n->root, rel, e, e->mode, first_slot(n, &v[i]));
 			if (r == 0) {
+				placed(c, e->size);
 				note(n, LAYOUT_PART_ROOT, rel, e->sha256, e->size, e->mode);
 				say(n, "installed /%s (%04o, %llu bytes)", rel, e->mode, (unsigned long long)e->size);
 				files++;
@@ -553,6 +576,7 @@ static int place_root(struct disk_ctx *c, struct disk_node *n, const struct merg
 		_cleanup_free_ char *rel = xasprintf("%s/%s", LAYOUT_IMAGES_DIR, name);
 		r = put_file(c, n, n->root, rel, e, e->mode, first_slot(n, &v[i]));
 		if (r == 0) {
+			placed(c, e->size);
 			note(n, LAYOUT_PART_ROOT, rel, e->sha256, e->size, e->mode);
 			say(n, "installed container image /%s (%llu bytes)", rel, (unsigned long long)e->size);
 		}
@@ -678,8 +702,16 @@ static int fill_node(struct disk_ctx *c, struct disk_node *n, size_t index) {
 		r = mount_root(c, n, root_dev);
 	size_t nv = 0;
 	struct merged *v = r == 0 ? merge(n, &nv) : NULL;
-	if (r == 0)
+	if (r == 0) {
+		const char *slash = strrchr(n->file, '/');
+		c->placed = 0;
+		progress_begin(c->progress, slash ? slash + 1 : n->file, root_bytes(v, nv));
 		r = place_root(c, n, v, nv);
+		if (r == 0)
+			progress_end(c->progress);
+		else
+			progress_abort(c->progress);
+	}
 	free(v);
 	if (r == 0)
 		r = place_oem(c, n, oem_dev);
@@ -781,7 +813,7 @@ static int keep_others(struct disk_ctx *c, struct strv *kept) {
 }
 
 int disk_write(struct build *const *builds, size_t n, struct strv *kept, struct pending *out, struct diags *d) {
-	struct disk_ctx c = { .d = d };
+	struct disk_ctx c = { .d = d, .progress = n ? builds[0]->opts->progress : NULL };
 	size_t total = 0;
 	for (size_t i = 0; i < n; i++)
 		if (builds[i]->recipe->outputs.disk)

@@ -11,6 +11,7 @@
 
 #include "fsutil.h"
 #include "hash.h"
+#include "progress.h"
 #include "stage.h"
 #include "util.h"
 
@@ -22,7 +23,18 @@ struct writer {
 	struct strv dirs;       /* directories already written */
 	struct diags *d;
 	const char *out;
+	uint64_t done;          /* file bytes written, for progress */
+	struct progress *progress;
 };
+
+/* What a segment's files hold: the bytes written through gzip. */
+static uint64_t stage_file_bytes(const struct stage *s) {
+	uint64_t n = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].type == STAGE_FILE && !s->v[i].on_medium)
+			n += s->v[i].size;
+	return n;
+}
 
 static int archive_fail(struct writer *w, const char *what) {
 	/* A full or failing disk is told as such, not as libarchive's
@@ -81,6 +93,8 @@ static int content_sink(void *ctx, const void *data, size_t len) {
 	sha256_update(c->sum, data, len);
 	if (archive_write_data(c->w->a, data, len) != (la_ssize_t)len)
 		return archive_fail(c->w, c->e->path);
+	c->w->done += len;
+	progress_update(c->w->progress, c->w->done);
 	return 0;
 }
 
@@ -91,6 +105,8 @@ static int write_content(struct writer *w, const struct stage_entry *e) {
 	if (e->data) {
 		if (e->size && archive_write_data(w->a, e->data, e->size) != (la_ssize_t)e->size)
 			return archive_fail(w, e->path);
+		w->done += e->size;
+		progress_update(w->progress, w->done);
 		return 0;
 	}
 	struct content_ctx c = { w, e, 0, sha256_new() };
@@ -131,7 +147,8 @@ static int write_entry(struct writer *w, const struct stage_entry *e) {
 	return e->type == STAGE_FILE ? write_content(w, e) : 0;
 }
 
-int initrd_write(const struct stage *s, const char *out_path, time_t mtime, uint64_t *ret_size, struct diags *d) {
+int initrd_write(const struct stage *s, const char *out_path, time_t mtime, struct progress *progress, uint64_t *ret_size,
+		 struct diags *d) {
 	/* Entries must come parents first; the caller's order is not trusted. */
 	struct stage sorted = *s;
 	sorted.v = xmalloc(s->n * sizeof(*s->v) + 1);
@@ -146,7 +163,7 @@ int initrd_write(const struct stage *s, const char *out_path, time_t mtime, uint
 		free(sorted.v);
 		return r;
 	}
-	struct writer w = { .a = archive_write_new(), .e = archive_entry_new(), .mtime = mtime, .d = d, .out = out_path };
+	struct writer w = { .a = archive_write_new(), .e = archive_entry_new(), .mtime = mtime, .d = d, .out = out_path, .progress = progress };
 	if (!w.a || !w.e)
 		abort();
 	if (archive_write_set_format_cpio_newc(w.a) != ARCHIVE_OK ||
@@ -161,10 +178,18 @@ int initrd_write(const struct stage *s, const char *out_path, time_t mtime, uint
 		r = archive_fail(&w, "open");
 		goto out;
 	}
+	/* Compressing a large segment takes a while: shown by the bytes of
+	 * its files, which is what gzip chews on. */
+	const char *slash = strrchr(out_path, '/');
+	progress_begin(progress, slash ? slash + 1 : out_path, stage_file_bytes(&sorted));
 	for (size_t i = 0; i < sorted.n && r == 0; i++)
 		r = write_entry(&w, &sorted.v[i]);
 	if (r == 0 && archive_write_close(w.a) != ARCHIVE_OK)
 		r = archive_fail(&w, "close");
+	if (r == 0)
+		progress_end(progress);
+	else
+		progress_abort(progress);
 out:
 	archive_write_free(w.a);
 	archive_entry_free(w.e);

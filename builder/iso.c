@@ -14,6 +14,7 @@
 #include "hash.h"
 #include "buildinfo.h"
 #include "loaders.h"
+#include "progress.h"
 #include "util.h"
 
 #define MENU_TIMEOUT_S 3
@@ -28,6 +29,7 @@ struct iso_ctx {
 	/* The large files the medium carries by path: libisofs reads them
 	 * while writing, so they are checked unchanged after it. */
 	struct stage large;
+	struct progress *progress;      /* may be NULL */
 };
 
 static int iso_fail(struct iso_ctx *c, int code, const char *what) {
@@ -272,6 +274,11 @@ static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_pa
 	int r = atomic_open(&f, tmp_path, 0644, c->d);
 	unsigned char buf[2048];
 	uint64_t total = 0;
+	/* libisofs knows the image's size before writing it. */
+	off_t size = src->get_size ? src->get_size(src) : 0;
+	const char *slash = strrchr(c->out, '/');
+	if (r == 0)
+		progress_begin(c->progress, slash ? slash + 1 : c->out, size > 0 ? (uint64_t)size : 0);
 	while (r == 0) {
 		int n = src->read_xt(src, buf, sizeof(buf));
 		if (n == 0)
@@ -287,7 +294,12 @@ static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_pa
 			break;
 		}
 		total += (uint64_t)n;
+		progress_update(c->progress, total);
 	}
+	if (r == 0)
+		progress_end(c->progress);
+	else
+		progress_abort(c->progress);
 	if (r < 0 && src->cancel)
 		src->cancel(src);
 	src->free_data(src);
@@ -310,7 +322,9 @@ int iso_write(const struct build *b, struct pending *out, struct diags *d) {
 		diag_error(d, NULL, "cannot create '%s': %s", work, strerror(errno));
 		return -errno;
 	}
-	struct iso_ctx c = { .epoch = b->opts->epoch, .d = d, .out = rc->outputs.iso, .large = STAGE_INIT };
+	struct iso_ctx c = {
+		.epoch = b->opts->epoch, .d = d, .out = rc->outputs.iso, .large = STAGE_INIT, .progress = b->opts->progress,
+	};
 	struct isolinux_files isl = { 0 };
 	IsoWriteOpts *opts = NULL;
 	int r = loaders_isolinux(&isl, d);

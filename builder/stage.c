@@ -72,7 +72,7 @@ int stage_add_file(struct stage *s, const char *path, const char *src, unsigned 
 	struct stat st;
 	if (stat(src, &st) < 0) {
 		int k = -errno;
-		diag_error(d, at, "cannot read '%s': %s", src, strerror(errno));
+		diag_error(d, at, "cannot open '%s': %s", src, strerror(errno));
 		return k;
 	}
 	int r = sha256_file_hex(src, sum, &size, d);

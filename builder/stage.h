@@ -94,4 +94,7 @@ void stage_key(const struct stage *s, const char *salt, char hex[SHA256_HEX_LEN 
 
 /* Writes the tree as a gzip'd newc cpio, owner root, every mtime `mtime`,
  * parents created 0755, atomically (tmp + rename). Returns the size written. */
-int initrd_write(const struct stage *s, const char *out_path, time_t mtime, uint64_t *ret_size, struct diags *d);
+struct progress;
+/* `progress` (may be NULL) shows how far a long one is. */
+int initrd_write(const struct stage *s, const char *out_path, time_t mtime, struct progress *progress, uint64_t *ret_size,
+		 struct diags *d);

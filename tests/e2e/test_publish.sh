@@ -90,12 +90,16 @@ else
 fi
 pub list2 --list --json "$S"
 check local_list_json python3 -c "
-import json, sys
-v = json.load(open('$WORK/list2.out'))
+import json, re, sys
+m = json.load(open('$WORK/list2.out'))
+assert m['dest'] == '$S', m
+v = m['releases']
 assert [r['id'] for r in v] == ['$id1', '$id2'], v
 assert [r['current'] for r in v] == [False, True], v
 assert v[0]['roles'] == ['master', 'worker'] and 'dlws-worker1' in v[0]['nodes'] and v[0]['size'] > 0, v
+assert v[0]['published'] == re.sub(r'^(....)(..)(..)T(..)(..)(..)Z-.*', r'\\1-\\2-\\3T\\4:\\5:\\6Z', v[0]['id']), v[0]
 "
+check local_list_json_documented_shape python3 "$ROOT/tests/lib/check-json-shape.py" "$ROOT/man/dlws-mkimage.1" Releases: "$WORK/list2.out"
 
 pub rb1 --rollback "$S"
 if [ "$(rc_of rb1)" = 0 ] && [ "$(current_of "$S")" = "releases/$id1" ] && same_tree "$S/current" b1 && [ "$(cat "$WORK/rb1.out")" = "$id1" ]; then

@@ -181,12 +181,14 @@ assert a["subject"] == "CN=kube-apiserver" and a["issuer"] == "CN=kube-ca", a
 assert ",".join(a["sans"]) == sys.argv[3], (a["sans"], sys.argv[3])
 assert 364 <= a["days_left"] <= 365 and a["not_after"].endswith("Z"), a
 assert m["token"]["id"] == sys.argv[2] and m["token"]["used_in"] == ["bootstrap-token.yaml", "bootstrap-kubelet.conf"], m["token"]
+assert m["pki_dir"].endswith("keys"), m["pki_dir"]
 PY
 then
 	pass certs_list_json
 else
 	fail certs_list_json "$(head -c 600 "$WORK/certs.json") $(cat "$WORK/certs.err")"
 fi
+check certs_list_json_documented_shape python3 "$ROOT/tests/lib/check-json-shape.py" "$ROOT/man/dlws-mkimage.1" Certificates: "$WORK/certs.json"
 
 # --rotate-token: a new token, and what carries it rewritten; nothing else.
 "$MK" certs --rotate-token $M >"$WORK/out4" 2>&1

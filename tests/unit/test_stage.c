@@ -152,7 +152,7 @@ static void test_add_file(void) {
 	CHECK(e && streq(e->src, "bin/kubectl") && streq(e->sha256, SUM_HELLO));
 
 	CHECK_INTEQ(stage_add_file(&s, "y", "bin/nope", 0644, NULL, &recipe_at, &d), -ENOENT);
-	check_diags(&d, "0:0: cannot open 'bin/nope': No such file or directory");
+	check_diags(&d, "3:7: cannot open 'bin/nope': No such file or directory");
 	CHECK(stage_find(&s, "y") == NULL);
 	stage_release(&s);
 }
@@ -351,7 +351,7 @@ static void test_initrd_write(void) {
 	struct diags d = DIAGS_INIT;
 	build_stage(&s, false);
 	uint64_t size = 0;
-	CHECK_INTEQ(initrd_write(&s, "out/seg.cpio.gz", MTIME, &size, &d), 0);
+	CHECK_INTEQ(initrd_write(&s, "out/seg.cpio.gz", MTIME, NULL, &size, &d), 0);
 	check_diags(&d, "");
 	struct stat st;
 	CHECK(stat("out/seg.cpio.gz", &st) == 0 && (uint64_t)st.st_size == size);
@@ -435,10 +435,10 @@ static void test_reproducible(void) {
 	struct diags d = DIAGS_INIT;
 	build_stage(&s1, false);
 	build_stage(&s2, true);
-	CHECK_INTEQ(initrd_write(&s1, "out/a.cpio.gz", MTIME, NULL, &d), 0);
-	CHECK_INTEQ(initrd_write(&s1, "out/b.cpio.gz", MTIME, NULL, &d), 0);
-	CHECK_INTEQ(initrd_write(&s2, "out/c.cpio.gz", MTIME, NULL, &d), 0);
-	CHECK_INTEQ(initrd_write(&s1, "out/d.cpio.gz", MTIME + 1, NULL, &d), 0);
+	CHECK_INTEQ(initrd_write(&s1, "out/a.cpio.gz", MTIME, NULL, NULL, &d), 0);
+	CHECK_INTEQ(initrd_write(&s1, "out/b.cpio.gz", MTIME, NULL, NULL, &d), 0);
+	CHECK_INTEQ(initrd_write(&s2, "out/c.cpio.gz", MTIME, NULL, NULL, &d), 0);
+	CHECK_INTEQ(initrd_write(&s1, "out/d.cpio.gz", MTIME + 1, NULL, NULL, &d), 0);
 	check_diags(&d, "");
 	CHECK(same_bytes("out/a.cpio.gz", "out/b.cpio.gz"));
 	CHECK(same_bytes("out/a.cpio.gz", "out/c.cpio.gz"));
@@ -453,11 +453,11 @@ static void test_failed_write(void) {
 	struct stage s = STAGE_INIT;
 	struct diags d = DIAGS_INIT;
 	stage_add_data(&s, "a", "a\n", 2, 0644, &d);
-	CHECK_INTEQ(initrd_write(&s, "no-such-dir/seg.cpio.gz", MTIME, NULL, &d), -ENOENT);
+	CHECK_INTEQ(initrd_write(&s, "no-such-dir/seg.cpio.gz", MTIME, NULL, NULL, &d), -ENOENT);
 	check_diags(&d, "0:0: cannot create 'no-such-dir/seg.cpio.gz.tmp': No such file or directory");
 	CHECK(!path_exists("no-such-dir"));
 
-	CHECK_INTEQ(initrd_write(&s, "out/good.cpio.gz", MTIME, NULL, &d), 0);
+	CHECK_INTEQ(initrd_write(&s, "out/good.cpio.gz", MTIME, NULL, NULL, &d), 0);
 	char *good = run("bsdtar -xOf out/good.cpio.gz a");
 	CHECK_STREQ(good, "a\n");
 	free(good);
@@ -466,7 +466,7 @@ static void test_failed_write(void) {
 	write_text("vanishing", "soon gone\n", 0644);
 	CHECK_INTEQ(stage_add_file(&s, "b", "vanishing", 0644, NULL, NULL, &d), 0);
 	unlink("vanishing");
-	CHECK_INTEQ(initrd_write(&s, "out/good.cpio.gz", MTIME, NULL, &d), -ENOENT);
+	CHECK_INTEQ(initrd_write(&s, "out/good.cpio.gz", MTIME, NULL, NULL, &d), -ENOENT);
 	check_diags(&d, "0:0: cannot open 'vanishing': No such file or directory");
 	CHECK(!path_exists("out/good.cpio.gz.tmp"));
 	good = run("bsdtar -tf out/good.cpio.gz");
@@ -477,7 +477,7 @@ static void test_failed_write(void) {
 	write_text("vanishing", "soon gone\n", 0644);
 	CHECK_INTEQ(stage_add_file(&s, "b", "vanishing", 0644, NULL, NULL, &d), 0);
 	write_text("vanishing", "soon gone, but longer\n", 0644);
-	CHECK_INTEQ(initrd_write(&s, "out/good.cpio.gz", MTIME, NULL, &d), -EIO);
+	CHECK_INTEQ(initrd_write(&s, "out/good.cpio.gz", MTIME, NULL, NULL, &d), -EIO);
 	check_diags(&d, "0:0: 'vanishing' changed while the payload was written");
 	CHECK(!path_exists("out/good.cpio.gz.tmp"));
 	good = run("bsdtar -tf out/good.cpio.gz");
@@ -496,7 +496,7 @@ static void test_entry_below_symlink(void) {
 	CHECK_INTEQ(stage_add_tree(&s, "", "link-overlay", NULL, &d), 0);
 	int r = stage_add_data(&s, "opt/x", "x\n", 2, 0644, &d);
 	if (r == 0)
-		r = initrd_write(&s, "out/conflict.cpio.gz", MTIME, NULL, &d);
+		r = initrd_write(&s, "out/conflict.cpio.gz", MTIME, NULL, NULL, &d);
 	CHECK(r < 0);
 	CHECK(d.n_errors > 0);
 	CHECK(!path_exists("out/conflict.cpio.gz.tmp"));
@@ -517,7 +517,7 @@ static void test_empty_stage(void) {
 	if (pid == 0) {
 		struct stage s = STAGE_INIT;
 		struct diags d = DIAGS_INIT;
-		int r = initrd_write(&s, "out/empty.cpio.gz", MTIME, NULL, &d);
+		int r = initrd_write(&s, "out/empty.cpio.gz", MTIME, NULL, NULL, &d);
 		diags_release(&d);
 		_exit(r == 0 ? 0 : 3);
 	}
