@@ -76,6 +76,12 @@ asan:
 
 unit-asan: $(UNIT_SRCS:tests/unit/%.c=build-asan/tests/%)
 
+# Ratios against the hand pipeline, rebuilds, cp and 1,000 nodes (bench/run.sh;
+# BENCH_SCALE=small for a quick run). Fetches its payload's .debs once.
+.PHONY: bench
+bench: dlws-mkimage agent
+	bench/run.sh
+
 clean:
 	rm -rf build build-asan dlws-mkimage
 

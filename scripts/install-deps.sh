@@ -31,6 +31,8 @@ packages=(
 	# fuzz/: libFuzzer harnesses (clang -fsanitize=fuzzer); the fuzzer and
 	# sanitizer runtimes are only a Recommends of clang, so named here
 	clang libclang-rt-dev
+	# make bench: GNU time (peak RSS, %M); its payload comes from apt-get download
+	time
 	# the Debian package (debian/, test_deb): dpkg-buildpackage, dh, lintian
 	dpkg-dev debhelper fakeroot lintian
 )
