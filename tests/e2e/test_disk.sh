@@ -21,7 +21,7 @@ zstd -q -k out/os.img
 os_size=$(stat -c %s out/os.img)
 sha() { sha256sum | cut -d' ' -f1; }
 # A container image as docker save writes it, pinned.
-mkdir -p images/layer && echo layer >images/layer/layer.tar && tar -C images -cf images/hyperkube.tar layer
+mkdir -p images && image_standin images/hyperkube.tar registry.k8s.io/hyperkube:v1.34.2
 hk_sum=$(sha <images/hyperkube.tar)
 # A kubectl big enough to take several upload chunks.
 { printf 'DLWS-TEST-KUBECTL'; head -c 3000000 /dev/urandom; } >vendor/bin/kubectl

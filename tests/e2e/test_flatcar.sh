@@ -48,7 +48,7 @@ fi
 # that dlws-install.service and dlws-load-images.service appear. Its own
 # outputs: the same node must not be listed twice in one PXE tree.
 head -c 1048576 /dev/zero | gzip -n >out/os.img.gz
-mkdir -p images/layer && echo layer >images/layer/layer.tar && tar -C images -cf images/app.tar layer
+mkdir -p images && image_standin images/app.tar example.com/app:1
 app_sum=$(sha256sum <images/app.tar | cut -d' ' -f1)
 sed -e 's/^name: master$/name: masterinst/' \
 	-e 's|\.\./out/master-initrd|../out/masterinst-initrd|; s|\.\./out/master\.iso|../out/masterinst.iso|; s|\.\./out/pxe\b|../out/pxe-inst|' \

@@ -23,7 +23,7 @@ bzip2 -k out/os.img
 chmod 0755 vendor/bin/kubectl
 (cd vendor/bin && sha256sum kubectl etcd etcdctl >../SHA256SUMS)
 # A container image as docker save writes it, pinned.
-mkdir -p images/layer && echo layer >images/layer/layer.tar && tar -C images -cf images/hyperkube.tar layer
+mkdir -p images && image_standin images/hyperkube.tar registry.k8s.io/hyperkube:v1.34.2
 hk_sum=$(sha256sum <images/hyperkube.tar | cut -d' ' -f1)
 for r in master worker; do
 	sed -i 's|^  cmdline: .*|  cmdline: "console=ttyS0 quiet panic=1 dlws.test"\n  image: ../out/os.img.bz2|' recipes/$r.recipe

@@ -75,6 +75,18 @@ k8s_images() {
 	(cd "$dir" && sha256sum -- *.tar >SHA256SUMS)
 }
 
+# image_standin FILE REF: a `docker save` archive of image REF with one
+# small layer, as a recipe's images: entry must name one.
+image_standin() {
+	local d
+	d=$(mktemp -d "$WORK/img.XXXXXX")
+	echo layer >"$d/file" && tar -C "$d" -cf "$d/layer.tar" file
+	printf '{"architecture":"amd64","os":"linux"}' >"$d/config.json"
+	printf '[{"Config":"config.json","RepoTags":["%s"],"Layers":["layer.tar"]}]' "$2" >"$d/manifest.json"
+	tar -C "$d" -cf "$1" config.json manifest.json layer.tar
+	rm -rf "$d"
+}
+
 # supplied_standins DIR: stand-ins for what recipes/flatcar/ reads from
 # supplied/ besides sysexts and images: Flatcar's PXE kernel and initrd, its
 # disk image, etcd's binaries (the tests make the rest to suit themselves).
