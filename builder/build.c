@@ -596,6 +596,38 @@ static int stage_install(const struct build *b, const char *image_url, struct st
 	return stage_add_data(s, PAYLOAD_DIR "/install.conf", conf, strlen(conf), 0644, d);
 }
 
+static int check_pin(const struct recipe_file *f, struct diags *d) {
+	char sum[SHA256_HEX_LEN + 1];
+	uint64_t size;
+	if (access(f->src, R_OK) < 0) {
+		int r = -errno;
+		diag_error(d, &f->loc, "cannot open '%s': %s", f->src, strerror(errno));
+		return r;
+	}
+	int r = sha256_file_hex(f->src, sum, &size, d);
+	if (r == 0 && f->sha256[0] && !streq(sum, f->sha256)) {
+		diag_error(d, &f->loc, "sha256 mismatch for '%s': expected %s, got %s", f->src, f->sha256, sum);
+		r = -EBADMSG;
+	}
+	return r;
+}
+
+int build_check_pins(const struct build *b, struct diags *d) {
+	const struct recipe *rc = b->recipe;
+	int r = 0;
+	for (size_t i = 0; i < rc->n_files; i++) {
+		int k = check_pin(&rc->files[i], d);
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	for (size_t i = 0; i < rc->n_images; i++) {
+		int k = check_pin(&rc->images[i], d);
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	return r;
+}
+
 int build_stage_shared(const struct build *b, const struct segment_opts *o, struct stage *ret, struct diags *d) {
 	const struct recipe *rc = b->recipe;
 	struct stage s = STAGE_INIT;

@@ -70,6 +70,11 @@ struct segment_opts {
 	bool installed;
 };
 
+/* Checks every pinned file (files:, images:) against its sha256, reporting
+ * each mismatch at its entry: before the PKI or any output is made, so a
+ * wrong pin never costs a PKI (staging checks again what it reads). */
+int build_check_pins(const struct build *b, struct diags *d);
+
 /* The shared segment: files: and overlays (the large part, one per role). */
 int build_stage_shared(const struct build *b, const struct segment_opts *o, struct stage *ret, struct diags *d);
 /* One node's segment: rendered configs, its certificates and keys, node.env.

@@ -158,6 +158,8 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	struct cmd_pki pki = CMD_PKI_INIT;
 	if (r == 0)
 		r = cmd_lock(builds, (size_t)n_rest, true, false, no_wait, "build", ctx, &locks, &d);
+	for (int i = 0; i < n_rest && r == 0; i++)
+		r = build_check_pins(builds[i], &d);
 	if (r == 0)
 		r = cmd_pki_prepare(builds, (size_t)n_rest, ctx, false, &pki, &d);
 	struct cache cache = CACHE_INIT;
