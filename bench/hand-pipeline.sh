@@ -14,7 +14,8 @@
 #                (everything, for PXE), the ISO's (small files only) and the
 #                node's; a manifest "sha256 size mode path" in each
 #   PXE          the tree (pxelinux, iPXE, GRUB net image by grub-mkimage),
-#                its SHA256SUMS and a tar of it
+#                and its SHA256SUMS (no tar of it: the tool writes one
+#                only when a recipe asks, outputs.pxe.tar)
 #   ISO          GRUB EFI image (grub-mkimage, mkfs.fat, mmd, mcopy) and
 #                isolinux; large files stored as files on the medium;
 #                xorriso -as mkisofs, hybrid for BIOS and UEFI
@@ -27,7 +28,7 @@
 # TEMPLATES, OVERLAYS, KERNEL, INITRD, PAYLOAD_SCRIPT, CMDLINE, RECIPE,
 # ROLE, CLUSTER, DOMAIN, SERVICE_IP, NODE_HOST, NODE_IP, NODE_MAC, MASTERS,
 # ETCD, WORKERS ("host=ip ..."), BOOT_ADDR, BOOT_RANGE, BOOT_ROOT, LABEL,
-# LARGE. OUT receives keys/, pxe/, pxe.tar and master.iso (replaced).
+# LARGE. OUT receives keys/, pxe/ and master.iso (replaced).
 set -euo pipefail
 export LC_ALL=C
 
@@ -300,7 +301,6 @@ printf 'server {\n\tlisten %s:80;\n\troot %s/current;\n\tlocation / { try_files 
 	"$BOOT_ADDR" "$BOOT_ROOT" >"$P/nginx.conf"
 printf '{"recipe":"%s","nodes":["%s"],"medium":"%s"}\n' "$RECIPE" "$NODE_HOST" "$medium_id" >"$P/dlws-build.json"
 (cd "$P" && find . -type f | sed 's|^\./||' | sort | xargs sha256sum >"$W/SHA256SUMS" && mv "$W/SHA256SUMS" SHA256SUMS)
-tar -C "$OUT" -cf "$OUT/pxe.tar" pxe
 
 # ---- ISO -------------------------------------------------------------------
 cp "$KERNEL" "$I/$RECIPE/vmlinuz"

@@ -190,11 +190,12 @@ full=$(median full) hand=$(median hand) full_hand=$(median full_hand)
 rss_full=$(maxcol full 2)
 say "   full build  median ${full} s ($(spread full)), peak RSS $((rss_full / 1024)) MiB"
 say "   hand        median ${hand} s ($(spread hand))"
-# The build's outputs (the PXE tree's .tar may become optional: issue 12).
-outs=()
+# The build's outputs (a .tar of the PXE tree only when a recipe asks).
+outs=() houts=()
 for f in pxe pxe.tar master.iso; do [ ! -e "$P/out/$f" ] || outs+=("$P/out/$f"); done
+for f in pxe pxe.tar master.iso; do [ ! -e "$H/$f" ] || houts+=("$H/$f"); done
 tool_bytes=$(bytes_of "${outs[@]}")
-hand_bytes=$(bytes_of "$H/pxe" "$H/pxe.tar" "$H/master.iso")
+hand_bytes=$(bytes_of "${houts[@]}")
 say "   bytes written: build $((tool_bytes / 1000000)) MB, hand $((hand_bytes / 1000000)) MB"
 
 # ---- rebuilds ----------------------------------------------------------------

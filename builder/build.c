@@ -6,11 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "filesum.h"
 #include "fsutil.h"
 #include "bootcfg.h"
 #include "cloudconfig.h"
 #include "buildinfo.h"
 #include "cache.h"
+#include "compress.h"
 #include "hash.h"
 #include "imagearchive.h"
 #include "kubernetes.h"
@@ -125,9 +127,27 @@ static int check_images(const struct build *b, struct diags *d) {
 	return missing ? -ENOENT : 0;
 }
 
+/* The template context but `node` and `pki`, and the templates' text:
+ * the same for every node, so a cluster of 1,000 is not 1,000 times the
+ * work of walking all 1,000 nodes. */
+struct build_memo {
+	struct value *ctx;
+	char **templates;       /* parallel to recipe->configs, read on first use */
+	size_t *template_lens;
+	/* The CA's hash and the bootstrap token's id, of the PKI in `pki_dir`
+	 * (b->pki.dir moves to the PKI's stage and back). */
+	char *pki_dir, *ca_hash, *token_id;
+	/* node_input_key's part that every node shares; "" until made. */
+	char inputs_key[SHA256_HEX_LEN + 1];
+	/* Every word of the templates (sorted): a value whose key is not
+	 * among them is read by no template. */
+	struct strv words;
+};
+
 int build_load(const char *recipe_path, const struct build_opts *opts, struct build **ret, struct diags *d) {
 	struct build *b = xcalloc(1, sizeof(*b));
 	b->opts = opts;
+	b->memo = xcalloc(1, sizeof(*b->memo));
 	b->sysext = sysext_work_new();
 	int r = recipe_load(recipe_path, &b->recipe, d);
 	if (r < 0)
@@ -169,6 +189,19 @@ void build_free(struct build *b) {
 	if (!b)
 		return;
 	sysext_work_free(b->sysext);
+	if (b->memo && b->recipe)
+		for (size_t i = 0; b->memo->templates && i < b->recipe->n_configs; i++)
+			free(b->memo->templates[i]);
+	if (b->memo) {
+		value_free(b->memo->ctx);
+		free(b->memo->pki_dir);
+		free(b->memo->ca_hash);
+		free(b->memo->token_id);
+		strv_release(&b->memo->words);
+		free(b->memo->templates);
+		free(b->memo->template_lens);
+		free(b->memo);
+	}
 	recipe_free(b->recipe);
 	cluster_free(b->cluster);
 	free(b->nodes);
@@ -311,11 +344,19 @@ static int pki_value(const struct build *b, const struct node *node, struct valu
 		}
 	}
 	pki_items_free(items, n);
-	char *hash = NULL, *token_id = NULL;
-	if (r == 0)
-		r = pki_ca_cert_hash(b->pki.dir, &hash, d);
-	if (r == 0)
-		r = pki_bootstrap_token_id(b->pki.dir, &token_id, d);
+	struct build_memo *m = b->memo;
+	if (r == 0 && (!m->pki_dir || !streq(m->pki_dir, b->pki.dir))) {
+		free(m->pki_dir);
+		free(m->ca_hash);
+		free(m->token_id);
+		m->pki_dir = m->ca_hash = m->token_id = NULL;
+		r = pki_ca_cert_hash(b->pki.dir, &m->ca_hash, d);
+		if (r == 0)
+			r = pki_bootstrap_token_id(b->pki.dir, &m->token_id, d);
+		if (r == 0)
+			m->pki_dir = xstrdup(b->pki.dir);
+	}
+	const char *hash = m->ca_hash, *token_id = m->token_id;
 	if (r == 0) {
 		struct value *ca = value_map_get(v, "ca");
 		if (!ca) {
@@ -327,8 +368,6 @@ static int pki_value(const struct build *b, const struct node *node, struct valu
 		value_map_set_str(token, "id", token_id);
 		value_map_set(v, "bootstrap_token", token);
 	}
-	free(hash);
-	free(token_id);
 	if (r < 0) {
 		value_free(v);
 		return r;
@@ -376,8 +415,23 @@ static void payload_binaries(const struct recipe *rc, struct value *payload) {
 	}
 }
 
+/* The context for `node`: the shared part made on first use, then this
+ * node's `node` and `pki` put in (and --set applied again). Owned by b. */
 static int build_context(const struct build *b, const struct node *node, struct value **ret, struct diags *d) {
-	struct value *ctx = value_new_map(NULL);
+	struct value *ctx = b->memo->ctx;
+	if (ctx) {
+		value_map_set(ctx, "node", node_value(first_master(b->cluster), node, b->recipe->role));
+		struct value *pki = NULL;
+		int r = pki_value(b, node, &pki, d);
+		if (r < 0)
+			return r;
+		value_map_set(ctx, "pki", pki);
+		r = apply_sets(ctx, b->opts, d);
+		if (r == 0)
+			*ret = ctx;
+		return r;
+	}
+	ctx = value_new_map(NULL);
 	struct value *recipe = value_new_map(NULL);
 	value_map_set_str(recipe, "name", b->recipe->name);
 	value_map_set_str(recipe, "role", role_name(b->recipe->role));
@@ -408,6 +462,7 @@ static int build_context(const struct build *b, const struct node *node, struct 
 		value_free(ctx);
 		return r;
 	}
+	b->memo->ctx = ctx;
 	*ret = ctx;
 	return 0;
 }
@@ -480,27 +535,38 @@ static int check_removed_flags(const struct build *b, const char *text, const st
 	return -EINVAL;
 }
 
+/* The text of the recipe's config `i`, read once per build. */
+static int template_text(const struct build *b, size_t i, struct diags *d) {
+	const struct recipe *rc = b->recipe;
+	struct build_memo *m = b->memo;
+	if (!m->templates) {
+		m->templates = xcalloc(rc->n_configs + 1, sizeof(*m->templates));
+		m->template_lens = xcalloc(rc->n_configs + 1, sizeof(*m->template_lens));
+	}
+	if (m->templates[i])
+		return 0;
+	return read_file(rc->configs[i].template, TEMPLATE_FILE_LIMIT, &m->templates[i], &m->template_lens[i], d);
+}
+
 int build_render(const struct build *b, const struct node *node, struct rendered **ret, size_t *ret_n, struct diags *d) {
 	struct value *ctx = NULL;
 	int r = build_context(b, node, &ctx, d);
 	if (r < 0)
 		return r;
 	const struct recipe *rc = b->recipe;
+	struct build_memo *m = b->memo;
 	struct rendered *out = xcalloc(rc->n_configs + 1, sizeof(*out));
 	int result = 0;
 	for (size_t i = 0; i < rc->n_configs; i++) {
 		const struct recipe_config *cfg = &rc->configs[i];
-		char *src = NULL;
-		size_t len;
-		r = read_file(cfg->template, TEMPLATE_FILE_LIMIT, &src, &len, d);
+		r = template_text(b, i, d);
 		if (r < 0) {
 			result = r;
 			continue;
 		}
 		struct buf text = { .limit = RENDER_LIMIT };
 		struct template_map *map = NULL;
-		r = template_render_map(cfg->template, src, len, ctx, &text, &map, d);
-		free(src);
+		r = template_render_map(cfg->template, m->templates[i], m->template_lens[i], ctx, &text, &map, d);
 		if (r == 0)
 			r = check_rendered(cfg, text.data ? text.data : "", text.len, map, d);
 		if (r == 0)
@@ -511,7 +577,6 @@ int build_render(const struct build *b, const struct node *node, struct rendered
 		if (r < 0)
 			result = r;
 	}
-	value_free(ctx);
 	if (result < 0) {
 		rendered_free(out, rc->n_configs);
 		return result;
@@ -581,7 +646,7 @@ static int stage_install(const struct build *b, const char *image_url, struct st
 	/* The agent checks the image's sum as it streams it, from the medium or
 	 * from the boot server. */
 	if (r == 0 && image_url)
-		r = sha256_file_hex(rc->base.image, sha, &stored, d);
+		r = filesum(rc->base.image, sha, &stored, d);
 	else if (r == 0) {
 		r = stage_add_file(s, image + 1, rc->base.image, 0644, NULL, NULL, d);
 		if (r == 0)
@@ -604,7 +669,7 @@ static int check_pin(const struct recipe_file *f, struct diags *d) {
 		diag_error(d, &f->loc, "cannot open '%s': %s", f->src, strerror(errno));
 		return r;
 	}
-	int r = sha256_file_hex(f->src, sum, &size, d);
+	int r = filesum(f->src, sum, &size, d);
 	if (r == 0 && f->sha256[0] && !streq(sum, f->sha256)) {
 		diag_error(d, &f->loc, "sha256 mismatch for '%s': expected %s, got %s", f->src, f->sha256, sum);
 		r = -EBADMSG;
@@ -712,6 +777,120 @@ int build_stage_node(const struct build *b, const struct node *node, struct stag
 	return 0;
 }
 
+/* Everything a node's segment is made of, short of making it: the
+ * template context (what all nodes share hashed once, then the node's
+ * `node` and `pki`), the templates, the Ignition config, the node's PKI
+ * files by sum, the compression and mtime. A rebuild finds a node whose
+ * key it has seen by the key (cache_read), without rendering or staging:
+ * a cluster of 1,000 rebuilt after one node changed renders one. */
+static bool word_char(char c) {
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+/* Adds the words of `text` ([A-Za-z0-9_-]+) to `words`. */
+static void add_words(const char *text, size_t len, struct strv *words) {
+	for (size_t i = 0; i < len;) {
+		if (!word_char(text[i])) {
+			i++;
+			continue;
+		}
+		size_t j = i;
+		while (j < len && word_char(text[j]))
+			j++;
+		strv_push_take(words, xstrndup(text + i, j - i));
+		i = j;
+	}
+}
+
+/* A template reads a value only by naming its key in a path (filters
+ * take scalars and lists of scalars, never a map whole), so a key no
+ * template names changes no rendered byte. */
+static bool named_in_templates(const char *key, void *ctx) {
+	return strv_sorted_contains(ctx, key);
+}
+
+static int node_input_key(const struct build *b, const struct node *node, char key[SHA256_HEX_LEN + 1],
+			  struct diags *d) {
+	struct value *ctx = NULL;
+	int r = build_context(b, node, &ctx, d);
+	if (r < 0)
+		return r;
+	const struct recipe *rc = b->recipe;
+	struct build_memo *m = b->memo;
+	if (!m->inputs_key[0]) {
+		struct sha256 *h = sha256_new();
+		_cleanup_free_ char *how = compress_describe(&rc->compression);
+		_cleanup_free_ char *salt = xasprintf("dlws-mkimage %s node inputs\n%s\nmtime %lld\n", DLWS_VERSION, how,
+						      (long long)b->opts->epoch);
+		sha256_update(h, salt, strlen(salt));
+		for (size_t i = 0; i < rc->n_configs && r == 0; i++) {
+			r = template_text(b, i, d);
+			if (r < 0)
+				break;
+			add_words(m->templates[i], m->template_lens[i], &m->words);
+			_cleanup_free_ char *cfg = xasprintf("config %s %s %o %zu\n", rc->configs[i].template,
+							     rc->configs[i].dest, rc->configs[i].mode, m->template_lens[i]);
+			sha256_update(h, cfg, strlen(cfg));
+			sha256_update(h, m->templates[i], m->template_lens[i]);
+		}
+		_cleanup_free_ char *ign = units_ignition_config(rc);
+		sha256_update(h, ign, strlen(ign) + 1);
+		if (r < 0) {
+			sha256_free(h);
+			return r;
+		}
+		strv_sort(&m->words);
+		for (size_t i = 0; i < ctx->n; i++)
+			if (!streq(ctx->keys[i], "node") && !streq(ctx->keys[i], "pki")) {
+				sha256_update(h, ctx->keys[i], strlen(ctx->keys[i]) + 1);
+				value_hash(ctx->items[i], named_in_templates, &m->words, h);
+			}
+		sha256_final_hex(h, m->inputs_key);
+	}
+	struct sha256 *h = sha256_new();
+	sha256_update(h, m->inputs_key, SHA256_HEX_LEN);
+	value_hash(value_map_get(ctx, "node"), named_in_templates, &m->words, h);
+	value_hash(value_map_get(ctx, "pki"), named_in_templates, &m->words, h);
+	struct pki_item *items = NULL;
+	size_t n_items = 0;
+	r = node_pki_items(b, node, &items, &n_items, d);
+	for (size_t i = 0; i < n_items && r == 0; i++) {
+		char sum[SHA256_HEX_LEN + 1];
+		r = filesum(items[i].src, sum, NULL, d);
+		_cleanup_free_ char *line = xasprintf("pki %s %o %s\n", items[i].dest, items[i].mode, sum);
+		sha256_update(h, line, strlen(line));
+	}
+	pki_items_free(items, n_items);
+	if (r < 0) {
+		sha256_free(h);
+		return r;
+	}
+	sha256_final_hex(h, key);
+	return 0;
+}
+
+/* A node's segment made before from the same inputs: 1 and `path` holds
+ * it, its size and manifest sum returned; 0 when there is none. */
+static int node_segment_cached(const struct build *b, const char *in_key, const char *path, uint64_t *ret_size,
+			       char manifest[SHA256_HEX_LEN + 1], struct diags *d) {
+	char *note = NULL;
+	if (cache_read(b->opts->cache, in_key, &note, d) != 1)
+		return 0;
+	char seg[SHA256_HEX_LEN + 2], man[SHA256_HEX_LEN + 2];
+	bool ok = sscanf(note, "%65s %65s", seg, man) == 2 && strlen(seg) == SHA256_HEX_LEN &&
+		  strlen(man) == SHA256_HEX_LEN;
+	free(note);
+	if (!ok)
+		return 0;
+	int r = cache_get(b->opts->cache, seg, path, 0644, d);
+	struct stat st;
+	if (r == 1 && stat(path, &st) == 0) {
+		*ret_size = (uint64_t)st.st_size;
+		memcpy(manifest, man, SHA256_HEX_LEN + 1);
+	}
+	return r;
+}
+
 /* A segment's manifest sum, for segment_sizes.payload_sha256. */
 static void manifest_sum(const struct stage *s, const char *segment, struct buf *sums) {
 	_cleanup_free_ char *path = xasprintf(PAYLOAD_MANIFESTS "/%s", segment);
@@ -719,14 +898,19 @@ static void manifest_sum(const struct stage *s, const char *segment, struct buf 
 	buf_printf(sums, "%s %s\n", e ? e->sha256 : "-", segment);
 }
 
+char *build_segment_file(const struct build *b, const char *name) {
+	return xasprintf("%s%s", name, compress_suffix(b->recipe->compression.method));
+}
+
 /* One segment: from the cache when it holds one made of the same entries,
  * else written and added to it. */
 static int segment_write(const struct build *b, const struct stage *s, const char *path, uint64_t *ret_size,
-			 struct diags *d) {
+			 char key[SHA256_HEX_LEN + 1], struct diags *d) {
 	struct cache *c = b->opts->cache;
-	char key[SHA256_HEX_LEN + 1] = "";
+	key[0] = '\0';
 	if (c && c->dir) {
-		_cleanup_free_ char *salt = xasprintf("dlws-mkimage %s segment newc gzip-6 mtime %lld", DLWS_VERSION,
+		_cleanup_free_ char *how = compress_describe(&b->recipe->compression);
+		_cleanup_free_ char *salt = xasprintf("dlws-mkimage %s segment newc %s mtime %lld", DLWS_VERSION, how,
 						      (long long)b->opts->epoch);
 		stage_key(s, salt, key);
 		int r = cache_get(c, key, path, 0644, d);
@@ -738,7 +922,7 @@ static int segment_write(const struct build *b, const struct stage *s, const cha
 			return 0;
 		}
 	}
-	int r = initrd_write(s, path, b->opts->epoch, b->opts->progress, ret_size, d);
+	int r = initrd_write(s, path, &b->recipe->compression, b->opts->epoch, b->opts->progress, ret_size, d);
 	if (r == 0 && key[0])
 		cache_put(c, key, path, d);
 	return r;
@@ -752,32 +936,52 @@ int build_write_segments(const struct build *b, const char *shared_path, const c
 		ret->base = (uint64_t)st.st_size;
 	struct stage s = STAGE_INIT;
 	struct buf sums = BUF_INIT;
+	char key[SHA256_HEX_LEN + 1];
 	int r = build_stage_shared(b, o, &s, d);
 	if (r == 0)
 		manifest_sum(&s, "shared", &sums);
 	if (r == 0)
-		r = segment_write(b, &s, shared_path, &ret->shared, d);
+		r = segment_write(b, &s, shared_path, &ret->shared, key, d);
 	if (r == 0 && ret_shared)
 		*ret_shared = s;
 	else
 		stage_release(&s);
 	if (r == 0 && build_has_role_segment(b)) {
 		_cleanup_free_ char *dir = xstrndup(shared_path, (size_t)(strrchr(shared_path, '/') - shared_path));
-		_cleanup_free_ char *role_path = path_join(dir, BUILD_ROLE_SEGMENT);
+		_cleanup_free_ char *role_file = build_segment_file(b, BUILD_ROLE_SEGMENT);
+		_cleanup_free_ char *role_path = path_join(dir, role_file);
 		r = build_stage_node(b, NULL, &s, d);
 		if (r == 0)
 			manifest_sum(&s, "role", &sums);
 		if (r == 0)
-			r = segment_write(b, &s, role_path, &ret->role, d);
+			r = segment_write(b, &s, role_path, &ret->role, key, d);
 		stage_release(&s);
 	}
+	bool cached = b->opts->cache && b->opts->cache->dir;
 	for (size_t i = 0; i < b->n_nodes && r == 0; i++) {
-		r = build_stage_node(b, b->nodes[i], &s, d);
+		_cleanup_free_ char *name = xasprintf("%s/%s%s%s", node_dir, node_prefix, b->nodes[i]->hostname,
+						      compress_suffix(b->recipe->compression.method));
+		char in_key[SHA256_HEX_LEN + 1] = "", manifest[SHA256_HEX_LEN + 1];
+		if (cached)
+			r = node_input_key(b, b->nodes[i], in_key, d);
+		int k = r == 0 && cached ? node_segment_cached(b, in_key, name, &ret->node[i], manifest, d) : 0;
+		if (k != 0) {
+			r = k < 0 ? k : 0;
+			buf_printf(&sums, "%s node\n", manifest);
+			continue;
+		}
+		if (r == 0)
+			r = build_stage_node(b, b->nodes[i], &s, d);
 		if (r < 0)
 			break;
-		manifest_sum(&s, "node", &sums);
-		_cleanup_free_ char *name = xasprintf("%s/%s%s.cpio.gz", node_dir, node_prefix, b->nodes[i]->hostname);
-		r = segment_write(b, &s, name, &ret->node[i], d);
+		const struct stage_entry *me = stage_find(&s, PAYLOAD_MANIFESTS "/node");
+		memcpy(manifest, me ? me->sha256 : "-", me ? SHA256_HEX_LEN + 1 : 2);
+		buf_printf(&sums, "%s node\n", manifest);
+		r = segment_write(b, &s, name, &ret->node[i], key, d);
+		if (r == 0 && in_key[0] && key[0] && me) {
+			_cleanup_free_ char *note = xasprintf("%s %s\n", key, manifest);
+			cache_write(b->opts->cache, in_key, note, d);
+		}
 		stage_release(&s);
 	}
 	sha256_hex(sums.data ? sums.data : "", sums.len, ret->payload_sha256);
@@ -814,7 +1018,8 @@ int build_write_initrd_output(const struct build *b, struct pending *out, struct
 		diag_error(d, NULL, "cannot create '%s': %s", tmp, strerror(-r));
 		return r;
 	}
-	_cleanup_free_ char *shared = path_join(tmp, "shared.cpio.gz");
+	_cleanup_free_ char *shared_file = build_segment_file(b, "shared");
+	_cleanup_free_ char *shared = path_join(tmp, shared_file);
 	struct segment_sizes sizes;
 	r = build_write_segments(b, shared, tmp, "node-", &(struct segment_opts){ 0 }, NULL, &sizes, d);
 	if (r == 0)
@@ -835,7 +1040,10 @@ int build_write_initrd_output(const struct build *b, struct pending *out, struct
 		rm_rf(tmp);
 		return r;
 	}
-	pending_add(out, tmp, rc->outputs.initrd);
+	if (tree_up_to_date(tmp, rc->outputs.initrd, "SHA256SUMS"))
+		pending_fresh(out, tmp, rc->outputs.initrd);
+	else
+		pending_add(out, tmp, rc->outputs.initrd);
 	return 0;
 }
 
@@ -850,15 +1058,16 @@ void build_menu_entries(const struct build *b, const char *extra, struct boot_me
 	/* A worker's default entry joins the cluster (role segment): Ignition
 	 * must run its units as on a node's entry. */
 	bool role_seg = build_has_role_segment(b);
+	const char *suffix = compress_suffix(rc->compression.method);
 	_cleanup_free_ char *role_cmd = role_seg ? xasprintf("%s " FLATCAR_FIRST_BOOT, cmdline) : xstrdup(cmdline);
 	_cleanup_free_ char *title = role_seg
 		? xasprintf("%s: a %s that joins with the bootstrap token", rc->name, role_name(rc->role))
 		: xasprintf("%s: %s without node configuration", rc->name, role_name(rc->role));
 	struct boot_entry *e = boot_menu_add(m, rc->name, title, k, role_cmd);
 	strv_push_take(&e->initrds, xasprintf("%s/base.img", rc->name));
-	strv_push_take(&e->initrds, xasprintf("%s/shared.cpio.gz", rc->name));
+	strv_push_take(&e->initrds, xasprintf("%s/shared%s", rc->name, suffix));
 	if (role_seg)
-		strv_push_take(&e->initrds, xasprintf("%s/" BUILD_ROLE_SEGMENT, rc->name));
+		strv_push_take(&e->initrds, xasprintf("%s/" BUILD_ROLE_SEGMENT "%s", rc->name, suffix));
 	for (size_t i = 0; i < b->n_nodes; i++) {
 		const struct node *n = b->nodes[i];
 		_cleanup_free_ char *ntitle = xasprintf("%s: %s %s", n->hostname, role_name(n->role), n->ip);
@@ -867,8 +1076,8 @@ void build_menu_entries(const struct build *b, const char *extra, struct boot_me
 		_cleanup_free_ char *ncmd = xasprintf("%s dlws.node=%s " FLATCAR_FIRST_BOOT, cmdline, n->hostname);
 		struct boot_entry *ne = boot_menu_add(m, n->hostname, ntitle, k, ncmd);
 		strv_push_take(&ne->initrds, xasprintf("%s/base.img", rc->name));
-		strv_push_take(&ne->initrds, xasprintf("%s/shared.cpio.gz", rc->name));
-		strv_push_take(&ne->initrds, xasprintf("nodes/%s.cpio.gz", n->hostname));
+		strv_push_take(&ne->initrds, xasprintf("%s/shared%s", rc->name, suffix));
+		strv_push_take(&ne->initrds, xasprintf("nodes/%s%s", n->hostname, suffix));
 		if (n->mac)
 			ne->mac = xstrdup(n->mac);
 	}

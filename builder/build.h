@@ -27,6 +27,7 @@ struct build_opts {
 	struct progress *progress;      /* the status line of long steps (progress.h); NULL: none */
 };
 
+struct build_memo;
 struct cache;
 struct progress;
 struct sysext_work;
@@ -40,6 +41,7 @@ struct build {
 	char *apiserver_url;
 	const struct build_opts *opts;
 	struct sysext_work *sysext;     /* the systemd-sysext images this build makes (owned) */
+	struct build_memo *memo;        /* what every node's rendering shares, made once (owned) */
 };
 
 /* Loads the recipe and its cluster values; the role must have nodes. */
@@ -81,15 +83,19 @@ int build_stage_shared(const struct build *b, const struct segment_opts *o, stru
  * With node NULL, the role's segment (build_has_role_segment). */
 int build_stage_node(const struct build *b, const struct node *node, struct stage *ret, struct diags *d);
 
-/* Workers have a role segment, "<recipe>/role.cpio.gz" beside the shared
+/* Workers have a role segment, "<recipe>/role.cpio.zst" beside the shared
  * one: what the role's default entry boots to join without a node's
  * identity (a MAC not in the cluster values). */
-#define BUILD_ROLE_SEGMENT "role.cpio.gz"
+#define BUILD_ROLE_SEGMENT "role"
 bool build_has_role_segment(const struct build *b);
+
+/* A segment's file name: `name` and the suffix of the recipe's compression
+ * ("shared" -> "shared.cpio.zst"). */
+char *build_segment_file(const struct build *b, const char *name);
 
 /* The boot entries of a recipe: one for the role (kernel, base initrd and
  * shared segment) and one per node (plus its segment), paths relative to
- * the boot root as "<recipe>/..." and "nodes/<hostname>.cpio.gz", the
+ * the boot root as "<recipe>/..." and "nodes/<hostname>.cpio.zst", the
  * kernel command line base.cmdline plus dlws.* arguments and `extra`. */
 struct boot_menu;
 void build_menu_entries(const struct build *b, const char *extra, struct boot_menu *m);
@@ -105,7 +111,8 @@ struct segment_sizes {
 };
 void segment_sizes_release(struct segment_sizes *s);
 /* Writes the shared segment to `shared_path` and each node's segment to
- * "<node_dir>/<node_prefix><hostname>.cpio.gz", the shared one as `o` says;
+ * "<node_dir>/<node_prefix><hostname>.cpio.zst" (build_segment_file), the
+ * shared one as `o` says;
  * with `ret_shared`, the shared stage is handed back (for the files it
  * keeps on the medium). */
 int build_write_segments(const struct build *b, const char *shared_path, const char *node_dir, const char *node_prefix,
@@ -115,6 +122,7 @@ int build_check_initrd_size(const struct build *b, const struct segment_sizes *s
 			    const char *what, struct diags *d);
 
 /* Writes outputs.initrd beside its target, to be put in place by
- * pending_commit: a directory with shared.cpio.gz, one
- * node-<hostname>.cpio.gz per node and SHA256SUMS. */
+ * pending_commit: a directory with shared.cpio.zst, one
+ * node-<hostname>.cpio.zst per node and SHA256SUMS (the suffix as the
+ * recipe's compression). */
 int build_write_initrd_output(const struct build *b, struct pending *out, struct diags *d);

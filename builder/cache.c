@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "filesum.h"
 #include "fsutil.h"
 #include "util.h"
 
@@ -57,28 +58,29 @@ static void drop(const struct cache *c, const char *key) {
 	unlink(obj);
 }
 
-int cache_get(struct cache *c, const char *key, const char *dst, unsigned mode, struct diags *d) {
-	if (!c->dir)
+static int get(struct cache *c, const char *key, const char *dst, unsigned mode, unsigned *hits, unsigned *misses,
+	       struct diags *d) {
+	if (!c || !c->dir)
 		return 0;
 	_cleanup_free_ char *obj = object_path(c, key, "");
 	_cleanup_free_ char *sum_path = object_path(c, key, ".sum");
 	uint64_t want_size;
 	char want[SHA256_HEX_LEN + 1];
 	if (!read_sum(sum_path, &want_size, want)) {
-		c->misses++;
+		(*misses)++;
 		return 0;
 	}
 	/* Checked on every use: a byte flipped on disk must never ship. */
 	struct diags quiet = DIAGS_INIT;
 	char got[SHA256_HEX_LEN + 1];
 	uint64_t size = 0;
-	int r = sha256_file_hex(obj, got, &size, &quiet);
+	int r = filesum_object(obj, got, &size, &quiet);
 	diags_release(&quiet);
 	if (r < 0 || size != want_size || !streq(got, want)) {
 		diag_note(d, NULL, "the build cache's entry %.12s was damaged: made again", key);
 		drop(c, key);
 		c->damaged++;
-		c->misses++;
+		(*misses)++;
 		return 0;
 	}
 	unlink(dst);
@@ -87,10 +89,80 @@ int cache_get(struct cache *c, const char *key, const char *dst, unsigned mode, 
 		if (r < 0)
 			return r;
 	}
+	filesum_note(dst, got);
 	/* Its last use, for pruning. */
 	utimensat(AT_FDCWD, sum_path, NULL, 0);
-	c->hits++;
+	(*hits)++;
 	return 1;
+}
+
+int cache_get(struct cache *c, const char *key, const char *dst, unsigned mode, struct diags *d) {
+	return get(c, key, dst, mode, &c->hits, &c->misses, d);
+}
+
+int cache_fetch(struct cache *c, const char *key, const char *dst, unsigned mode, struct diags *d) {
+	unsigned hits = 0, misses = 0;
+	return get(c, key, dst, mode, &hits, &misses, d);
+}
+
+int cache_read(struct cache *c, const char *key, char **ret, struct diags *d) {
+	if (!c || !c->dir)
+		return 0;
+	_cleanup_free_ char *obj = object_path(c, key, "");
+	_cleanup_free_ char *sum_path = object_path(c, key, ".sum");
+	uint64_t want_size;
+	char want[SHA256_HEX_LEN + 1], got[SHA256_HEX_LEN + 1];
+	if (!read_sum(sum_path, &want_size, want))
+		return 0;
+	struct diags quiet = DIAGS_INIT;
+	char *text = NULL;
+	size_t len = 0;
+	int r = read_file(obj, 1u << 20, &text, &len, &quiet);
+	diags_release(&quiet);
+	if (r == 0)
+		sha256_hex(text, len, got);
+	if (r < 0 || len != want_size || !streq(got, want)) {
+		diag_note(d, NULL, "the build cache's entry %.12s was damaged: made again", key);
+		drop(c, key);
+		c->damaged++;
+		free(text);
+		return 0;
+	}
+	utimensat(AT_FDCWD, sum_path, NULL, 0);
+	*ret = text;
+	return 1;
+}
+
+void cache_write(struct cache *c, const char *key, const char *text, struct diags *d) {
+	if (!c || !c->dir)
+		return;
+	_cleanup_free_ char *tmp = xasprintf("%s/tmp/%s.%ld.text", c->dir, key, (long)getpid());
+	struct diags quiet = DIAGS_INIT;
+	if (write_file_atomic(tmp, text, strlen(text), 0444, &quiet) == 0)
+		cache_put(c, key, tmp, d);
+	else
+		diag_warning(d, NULL, "cannot add to the build cache '%s': %s", c->dir, quiet.n ? quiet.v[0].msg : "?");
+	unlink(tmp);
+	diags_release(&quiet);
+}
+
+int cache_copy(struct cache *c, const char *src, const char *dst, struct diags *d) {
+	if (!c || !c->dir)
+		return copy_file(src, dst, 0644, d);
+	char sum[SHA256_HEX_LEN + 1];
+	int r = filesum(src, sum, NULL, d);
+	if (r < 0)
+		return r;
+	char key[SHA256_HEX_LEN + 1];
+	_cleanup_free_ char *what = xasprintf("dlws-mkimage file %s", sum);
+	sha256_hex(what, strlen(what), key);
+	r = cache_fetch(c, key, dst, 0644, d);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = copy_file(src, dst, 0644, d);
+	if (r == 0)
+		cache_put(c, key, dst, d);
+	return r;
 }
 
 void cache_put(struct cache *c, const char *key, const char *src, struct diags *d) {
@@ -99,7 +171,7 @@ void cache_put(struct cache *c, const char *key, const char *src, struct diags *
 	struct diags quiet = DIAGS_INIT;
 	char sum[SHA256_HEX_LEN + 1];
 	uint64_t size;
-	int r = sha256_file_hex(src, sum, &size, &quiet);
+	int r = filesum(src, sum, &size, &quiet);
 	diags_release(&quiet);
 	_cleanup_free_ char *tmp = xasprintf("%s/tmp/%s.%ld", c->dir, key, (long)getpid());
 	_cleanup_free_ char *tmp_sum = xasprintf("%s.sum", tmp);
@@ -189,7 +261,75 @@ static void prune(struct cache *c) {
 	free(v);
 }
 
+/* outputs/<sha256 of the output's absolute path>. */
+static char *output_record(const struct cache *c, const char *path) {
+	const char *slash = strrchr(path, '/');
+	_cleanup_free_ char *dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup(".");
+	_cleanup_free_ char *real = realpath(dir[0] ? dir : "/", NULL);
+	if (!real)
+		return NULL;
+	_cleanup_free_ char *abs = xasprintf("%s/%s", real, slash ? slash + 1 : path);
+	char hex[SHA256_HEX_LEN + 1];
+	sha256_hex(abs, strlen(abs), hex);
+	return xasprintf("%s/outputs/%s", c->dir, hex);
+}
+
+static char *identity(const char *path) {
+	struct stat st;
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	return xasprintf("%llu %llu %llu %lld.%09ld %lld.%09ld", (unsigned long long)st.st_dev,
+			 (unsigned long long)st.st_ino, (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec,
+			 st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+}
+
+bool cache_output_fresh(const struct cache *c, const char *path, const char *key) {
+	if (!c || !c->dir)
+		return false;
+	_cleanup_free_ char *rec = output_record(c, path);
+	_cleanup_free_ char *id = identity(path);
+	if (!rec || !id)
+		return false;
+	struct diags quiet = DIAGS_INIT;
+	char *text = NULL;
+	size_t len;
+	int r = read_file(rec, 4096, &text, &len, &quiet);
+	diags_release(&quiet);
+	_cleanup_free_ char *want = xasprintf("%s %s\n", key, id);
+	bool fresh = r == 0 && streq(text, want);
+	free(text);
+	return fresh;
+}
+
+void cache_output_made(struct cache *c, const char *path, const char *key) {
+	if (!c || !c->dir)
+		return;
+	strv_push(&c->made_paths, path);
+	strv_push(&c->made_keys, key);
+}
+
+void cache_outputs_record(struct cache *c) {
+	if (!c->dir)
+		return;
+	_cleanup_free_ char *dir = path_join(c->dir, "outputs");
+	struct diags quiet = DIAGS_INIT;
+	if (mkdir_p(dir, 0755) == 0)
+		for (size_t i = 0; i < c->made_paths.n; i++) {
+			_cleanup_free_ char *rec = output_record(c, c->made_paths.v[i]);
+			_cleanup_free_ char *id = identity(c->made_paths.v[i]);
+			if (!rec || !id)
+				continue;
+			_cleanup_free_ char *text = xasprintf("%s %s\n", c->made_keys.v[i], id);
+			write_file_atomic(rec, text, strlen(text), 0644, &quiet);
+		}
+	diags_release(&quiet);
+	strv_release(&c->made_paths);
+	strv_release(&c->made_keys);
+}
+
 void cache_close(struct cache *c) {
+	strv_release(&c->made_paths);
+	strv_release(&c->made_keys);
 	if (!c->dir)
 		return;
 	/* Another build using the cache now: it prunes when it is done. */

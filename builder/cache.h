@@ -8,6 +8,10 @@
  *                         an entry without it does not exist
  *   tmp/                  entries being added (temp + rename: a crash or a
  *                         concurrent build never leaves half an entry)
+ *   outputs/<sha of path> "<key> <identity>" of an output file made from
+ *                         `key`: a build that would make it again from the
+ *                         same key leaves it as it is (cache_output_fresh)
+ *   sums                  file sums remembered across builds (filesum.h)
  *   .lock                 shared by builds, exclusive while pruning
  * Every use checks the entry's size and sha256 against its .sum: a
  * truncated or corrupted entry (or an output hard-linked to it and then
@@ -18,6 +22,7 @@
 
 #include "diag.h"
 #include "hash.h"
+#include "util.h"
 
 #define CACHE_DEFAULT_MAX (4ULL << 30)          /* bytes */
 
@@ -26,8 +31,9 @@ struct cache {
 	uint64_t max;           /* bytes kept after a build, oldest use dropped first */
 	int lock_fd;
 	unsigned hits, misses, damaged;
+	struct strv made_paths, made_keys;      /* cache_output_made, to record */
 };
-#define CACHE_INIT { NULL, CACHE_DEFAULT_MAX, -1, 0, 0, 0 }
+#define CACHE_INIT { NULL, CACHE_DEFAULT_MAX, -1, 0, 0, 0, STRV_INIT, STRV_INIT }
 
 /* Opens (creating) the cache at `dir` under a shared lock. A cache that
  * cannot be made is reported as a warning and left off: a build never
@@ -41,5 +47,30 @@ void cache_close(struct cache *c);
  * `mode`), 0 when there is none (a damaged one is removed), < 0 on an
  * I/O error writing `dst` (reported). */
 int cache_get(struct cache *c, const char *key, const char *dst, unsigned mode, struct diags *d);
+/* cache_get for what is not a payload segment (a boot loader image): not
+ * counted in hits and misses. */
+int cache_fetch(struct cache *c, const char *key, const char *dst, unsigned mode, struct diags *d);
+/* Small entries held in memory (what a node's inputs made: cache_write),
+ * checked as every entry. cache_read: 1 and *ret (NUL-terminated, to
+ * free), 0 when there is none or it is damaged. Neither is counted in
+ * hits and misses. */
+int cache_read(struct cache *c, const char *key, char **ret, struct diags *d);
+void cache_write(struct cache *c, const char *key, const char *text, struct diags *d);
+/* Copies `src` to `dst` (mode 0644) through the cache: a hard link of the
+ * cache's copy of those bytes (keyed by their sum), made now when there is
+ * none. A large input (a kernel, an OS image) put in every build's output
+ * is then neither copied nor hashed again. Without a cache: copy_file. */
+int cache_copy(struct cache *c, const char *src, const char *dst, struct diags *d);
 /* Adds the file `src` as `key`. Failing to add is a warning, not an error. */
 void cache_put(struct cache *c, const char *key, const char *src, struct diags *d);
+
+/* Outputs up to date. An output file is recorded with the key of all that
+ * went into it and its identity on disk (device, inode, size, mtime,
+ * ctime: any write to it, or another file in its place, moves them).
+ * Whether the file at `path` was recorded as made from `key` and is still
+ * that file. */
+bool cache_output_fresh(const struct cache *c, const char *path, const char *key);
+/* Notes that `path` is being made from `key`; recorded by
+ * cache_outputs_record once the outputs are in place. */
+void cache_output_made(struct cache *c, const char *path, const char *key);
+void cache_outputs_record(struct cache *c);

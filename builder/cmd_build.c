@@ -7,6 +7,7 @@
 #include "cache.h"
 #include "cmd.h"
 #include "disk.h"
+#include "filesum.h"
 #include "fsutil.h"
 #include "iso.h"
 #include "pxe.h"
@@ -25,15 +26,19 @@ static const char usage[] =
 	"options:\n"
 	"  -s, --set KEY=VALUE   override a template value for this run (e.g. values.x=y)\n"
 	CMD_NO_WAIT_HELP
-	"      --no-cache        make every payload segment anew (the cache is neither read nor filled)\n"
+	"      --no-cache        make every segment and output anew and hash every file (the cache is\n"
+	"                        neither read nor filled)\n"
 	"      --cache-max SIZE  keep the build cache (.cache beside the first output) under SIZE\n"
 	"                        (e.g. 2G; default 4G), the least recently used dropped first\n"
 	"  -q, --quiet           print errors only\n"
 	"  -v, --verbose         print every step\n"
 	"  -h, --help            show this help\n";
 
-static void say_written(const char *what, const char *path, size_t n_nodes) {
-	fprintf(stderr, "wrote %s %s (%zu node%s)\n", what, path, n_nodes, n_nodes == 1 ? "" : "s");
+static void say_written(const struct pending *out, const char *what, const char *path, size_t n_nodes) {
+	if (strv_contains(&out->fresh, path))
+		fprintf(stderr, "%s %s is up to date (%zu node%s)\n", what, path, n_nodes, n_nodes == 1 ? "" : "s");
+	else
+		fprintf(stderr, "wrote %s %s (%zu node%s)\n", what, path, n_nodes, n_nodes == 1 ? "" : "s");
 }
 
 /* The build cache: ".cache" in the directory of the recipe's first output
@@ -49,11 +54,12 @@ static char *cache_dir_for(const struct recipe *rc) {
 }
 
 static void say_cache(const struct cache *c) {
+	const char *damaged = c->damaged ? " (damaged entries made again)" : "";
 	if (!c->misses)
-		fprintf(stderr, "nothing changed in the payload: all %u segments from the build cache\n", c->hits);
+		fprintf(stderr, "nothing changed in the payload: all %u segments from the build cache%s\n", c->hits, damaged);
 	else
 		fprintf(stderr, "build cache: %u segment%s reused, %u made%s\n", c->hits, c->hits == 1 ? "" : "s",
-			c->misses, c->damaged ? " (damaged entries made again)" : "");
+			c->misses, damaged);
 }
 
 /* Recipes naming the same outputs.pxe.path share one bundle, with an entry
@@ -158,14 +164,20 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	struct cmd_pki pki = CMD_PKI_INIT;
 	if (r == 0)
 		r = cmd_lock(builds, (size_t)n_rest, true, false, no_wait, "build", ctx, &locks, &d);
+	/* Stages are flushed once, before they are put in place. */
+	fsutil_defer_sync();
+	/* Sums of files not changed since an earlier build are not taken again. */
+	_cleanup_free_ char *cache_dir = r == 0 && !no_cache ? cache_dir_for(builds[0]->recipe) : NULL;
+	_cleanup_free_ char *sums = cache_dir ? path_join(cache_dir, "sums") : NULL;
+	if (sums)
+		filesum_load(sums);
 	for (int i = 0; i < n_rest && r == 0; i++)
 		r = build_check_pins(builds[i], &d);
 	if (r == 0)
 		r = cmd_pki_prepare(builds, (size_t)n_rest, ctx, false, &pki, &d);
 	struct cache cache = CACHE_INIT;
-	if (r == 0 && !no_cache) {
-		_cleanup_free_ char *dir = cache_dir_for(builds[0]->recipe);
-		cache_open(&cache, dir, cache_max, &d);
+	if (r == 0 && cache_dir) {
+		cache_open(&cache, cache_dir, cache_max, &d);
 		opts.cache = &cache;
 	}
 	/* Outputs are written beside their targets and put in place together. */
@@ -182,6 +194,9 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	/* Every recipe's disks in one libguestfs appliance: it takes half a minute to start. */
 	if (r == 0 && disk_wanted(builds, (size_t)n_rest))
 		r = disk_write(builds, (size_t)n_rest, &disks_kept, &out, &d);
+	int synced = fsutil_sync_deferred(&d);
+	if (r == 0)
+		r = synced;
 	/* The PKI first: outputs are made from it, never the other way. */
 	if (r == 0)
 		r = cmd_pki_commit(&pki, ctx, false, &d);
@@ -191,23 +206,27 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	cmd_pki_abort(&pki);
 	if (r == 0 && ctx->verbosity > 0 && cache.dir && cache.hits + cache.misses)
 		say_cache(&cache);
+	if (r == 0)
+		cache_outputs_record(&cache);
+	if (cache.dir && sums)
+		filesum_save(sums);
 	cache_close(&cache);
 	lock_set_release(&locks);
 	for (int i = 0; i < n_rest && r == 0 && ctx->verbosity > 0; i++)
 		if (builds[i]->recipe->outputs.initrd)
-			say_written("initrd segments", builds[i]->recipe->outputs.initrd, builds[i]->n_nodes);
+			say_written(&out, "initrd segments", builds[i]->recipe->outputs.initrd, builds[i]->n_nodes);
 	for (size_t i = 0; i < n_bundles && r == 0 && ctx->verbosity > 0; i++) {
-		say_written("PXE bundle", bundles[i].path, bundles[i].n_nodes);
+		say_written(&out, "PXE bundle", bundles[i].path, bundles[i].n_nodes);
 		for (size_t k = 0; k < bundles[i].kept.n; k++)
 			fprintf(stderr, "kept %s in %s from its last build (rebuild it with its recipe to refresh it)\n",
 				bundles[i].kept.v[k], bundles[i].path);
 	}
 	for (int i = 0; i < n_rest && r == 0 && ctx->verbosity > 0; i++)
 		if (builds[i]->recipe->outputs.iso)
-			say_written("ISO", builds[i]->recipe->outputs.iso, builds[i]->n_nodes);
+			say_written(&out, "ISO", builds[i]->recipe->outputs.iso, builds[i]->n_nodes);
 	for (int i = 0; i < n_rest && r == 0 && ctx->verbosity > 0; i++)
 		if (builds[i]->recipe->outputs.disk)
-			say_written("disks", builds[i]->recipe->outputs.disk, builds[i]->n_nodes);
+			say_written(&out, "disks", builds[i]->recipe->outputs.disk, builds[i]->n_nodes);
 	/* One name per kept disk, a directory's together. */
 	for (size_t i = 0, k; i < disks_kept.n && r == 0 && ctx->verbosity > 0; i = k) {
 		for (k = i; k < disks_kept.n && streq(disks_kept.v[k], disks_kept.v[i]);)
@@ -216,6 +235,7 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 			k - i == 1 ? "" : "s", disks_kept.v[i]);
 	}
 	strv_release(&disks_kept);
+	strv_release(&out.fresh);
 	for (size_t i = 0; i < n_bundles; i++) {
 		free(bundles[i].builds);
 		strv_release(&bundles[i].kept);

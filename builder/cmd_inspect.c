@@ -17,7 +17,7 @@ static const char usage[] =
 	"time, cluster, recipes with roles, nodes and payload sums), boot entries, the\n"
 	"payload manifests, every certificate (subject, SANs, expiry) and the rendered\n"
 	"configs with secrets masked. OUTPUT is a PXE tree or its .tar, an initrd\n"
-	"directory, a hybrid ISO, one payload segment (.cpio.gz) or one disk (raw or\n"
+	"directory, a hybrid ISO, one payload segment (.cpio.zst|xz|gz) or one disk (raw or\n"
 	"qcow2, read through a read-only libguestfs appliance); it is read, never\n"
 	"unpacked or mounted on this machine. Private keys and token secrets are\n"
 	"never shown.\n"

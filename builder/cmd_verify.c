@@ -13,7 +13,7 @@ static const char usage[] =
 	"lists (and, for a PXE tree, its tar or an initrd directory, every file of\n"
 	"SHA256SUMS), reading the output without unpacking or mounting it. OUTPUT is a\n"
 	"PXE tree or its .tar, an initrd directory, a hybrid ISO, one segment\n"
-	"(.cpio.gz) or one disk (its OEM/dlws-manifest, read through a read-only\n"
+	"(.cpio.zst|xz|gz) or one disk (its OEM/dlws-manifest, read through a read-only\n"
 	"libguestfs appliance). Names each file that differs or is missing.\n"
 	"\n"
 	"options:\n"

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "filesum.h"
 #include "hash.h"
 #include "util.h"
 
@@ -103,9 +104,53 @@ int atomic_open(struct atomic_file *f, const char *path, mode_t mode, struct dia
 	return 0;
 }
 
+/* Deferred syncing: one open file per file system written to. */
+#define SYNC_FS_MAX 16
+static bool sync_deferred;
+static int sync_fds[SYNC_FS_MAX];
+static dev_t sync_devs[SYNC_FS_MAX];
+static size_t n_sync;
+
+void fsutil_defer_sync(void) {
+	sync_deferred = true;
+}
+
+/* Remembers the file system of `fd`; false when there is no room left
+ * (the file is then synced at once). */
+static bool defer(int fd) {
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return false;
+	for (size_t i = 0; i < n_sync; i++)
+		if (sync_devs[i] == st.st_dev)
+			return true;
+	if (n_sync == SYNC_FS_MAX)
+		return false;
+	int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (dup_fd < 0)
+		return false;
+	sync_fds[n_sync] = dup_fd;
+	sync_devs[n_sync++] = st.st_dev;
+	return true;
+}
+
+int fsutil_sync_deferred(struct diags *d) {
+	int r = 0;
+	for (size_t i = 0; i < n_sync; i++) {
+		if (syncfs(sync_fds[i]) < 0 && r == 0) {
+			r = -errno;
+			diag_error(d, NULL, "cannot flush what was written: %s", strerror(errno));
+		}
+		close(sync_fds[i]);
+	}
+	n_sync = 0;
+	sync_deferred = false;
+	return r;
+}
+
 int atomic_commit(struct atomic_file *f, struct diags *d) {
 	int r = 0;
-	if (fsync(f->fd) < 0) {
+	if (!(sync_deferred && defer(f->fd)) && fsync(f->fd) < 0) {
 		r = -errno;
 		diag_error(d, NULL, "cannot write '%s': %s", f->tmp, strerror(errno));
 	}
@@ -379,10 +424,10 @@ int tree_list(const char *dir, struct strv *ret, struct diags *d) {
 	return r;
 }
 
-int sha256sums_write(const char *dir, const char *name, struct diags *d) {
+/* What sha256sums_write writes for `dir`, into `b`. */
+static int sha256sums_text(const char *dir, const char *name, struct buf *b, struct diags *d) {
 	struct strv files = STRV_INIT;
 	int r = tree_list(dir, &files, d);
-	struct buf b = BUF_INIT;
 	for (size_t i = 0; i < files.n && r == 0; i++) {
 		if (streq(files.v[i], name))
 			continue;
@@ -391,17 +436,45 @@ int sha256sums_write(const char *dir, const char *name, struct diags *d) {
 		if (lstat(full, &st) < 0 || !S_ISREG(st.st_mode))
 			continue;
 		char sum[SHA256_HEX_LEN + 1];
-		r = sha256_file_hex(full, sum, NULL, d);
+		r = filesum(full, sum, NULL, d);
 		if (r == 0)
-			buf_printf(&b, "%s  %s\n", sum, files.v[i]);
+			buf_printf(b, "%s  %s\n", sum, files.v[i]);
 	}
 	strv_release(&files);
+	return r;
+}
+
+int sha256sums_write(const char *dir, const char *name, struct diags *d) {
+	struct buf b = BUF_INIT;
+	int r = sha256sums_text(dir, name, &b, d);
 	if (r == 0) {
 		_cleanup_free_ char *out = path_join(dir, name);
 		r = write_file_atomic(out, b.data ? b.data : "", b.len, 0644, d);
 	}
 	buf_release(&b);
 	return r;
+}
+
+bool tree_up_to_date(const char *tmp, const char *dst, const char *name) {
+	struct stat st;
+	if (lstat(dst, &st) < 0 || !S_ISDIR(st.st_mode))
+		return false;
+	_cleanup_free_ char *want_path = path_join(tmp, name);
+	_cleanup_free_ char *have_path = path_join(dst, name);
+	struct diags quiet = DIAGS_INIT;
+	char *want = NULL, *have_list = NULL;
+	size_t want_len = 0, have_list_len = 0;
+	struct buf have = BUF_INIT;
+	bool same = read_file(want_path, 64u << 20, &want, &want_len, &quiet) == 0 &&
+		    read_file(have_path, 64u << 20, &have_list, &have_list_len, &quiet) == 0 &&
+		    want_len == have_list_len && memcmp(want, have_list, want_len) == 0 &&
+		    sha256sums_text(dst, name, &have, &quiet) == 0 && have.len == want_len &&
+		    memcmp(have.data ? have.data : "", want, want_len) == 0;
+	free(want);
+	free(have_list);
+	buf_release(&have);
+	diags_release(&quiet);
+	return same;
 }
 
 bool is_sha256_hex(const char *p) {
@@ -541,7 +614,12 @@ int pending_commit(struct pending *p, struct diags *d) {
 	int r = 0;
 	for (size_t i = 0; i < p->tmp.n && r == 0; i++) {
 		struct stat st;
-		if (lstat(p->tmp.v[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (!p->tmp.v[i][0]) {
+			if (unlink(p->dst.v[i]) < 0 && errno != ENOENT) {
+				r = -errno;
+				diag_error(d, NULL, "cannot remove '%s': %s", p->dst.v[i], strerror(errno));
+			}
+		} else if (lstat(p->tmp.v[i], &st) == 0 && S_ISDIR(st.st_mode)) {
 			r = dir_replace(p->tmp.v[i], p->dst.v[i], d);
 		} else if (rename(p->tmp.v[i], p->dst.v[i]) < 0) {
 			r = -errno;
@@ -552,9 +630,21 @@ int pending_commit(struct pending *p, struct diags *d) {
 	return r;
 }
 
+void pending_remove(struct pending *p, const char *dst) {
+	strv_push(&p->tmp, "");
+	strv_push(&p->dst, dst);
+}
+
+void pending_fresh(struct pending *p, const char *tmp, const char *dst) {
+	if (tmp)
+		rm_rf(tmp);
+	strv_push(&p->fresh, dst);
+}
+
 void pending_abort(struct pending *p) {
 	for (size_t i = 0; i < p->tmp.n; i++)
-		rm_rf(p->tmp.v[i]);
+		if (p->tmp.v[i][0])
+			rm_rf(p->tmp.v[i]);
 	strv_release(&p->tmp);
 	strv_release(&p->dst);
 }

@@ -34,6 +34,14 @@ int atomic_commit(struct atomic_file *f, struct diags *d);
 void atomic_abort(struct atomic_file *f);
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct diags *d);
 
+/* A build writes thousands of files into stages that become visible only
+ * by a later rename (pending_commit, the PKI's exchange). Between
+ * fsutil_defer_sync and fsutil_sync_deferred, atomic_commit does not fsync
+ * each file: fsutil_sync_deferred flushes each file system written to
+ * once (syncfs(2)), and must come before those renames. */
+void fsutil_defer_sync(void);
+int fsutil_sync_deferred(struct diags *d);
+
 int mkdir_p(const char *path, mode_t mode);
 /* Creates the directories of `rel` below `root` (which exists) with
  * exactly `mode`, whatever the umask; errors reported. mkdirs_for_file
@@ -66,6 +74,11 @@ int dir_link_copy(const char *src, const char *dst, mode_t mode, struct diags *d
 /* Writes `name` inside `dir`: "<sha256>  <relative path>" for every regular
  * file below `dir` (sorted, itself excluded), as sha256sum -c reads it. */
 int sha256sums_write(const char *dir, const char *name, struct diags *d);
+/* Whether the tree `dst` holds exactly what the tree `tmp` does: the same
+ * files with the same sums, by `tmp`'s list `name` (sha256sums_write) and
+ * `dst`'s files hashed now (filesum.h: a file not changed since it was
+ * last hashed is not read again). */
+bool tree_up_to_date(const char *tmp, const char *dst, const char *name);
 
 /* A parsed SHA256SUMS, sorted by path. */
 struct sha256sum {
@@ -97,9 +110,17 @@ int copy_file(const char *src, const char *dst, unsigned mode, struct diags *d);
  * together at the end: a build either replaces all its outputs or none. */
 struct pending {
 	struct strv tmp, dst;
+	/* Outputs found up to date and left as they are (pending_fresh);
+	 * the caller reports and releases them. */
+	struct strv fresh;
 };
-#define PENDING_INIT { STRV_INIT, STRV_INIT }
+#define PENDING_INIT { STRV_INIT, STRV_INIT, STRV_INIT }
 void pending_add(struct pending *p, const char *tmp, const char *dst);
+/* `dst` is an output this build no longer makes: removed with the commit,
+ * so that a stale one is not taken for this build's. */
+void pending_remove(struct pending *p, const char *dst);
+/* `dst` is up to date: its temp `tmp` (may be NULL) is removed now. */
+void pending_fresh(struct pending *p, const char *tmp, const char *dst);
 /* Renames every temp over its target (directories via dir_replace). */
 int pending_commit(struct pending *p, struct diags *d);
 /* Removes every temp that was not committed. */

@@ -1,6 +1,6 @@
-/* Writes a staged payload as an initrd segment: gzip'd newc cpio, the
- * format the kernel unpacks when a bootloader loads it after the base
- * initrd. */
+/* Writes a staged payload as an initrd segment: a compressed newc cpio
+ * (compress.h), the format the kernel unpacks when a bootloader loads it
+ * after the base initrd. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compress.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "progress.h"
@@ -25,9 +26,11 @@ struct writer {
 	const char *out;
 	uint64_t done;          /* file bytes written, for progress */
 	struct progress *progress;
+	struct compressor *z;   /* where libarchive's cpio bytes go */
+	bool z_failed;          /* the compressor failed and said why */
 };
 
-/* What a segment's files hold: the bytes written through gzip. */
+/* What a segment's files hold: the bytes the compressor chews on. */
 static uint64_t stage_file_bytes(const struct stage *s) {
 	uint64_t n = 0;
 	for (size_t i = 0; i < s->n; i++)
@@ -39,6 +42,8 @@ static uint64_t stage_file_bytes(const struct stage *s) {
 static int archive_fail(struct writer *w, const char *what) {
 	/* A full or failing disk is told as such, not as libarchive's
 	 * "Write error" about whichever entry it was writing. */
+	if (w->z_failed)
+		return -EIO;
 	int e = archive_errno(w->a);
 	if (e == ENOSPC || e == EDQUOT || e == EIO || e == EROFS || e == EFBIG) {
 		diag_error(w->d, NULL, "cannot write '%s': %s", w->out, strerror(e));
@@ -147,8 +152,22 @@ static int write_entry(struct writer *w, const struct stage_entry *e) {
 	return e->type == STAGE_FILE ? write_content(w, e) : 0;
 }
 
-int initrd_write(const struct stage *s, const char *out_path, time_t mtime, struct progress *progress, uint64_t *ret_size,
-		 struct diags *d) {
+/* libarchive writes the cpio stream here; a failed write keeps its errno
+ * for archive_fail. */
+static la_ssize_t to_compressor(struct archive *a, void *ctx, const void *data, size_t len) {
+	struct writer *w = ctx;
+	int r = compressor_write(w->z, data, len);
+	if (r < 0) {
+		w->z_failed = compressor_failed(w->z);
+		archive_set_error(a, -r, "%s", strerror(-r));
+		return -1;
+	}
+	return (la_ssize_t)len;
+}
+
+int initrd_write(const struct stage *s, const char *out_path, const struct compression *comp, time_t mtime,
+		 struct progress *progress, uint64_t *ret_size, struct diags *d) {
+	static const struct compression default_comp = COMPRESSION_DEFAULT;
 	/* Entries must come parents first; the caller's order is not trusted. */
 	struct stage sorted = *s;
 	sorted.v = xmalloc(s->n * sizeof(*s->v) + 1);
@@ -166,15 +185,15 @@ int initrd_write(const struct stage *s, const char *out_path, time_t mtime, stru
 	struct writer w = { .a = archive_write_new(), .e = archive_entry_new(), .mtime = mtime, .d = d, .out = out_path, .progress = progress };
 	if (!w.a || !w.e)
 		abort();
-	if (archive_write_set_format_cpio_newc(w.a) != ARCHIVE_OK ||
-	    archive_write_add_filter_gzip(w.a) != ARCHIVE_OK) {
+	r = compressor_new(comp ? comp : &default_comp, f.fd, out_path, &w.z, d);
+	if (r < 0)
+		goto out;
+	if (archive_write_set_format_cpio_newc(w.a) != ARCHIVE_OK) {
 		r = archive_fail(&w, "setup");
 		goto out;
 	}
-	/* No timestamp in the gzip header, so equal inputs give equal bytes. */
-	archive_write_set_filter_option(w.a, "gzip", "timestamp", NULL);
 	archive_write_set_bytes_in_last_block(w.a, 1);
-	if (archive_write_open_fd(w.a, f.fd) != ARCHIVE_OK) {
+	if (archive_write_open2(w.a, &w, NULL, to_compressor, NULL, NULL) != ARCHIVE_OK) {
 		r = archive_fail(&w, "open");
 		goto out;
 	}
@@ -186,6 +205,11 @@ int initrd_write(const struct stage *s, const char *out_path, time_t mtime, stru
 		r = write_entry(&w, &sorted.v[i]);
 	if (r == 0 && archive_write_close(w.a) != ARCHIVE_OK)
 		r = archive_fail(&w, "close");
+	if (r == 0) {
+		r = compressor_finish(w.z);
+		if (r < 0 && !compressor_failed(w.z))
+			diag_error(d, NULL, "cannot write '%s': %s", out_path, strerror(-r));
+	}
 	if (r == 0)
 		progress_end(progress);
 	else
@@ -193,6 +217,7 @@ int initrd_write(const struct stage *s, const char *out_path, time_t mtime, stru
 out:
 	archive_write_free(w.a);
 	archive_entry_free(w.e);
+	compressor_free(w.z);
 	strv_release(&w.dirs);
 	free(sorted.v);
 	if (r < 0) {

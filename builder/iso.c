@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "bootcfg.h"
+#include "cache.h"
+#include "filesum.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "buildinfo.h"
@@ -30,6 +32,9 @@ struct iso_ctx {
 	 * while writing, so they are checked unchanged after it. */
 	struct stage large;
 	struct progress *progress;      /* may be NULL */
+	/* The output's key (cache.h): the writer's settings and every file
+	 * of the image by path, mode and sum, in the order added. */
+	struct sha256 *key;
 };
 
 static int iso_fail(struct iso_ctx *c, int code, const char *what) {
@@ -91,6 +96,12 @@ static int add_file(struct iso_ctx *c, const char *path, const char *src, mode_t
 	if (k < 0)
 		return iso_fail(c, k, src);
 	own(node, mode, c->epoch);
+	char sum[SHA256_HEX_LEN + 1];
+	r = filesum(abs, sum, NULL, c->d);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *line = xasprintf("file %s %o %s\n", path, (unsigned)mode, sum);
+	sha256_update(c->key, line, strlen(line));
 	return 0;
 }
 
@@ -132,7 +143,9 @@ static int fill(struct iso_ctx *c, const struct build *b, const char *work) {
 		diag_error(c->d, NULL, "cannot create '%s': %s", rdir, strerror(errno));
 		return -errno;
 	}
-	_cleanup_free_ char *shared = path_join(rdir, "shared.cpio.gz");
+	const char *suffix = compress_suffix(rc->compression.method);
+	_cleanup_free_ char *shared_file = build_segment_file(b, "shared");
+	_cleanup_free_ char *shared = path_join(rdir, shared_file);
 	struct stage *large = &c->large;
 	struct segment_sizes sizes = { 0 };
 	int r = build_write_segments(b, shared, ndir, "", &(struct segment_opts){ .large_threshold = rc->outputs.iso_large },
@@ -141,7 +154,7 @@ static int fill(struct iso_ctx *c, const struct build *b, const char *work) {
 	segment_sizes_release(&sizes);
 	_cleanup_free_ char *k = xasprintf("%s/vmlinuz", rc->name);
 	_cleanup_free_ char *bi = xasprintf("%s/base.img", rc->name);
-	_cleanup_free_ char *si = xasprintf("%s/shared.cpio.gz", rc->name);
+	_cleanup_free_ char *si = xasprintf("%s/%s", rc->name, shared_file);
 	if (r == 0)
 		r = add_file(c, k, rc->base.kernel, 0644);
 	if (r == 0)
@@ -149,12 +162,13 @@ static int fill(struct iso_ctx *c, const struct build *b, const char *work) {
 	if (r == 0)
 		r = add_file(c, si, shared, 0644);
 	if (r == 0 && build_has_role_segment(b)) {
-		_cleanup_free_ char *ri = xasprintf("%s/" BUILD_ROLE_SEGMENT, rc->name);
-		_cleanup_free_ char *role = path_join(rdir, BUILD_ROLE_SEGMENT);
+		_cleanup_free_ char *role_file = build_segment_file(b, BUILD_ROLE_SEGMENT);
+		_cleanup_free_ char *ri = xasprintf("%s/%s", rc->name, role_file);
+		_cleanup_free_ char *role = path_join(rdir, role_file);
 		r = add_file(c, ri, role, 0644);
 	}
 	for (size_t i = 0; i < b->n_nodes && r == 0; i++) {
-		_cleanup_free_ char *name = xasprintf("nodes/%s.cpio.gz", b->nodes[i]->hostname);
+		_cleanup_free_ char *name = xasprintf("nodes/%s%s", b->nodes[i]->hostname, suffix);
 		_cleanup_free_ char *src = path_join(work, name);
 		r = add_file(c, name, src, 0644);
 	}
@@ -197,7 +211,7 @@ static int add_boot(struct iso_ctx *c, const struct build *b, const char *work, 
 	boot_menu_release(&menu);
 	_cleanup_free_ char *efi = path_join(work, "efi.img");
 	if (r == 0)
-		r = loaders_efi_image(efi, b->recipe->outputs.iso_label, work, (long long)c->epoch, c->d);
+		r = loaders_efi_image(efi, b->recipe->outputs.iso_label, work, (long long)c->epoch, b->opts->cache, c->d);
 	if (r == 0)
 		r = add_file(c, "boot/efi.img", efi, 0644);
 	if (r < 0)
@@ -222,6 +236,10 @@ static int add_boot(struct iso_ctx *c, const struct build *b, const char *work, 
 	size_t len = 0;
 	r = read_file(isl->mbr, MBR_TEMPLATE_MAX, &mbr, &len, c->d);
 	if (r == 0) {
+		char sum[SHA256_HEX_LEN + 1];
+		sha256_hex(mbr, len, sum);
+		_cleanup_free_ char *line = xasprintf("mbr %s\n", sum);
+		sha256_update(c->key, line, strlen(line));
 		memcpy(area, mbr, len);
 		k = iso_write_opts_set_system_area(opts, area, 1 << 1 /* isohybrid MBR */, 0);
 		if (k < 0)
@@ -324,7 +342,13 @@ int iso_write(const struct build *b, struct pending *out, struct diags *d) {
 	}
 	struct iso_ctx c = {
 		.epoch = b->opts->epoch, .d = d, .out = rc->outputs.iso, .large = STAGE_INIT, .progress = b->opts->progress,
+		.key = sha256_new(),
 	};
+	/* What else shapes the bytes: this writer (the tool's version), the
+	 * volume's label and times, the GPT GUID's seed (make_opts). */
+	_cleanup_free_ char *settings = xasprintf("dlws-mkimage %s iso\nlabel %s\nrecipe %s\nepoch %lld\n", DLWS_VERSION,
+						  rc->outputs.iso_label, rc->name, (long long)c.epoch);
+	sha256_update(c.key, settings, strlen(settings));
 	struct isolinux_files isl = { 0 };
 	IsoWriteOpts *opts = NULL;
 	int r = loaders_isolinux(&isl, d);
@@ -352,7 +376,13 @@ int iso_write(const struct build *b, struct pending *out, struct diags *d) {
 	if (r == 0)
 		r = add_boot(&c, b, work, &isl, opts);
 	uint64_t size = 0;
-	if (r == 0)
+	char key[SHA256_HEX_LEN + 1];
+	sha256_final_hex(c.key, key);
+	bool fresh = r == 0 && cache_output_fresh(b->opts->cache, rc->outputs.iso, key);
+	struct stat st;
+	if (fresh && stat(rc->outputs.iso, &st) == 0)
+		size = (uint64_t)st.st_size;
+	else if (r == 0)
 		r = write_image(&c, opts, tmp, &size);
 	for (size_t i = 0; i < c.large.n && r == 0; i++)
 		if (c.large.v[i].on_medium)
@@ -374,6 +404,11 @@ int iso_write(const struct build *b, struct pending *out, struct diags *d) {
 		unlink(tmp);
 		return r;
 	}
+	if (fresh) {
+		pending_fresh(out, NULL, rc->outputs.iso);
+		return 0;
+	}
 	pending_add(out, tmp, rc->outputs.iso);
+	cache_output_made(b->opts->cache, rc->outputs.iso, key);
 	return 0;
 }

@@ -5,7 +5,7 @@
  *
  *   /isolinux/{isolinux.bin,ldlinux.c32,menu.c32,libutil.c32,isolinux.cfg,boot.cat}
  *   /boot/grub/grub.cfg   /boot/efi.img (EFI/BOOT/BOOTX64.EFI)
- *   /<recipe>/{vmlinuz,base.img,shared.cpio.gz}   /nodes/<hostname>.cpio.gz
+ *   /<recipe>/{vmlinuz,base.img,shared.cpio.zst}   /nodes/<hostname>.cpio.zst
  *   /dlws/medium-id   /dlws/large/<path>   large payload files, read from
  *                     the medium by the live system, never loaded into RAM
  */

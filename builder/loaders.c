@@ -7,7 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "cache.h"
+#include "filesum.h"
 #include "fsutil.h"
+#include "hash.h"
 #include "runcmd.h"
 #include "util.h"
 
@@ -53,11 +57,59 @@ int loaders_copy_ipxe(const char *dir, struct diags *d) {
 	return copy_from(env_or("DLWS_IPXE_DIR", "/usr/lib/ipxe"), files, ARRAY_SIZE(files), dir, "ipxe", d);
 }
 
-int loaders_grub_netboot(const char *out_path, struct diags *d) {
+/* The cache key of an image `programs` make from grub's modules: `what`
+ * says how (arguments, label, time), then the sums of every file of
+ * `grub_dir` and of each program as found in PATH, so an upgraded package
+ * makes the image anew. Empty when a file cannot be read (no caching). */
+static void image_key(const char *what, const char *grub_dir, const char *const *programs, char key[SHA256_HEX_LEN + 1]) {
+	struct buf b = BUF_INIT;
+	struct strv files = STRV_INIT;
+	struct diags quiet = DIAGS_INIT;
+	buf_printf(&b, "dlws-mkimage %s loader image\n%s\n", DLWS_VERSION, what);
+	bool ok = tree_list(grub_dir, &files, &quiet) == 0;
+	for (size_t i = 0; i < files.n && ok; i++) {
+		_cleanup_free_ char *full = path_join(grub_dir, files.v[i]);
+		char sum[SHA256_HEX_LEN + 1];
+		ok = filesum(full, sum, NULL, &quiet) == 0;
+		buf_printf(&b, "%s %s\n", sum, files.v[i]);
+	}
+	const char *path = getenv("PATH");
+	for (size_t i = 0; programs[i] && ok; i++) {
+		bool found = false;
+		_cleanup_free_ char *dirs = xstrdup(path && *path ? path : "/usr/bin:/bin:/usr/sbin:/sbin");
+		char *save = NULL;
+		for (char *dir = strtok_r(dirs, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+			_cleanup_free_ char *full = path_join(dir, programs[i]);
+			char sum[SHA256_HEX_LEN + 1];
+			if (access(full, X_OK) == 0 && filesum(full, sum, NULL, &quiet) == 0) {
+				buf_printf(&b, "%s %s\n", sum, programs[i]);
+				found = true;
+			}
+		}
+		ok = found;
+	}
+	if (ok)
+		sha256_hex(b.data, b.len, key);
+	else
+		key[0] = '\0';
+	strv_release(&files);
+	diags_release(&quiet);
+	buf_release(&b);
+}
+
+int loaders_grub_netboot(const char *out_path, struct cache *cache, struct diags *d) {
 	const char *grub_dir = env_or("DLWS_GRUB_EFI_DIR", "/usr/lib/grub/x86_64-efi");
 	if (!path_exists(grub_dir)) {
 		diag_error(d, NULL, "cannot find '%s' (install Debian's grub-efi-amd64-bin package)", grub_dir);
 		return -ENOENT;
+	}
+	static const char *const programs[] = { "grub-mkimage", NULL };
+	char key[SHA256_HEX_LEN + 1] = "";
+	if (cache && cache->dir) {
+		image_key("grub netboot", grub_dir, programs, key);
+		int k = key[0] ? cache_fetch(cache, key, out_path, 0644, d) : 0;
+		if (k != 0)
+			return k < 0 ? k : 0;
 	}
 	const char *argv[] = {
 		"grub-mkimage", "--format=x86_64-efi", "--directory", grub_dir, "--output", out_path,
@@ -67,7 +119,10 @@ int loaders_grub_netboot(const char *out_path, struct diags *d) {
 		"serial", "terminal", "efi_gop", "efi_uga", "all_video", "gzio", "sleep", "regexp",
 		NULL,
 	};
-	return run_command(argv, d);
+	int r = run_command(argv, d);
+	if (r == 0 && key[0])
+		cache_put(cache, key, out_path, d);
+	return r;
 }
 
 int loaders_isolinux(struct isolinux_files *ret, struct diags *d) {
@@ -98,11 +153,21 @@ void loaders_isolinux_release(struct isolinux_files *f) {
 	*f = (struct isolinux_files){ 0 };
 }
 
-int loaders_efi_image(const char *out_path, const char *label, const char *work, long long epoch, struct diags *d) {
+int loaders_efi_image(const char *out_path, const char *label, const char *work, long long epoch, struct cache *cache,
+		      struct diags *d) {
 	const char *grub_dir = env_or("DLWS_GRUB_EFI_DIR", "/usr/lib/grub/x86_64-efi");
 	if (!path_exists(grub_dir)) {
 		diag_error(d, NULL, "cannot find '%s' (install Debian's grub-efi-amd64-bin package)", grub_dir);
 		return -ENOENT;
+	}
+	static const char *const programs[] = { "grub-mkimage", "mkfs.fat", "mmd", "mcopy", NULL };
+	char key[SHA256_HEX_LEN + 1] = "";
+	if (cache && cache->dir) {
+		_cleanup_free_ char *what = xasprintf("efi image\nlabel %s\nepoch %lld", label, epoch);
+		image_key(what, grub_dir, programs, key);
+		int k = key[0] ? cache_fetch(cache, key, out_path, 0644, d) : 0;
+		if (k != 0)
+			return k < 0 ? k : 0;
 	}
 	_cleanup_free_ char *early = path_join(work, "grub-early.cfg");
 	_cleanup_free_ char *efi = path_join(work, "BOOTX64.EFI");
@@ -148,5 +213,7 @@ int loaders_efi_image(const char *out_path, const char *label, const char *work,
 		r = run_command(mcopy, d);
 	if (r < 0)
 		unlink(out_path);
+	else if (key[0])
+		cache_put(cache, key, out_path, d);
 	return r;
 }

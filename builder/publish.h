@@ -96,7 +96,7 @@ struct publish_release {
 	uint64_t size;          /* apparent size of its tree, as du -sb counts it */
 	bool current;
 	struct strv roles;      /* from its dlws-build.json, else top-level directories with a vmlinuz */
-	struct strv nodes;      /* hostnames, from the same, else nodes/<hostname>.cpio.gz */
+	struct strv nodes;      /* hostnames, from the same, else nodes/<hostname>.cpio.* */
 };
 /* The releases in `dest`, oldest first (*ret_n may be 0). The caller frees
  * them with publish_releases_free. */

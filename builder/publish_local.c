@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "buildinfo.h"
+#include "compress.h"
 #include "lock.h"
 #include "publish_int.h"
 
@@ -428,8 +429,9 @@ static void local_release_info(const char *dir, struct publish_release *rel) {
 	_cleanup_free_ char *nodes = path_join(dir, "nodes");
 	if (!known && path_exists(nodes) && dir_names(nodes, &names, NULL, &quiet) == 0)
 		for (size_t i = 0; i < names.n; i++)
-			if (endswith(names.v[i], ".cpio.gz") && strlen(names.v[i]) > strlen(".cpio.gz"))
-				strv_push_take(&rel->nodes, xstrndup(names.v[i], strlen(names.v[i]) - strlen(".cpio.gz")));
+			if (compress_suffix_len(names.v[i]))
+				strv_push_take(&rel->nodes,
+					       xstrndup(names.v[i], strlen(names.v[i]) - compress_suffix_len(names.v[i])));
 	strv_release(&names);
 	diags_release(&quiet);
 }

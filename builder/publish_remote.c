@@ -145,7 +145,7 @@ static const char sh_list[] = SH_PROLOGUE
 	"  b=\"$f/" BUILDINFO_FILE "\"\n"
 	"  if [ -f \"$b\" ]; then printf 'buildinfo %s %s\\n' \"$n\" \"$(wc -c <\"$b\")\"; cat \"$b\"; fi\n"
 	"  for v in \"$f\"/*/vmlinuz; do [ -f \"$v\" ] || continue; v=${v%/vmlinuz}; printf 'role %s %s\\n' \"$n\" \"${v##*/}\"; done\n"
-	"  for c in \"$f\"/nodes/*.cpio.gz; do [ -f \"$c\" ] || continue; c=${c##*/}; printf 'node %s %s\\n' \"$n\" \"${c%.cpio.gz}\"; done\n"
+	"  for c in \"$f\"/nodes/*.cpio.zst \"$f\"/nodes/*.cpio.xz \"$f\"/nodes/*.cpio.gz; do [ -f \"$c\" ] || continue; c=${c##*/}; printf 'node %s %s\\n' \"$n\" \"${c%.cpio.*}\"; done\n"
 	"done\n";
 
 /* Lists releases/$3 for the check: its SHA256SUMS (length-prefixed), then

@@ -9,6 +9,8 @@
 #include "bootcfg.h"
 #include "buildinfo.h"
 #include "buf.h"
+#include "cache.h"
+#include "filesum.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "loaders.h"
@@ -49,11 +51,13 @@ static int add_recipe(const struct build *b, const char *tmp, struct boot_menu *
 	}
 	_cleanup_free_ char *kernel = path_join(dir, "vmlinuz");
 	_cleanup_free_ char *base = path_join(dir, "base.img");
-	_cleanup_free_ char *shared = path_join(dir, "shared.cpio.gz");
+	_cleanup_free_ char *shared_file = build_segment_file(b, "shared");
+	_cleanup_free_ char *shared = path_join(dir, shared_file);
 	_cleanup_free_ char *url = image_url(b);
-	int r = copy_file(rc->base.kernel, kernel, 0644, d);
+	struct cache *cache = b->opts->cache;
+	int r = cache_copy(cache, rc->base.kernel, kernel, d);
 	if (r == 0)
-		r = copy_file(rc->base.initrd, base, 0644, d);
+		r = cache_copy(cache, rc->base.initrd, base, d);
 	if (r == 0 && url) {
 		_cleanup_free_ char *os = path_join(dir, PXE_IMAGE_DIR);
 		_cleanup_free_ char *image = path_join(os, strrchr(url, '/') + 1);
@@ -61,7 +65,7 @@ static int add_recipe(const struct build *b, const char *tmp, struct boot_menu *
 		if (r < 0)
 			diag_error(d, NULL, "cannot create '%s': %s", os, strerror(-r));
 		else
-			r = copy_file(rc->base.image, image, 0644, d);
+			r = cache_copy(cache, rc->base.image, image, d);
 	}
 	struct segment_sizes sizes = { 0 };
 	if (r == 0)
@@ -198,7 +202,7 @@ static int keep_file(const char *path, const char *tmp, const char *name, const 
 	if (link(src, dst) < 0 && (r = copy_file(src, dst, 0644, d)) < 0)
 		return r;
 	char sum[SHA256_HEX_LEN + 1];
-	r = sha256_file_hex(dst, sum, NULL, d);
+	r = filesum(dst, sum, NULL, d);
 	if (r == 0 && strncmp(sum, line, SHA256_HEX_LEN) != 0) {
 		diag_error(d, NULL, "cannot keep '%s': it differs from the bundle's SHA256SUMS (damaged); rebuild its recipe", src);
 		r = -EBADMSG;
@@ -514,22 +518,48 @@ int pxe_write_bundle(const struct build *const *builds, size_t n, const char *pa
 		r = loaders_copy_pxelinux(tmp, d);
 	if (r == 0) {
 		_cleanup_free_ char *efi = path_join(tmp, "bootx64.efi");
-		r = loaders_grub_netboot(efi, d);
+		r = loaders_grub_netboot(efi, builds[0]->opts->cache, d);
 	}
 	boot_menu_release(&menu);
 	if (r == 0)
 		r = sha256sums_write(tmp, "SHA256SUMS", d);
 	_cleanup_free_ char *tar_tmp = xasprintf("%s.tar", tmp);
 	_cleanup_free_ char *tar = xasprintf("%s.tar", path);
-	if (r == 0) {
-		const char *top = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-		r = tarball_write(tmp, top, tar_tmp, builds[0]->opts->epoch, d);
+	/* The tar is made of the tree: its key is the tree's sums, its top
+	 * directory's name and the mtime of its entries. */
+	const char *top = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	struct cache *cache = builds[0]->opts->cache;
+	bool want_tar = false;
+	for (size_t i = 0; i < n; i++)
+		want_tar |= builds[i]->recipe->outputs.pxe_tar;
+	char tar_key[SHA256_HEX_LEN + 1] = "";
+	if (r == 0 && cache && want_tar) {
+		_cleanup_free_ char *sums_path = path_join(tmp, "SHA256SUMS");
+		char sums[SHA256_HEX_LEN + 1];
+		r = filesum(sums_path, sums, NULL, d);
+		_cleanup_free_ char *what = xasprintf("dlws-mkimage %s pxe tar\ntop %s\nepoch %lld\nsums %s\n", DLWS_VERSION, top,
+						      (long long)builds[0]->opts->epoch, sums);
+		sha256_hex(what, strlen(what), tar_key);
 	}
+	bool tar_fresh = r == 0 && tar_key[0] && cache_output_fresh(cache, tar, tar_key);
+	if (r == 0 && want_tar && !tar_fresh)
+		r = tarball_write(tmp, top, tar_tmp, builds[0]->opts->epoch, d);
 	if (r < 0) {
 		rm_rf(tmp);
 		return r;
 	}
-	pending_add(out, tmp, path);
-	pending_add(out, tar_tmp, tar);
+	if (tree_up_to_date(tmp, path, "SHA256SUMS"))
+		pending_fresh(out, tmp, path);
+	else
+		pending_add(out, tmp, path);
+	if (!want_tar) {
+		pending_remove(out, tar);
+	} else if (tar_fresh) {
+		pending_fresh(out, NULL, tar);
+	} else {
+		pending_add(out, tar_tmp, tar);
+		if (tar_key[0])
+			cache_output_made(cache, tar, tar_key);
+	}
 	return 0;
 }

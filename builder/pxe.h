@@ -4,7 +4,7 @@
  *
  *   pxelinux.0 ldlinux.c32 menu.c32 libutil.c32 pxelinux.cfg/{default,01-<mac>}
  *   bootx64.efi grub.cfg grub/<mac>.cfg      boot.ipxe   dnsmasq.conf   SHA256SUMS
- *   <recipe>/{vmlinuz,base.img,shared.cpio.gz}   nodes/<hostname>.cpio.gz
+ *   <recipe>/{vmlinuz,base.img,shared.cpio.zst}   nodes/<hostname>.cpio.zst
  *   dlws-build.json (what the bundle serves: buildinfo.h)
  *
  * With boot_server: in the cluster values, a boot server's whole set-up:
@@ -24,8 +24,10 @@
  * they must keep serving every recipe the bundle already serves. */
 int pxe_check(const struct build *const *builds, size_t n, struct diags *d);
 /* Writes one bundle serving every build in `builds` (they share
- * outputs.pxe.path) and its tarball beside their targets, to be put in
- * place by pending_commit; the first build's role entry is the default.
+ * outputs.pxe.path), and its tarball when one of them asks (outputs.pxe.tar;
+ * else a tarball of an earlier build is removed), beside their targets, to
+ * be put in place by pending_commit; the first build's role entry is the
+ * default. A tree or tarball already up to date is left as it is.
  * Recipes the bundle served before and `builds` do not make are kept from
  * its last build (their names pushed to `kept`). */
 int pxe_write_bundle(const struct build *const *builds, size_t n, const char *path, struct strv *kept, struct pending *out,

@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "buildinfo.h"
+#include "compress.h"
 #include "disk.h"
 #include "fsutil.h"
 #include "stage.h"
@@ -193,11 +194,14 @@ static void read_segment(struct pull *src, struct reader_segment *seg, struct ke
 	if (!a)
 		die_oom();
 	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_zstd(a);
 	archive_read_support_format_cpio(a);
 	struct buf err = BUF_INIT;
 	uint64_t total = 0;
 	if (archive_read_open(a, src, NULL, pull_read_cb, NULL) != ARCHIVE_OK) {
-		buf_printf(&err, "not a payload segment (gzip'd cpio): %s", archive_error_string(a) ? archive_error_string(a) : "?");
+		buf_printf(&err, "not a payload segment (a zstd, xz or gzip compressed cpio): %s",
+			   archive_error_string(a) ? archive_error_string(a) : "?");
 		goto out;
 	}
 	for (size_t count = 0;; count++) {
@@ -272,7 +276,7 @@ out:
 /* ---- the output's own files --------------------------------------------- */
 
 static bool is_segment_name(const char *path) {
-	return endswith(path, ".cpio.gz");
+	return compress_suffix_len(path) > 0;
 }
 
 struct reading {
@@ -585,14 +589,14 @@ static int identify(const char *path, enum reader_kind *ret, bool *ret_qcow2, st
 		*ret = READER_ISO;
 	else if (sniff(fd, 257, "ustar", 5))
 		*ret = READER_PXE_TAR;
-	else if (sniff(fd, 0, "\x1f\x8b", 2))
+	else if (sniff(fd, 0, "\x1f\x8b", 2) || sniff(fd, 0, "\x28\xb5\x2f\xfd", 4) || sniff(fd, 0, "\xfd" "7zXZ\0", 6))
 		*ret = READER_SEGMENT;
 	else if (sniff(fd, 0, "QFI\xfb", 4) || sniff(fd, 512, "EFI PART", 8)) {
 		*ret = READER_DISK;
 		*ret_qcow2 = sniff(fd, 0, "QFI\xfb", 4);
 	} else {
 		diag_error(d, NULL, "'%s' is not an output of dlws-mkimage (a PXE tree or tar, an initrd directory, an ISO or "
-			   "a .cpio.gz segment)", path);
+			   "a .cpio.zst, .cpio.xz or .cpio.gz segment)", path);
 		r = -EINVAL;
 	}
 	close(fd);
@@ -882,7 +886,7 @@ void reader_verify(const struct reader_output *o, struct strv *problems, size_t 
 	for (size_t i = 0; i < o->n_segs; i++)
 		verify_segment(o, &o->segs[i], problems, checked, elsewhere);
 	if (o->kind != READER_SEGMENT && o->n_segs == 0)
-		strv_push_take(problems, xasprintf("%s: holds no payload segment (*.cpio.gz)", o->path));
+		strv_push_take(problems, xasprintf("%s: holds no payload segment (*.cpio.zst, .xz or .gz)", o->path));
 }
 
 /* ---- secrets ------------------------------------------------------------ */

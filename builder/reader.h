@@ -1,6 +1,6 @@
 /* Reading a built output back, as untrusted input: a PXE tree or its tar,
  * an outputs.initrd directory, a hybrid ISO, or one payload segment
- * (*.cpio.gz). One pass streams every file once: regular files are
+ * (*.cpio.zst, .xz, .gz). One pass streams every file once: regular files are
  * hashed as they go by, segments inside an ISO, a tar or a tree are read
  * by streaming the outer file's data into a second archive reader (never
  * extracted), and only small files of interest are kept in memory (each

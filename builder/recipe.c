@@ -588,10 +588,43 @@ static void load_disk(struct recipe *r, const struct value *doc, const struct va
 		diag_error(d, &disk->loc, "'outputs.disk' needs 'base.image': the OS image the disks are made from");
 }
 
+/* compression: zstd | xz | gzip, or { method: .., level: N }. */
+static void load_compression(struct recipe *r, const struct value *doc, struct diags *d) {
+	static const char *const keys[] = { "method", "level" };
+	r->compression = (struct compression)COMPRESSION_DEFAULT;
+	const struct value *v = value_map_get(doc, "compression");
+	if (!v)
+		return;
+	r->compression_loc = v->loc;
+	const struct value *method = v, *level = NULL;
+	if (v->kind == VALUE_MAP) {
+		schema_keys(v, keys, ARRAY_SIZE(keys), "compression", d);
+		method = schema_get(v, "method", VALUE_SCALAR, true, "compression", d);
+		level = schema_get(v, "level", VALUE_SCALAR, false, "compression", d);
+	} else if (v->kind != VALUE_SCALAR) {
+		diag_error(d, &v->loc, "'compression' must be zstd, xz or gzip, or a map with 'method' and 'level'");
+		return;
+	}
+	if (!method)
+		return;
+	if (compress_parse(method->text, &r->compression.method) < 0) {
+		diag_error(d, &method->loc, "unknown compression '%s' (expected zstd, xz or gzip)", method->text);
+		return;
+	}
+	int min, max, def;
+	compress_levels(r->compression.method, &min, &max, &def);
+	long n;
+	if (level && (!value_as_long(level, &n) || n < min || n > max))
+		diag_error(d, &level->loc, "invalid %s level '%s' (expected %d to %d; default %d)",
+			   compress_name(r->compression.method), level->text, min, max, def);
+	else if (level)
+		r->compression.level = (int)n;
+}
+
 static void load_outputs(struct recipe *r, const struct value *doc, struct diags *d) {
 	static const char *const keys[] = { "initrd", "pxe", "iso", "disk" };
 	static const char *const initrd_keys[] = { "path", "max_size" };
-	static const char *const pxe_keys[] = { "path", "max_initrd" };
+	static const char *const pxe_keys[] = { "path", "max_initrd", "tar" };
 	const struct value *out = schema_get(doc, "outputs", VALUE_MAP, true, "recipe", d);
 	if (!out)
 		return;
@@ -608,6 +641,9 @@ static void load_outputs(struct recipe *r, const struct value *doc, struct diags
 		const char *max = schema_str(pxe, "max_initrd", false, "outputs.pxe", d);
 		if (max && parse_size(max, &r->outputs.max_pxe_initrd) < 0)
 			diag_error(d, schema_loc(pxe, "max_initrd"), "invalid size '%s' (expected e.g. 64M or 4G)", max);
+		const struct value *tar = value_map_get(pxe, "tar");
+		if (tar && !value_as_bool(tar, &r->outputs.pxe_tar))
+			diag_error(d, &tar->loc, "'tar' must be true or false");
 	}
 	const struct value *iso = schema_get(out, "iso", VALUE_MAP, false, "outputs", d);
 	if (iso)
@@ -633,6 +669,7 @@ int recipe_load(const char *path, struct recipe **ret, struct diags *d) {
 	static const char *const keys[] = {
 		"recipe", "name", "role", "cluster", "base", "pki", "config", "files",
 		"overlays", "install", "images", "container_runtime", "outputs", "values", "sysext",
+		"compression",
 	};
 	size_t errors_before = d->n_errors;
 	char *text = NULL;
@@ -681,6 +718,7 @@ int recipe_load(const char *path, struct recipe **ret, struct diags *d) {
 	load_overlays(rc, doc, d);
 	load_sysext(rc, doc, d);
 	load_install(rc, doc, d);
+	load_compression(rc, doc, d);
 	load_outputs(rc, doc, d);
 	const struct value *values = schema_get(doc, "values", VALUE_MAP, false, "recipe", d);
 	rc->values = values ? value_copy(values) : value_new_map(&doc->loc);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "cluster.h"
+#include "compress.h"
 #include "diag.h"
 #include "layout.h"
 #include "pki.h"
@@ -83,11 +84,14 @@ struct recipe {
 		char *after;    /* poweroff | reboot | shell */
 		bool wipe;
 	} install;
+	struct compression compression; /* "compression:": of every payload segment */
+	struct srcloc compression_loc;
 	struct {
 		char *initrd;   /* outputs.initrd.path: a directory of payload segments */
 		uint64_t max_initrd;    /* outputs.initrd.max_size, 0 = no limit */
 		struct srcloc initrd_loc;
-		char *pxe;      /* outputs.pxe.path: a TFTP/HTTP root (and <path>.tar) */
+		char *pxe;      /* outputs.pxe.path: a TFTP/HTTP root */
+		bool pxe_tar;   /* outputs.pxe.tar: also <path>.tar of the tree (default off) */
 		uint64_t max_pxe_initrd;        /* outputs.pxe.max_initrd, 0 = no limit */
 		struct srcloc pxe_loc;
 		char *iso;      /* outputs.iso.path: a hybrid ISO (CD and USB stick, BIOS and UEFI) */

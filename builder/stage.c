@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "filesum.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "util.h"
@@ -75,7 +76,7 @@ int stage_add_file(struct stage *s, const char *path, const char *src, unsigned 
 		diag_error(d, at, "cannot open '%s': %s", src, strerror(errno));
 		return k;
 	}
-	int r = sha256_file_hex(src, sum, &size, d);
+	int r = filesum(src, sum, &size, d);
 	if (r < 0)
 		return r;
 	if (want_sha256 && !streq(sum, want_sha256)) {

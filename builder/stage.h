@@ -92,9 +92,11 @@ void stage_release(struct stage *s);
  * by path, type, mode, size and content sum or link target. */
 void stage_key(const struct stage *s, const char *salt, char hex[SHA256_HEX_LEN + 1]);
 
-/* Writes the tree as a gzip'd newc cpio, owner root, every mtime `mtime`,
- * parents created 0755, atomically (tmp + rename). Returns the size written. */
+/* Writes the tree as a newc cpio compressed as `comp` says (NULL: the
+ * default, compress.h), owner root, every mtime `mtime`, parents created
+ * 0755, atomically (tmp + rename). Returns the size written. `progress`
+ * (may be NULL) shows how far a long one is. */
+struct compression;
 struct progress;
-/* `progress` (may be NULL) shows how far a long one is. */
-int initrd_write(const struct stage *s, const char *out_path, time_t mtime, struct progress *progress, uint64_t *ret_size,
-		 struct diags *d);
+int initrd_write(const struct stage *s, const char *out_path, const struct compression *comp, time_t mtime,
+		 struct progress *progress, uint64_t *ret_size, struct diags *d);

@@ -23,6 +23,7 @@
 #include <sqfs/super.h>
 
 #include "buf.h"
+#include "filesum.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "util.h"
@@ -486,7 +487,7 @@ static int check_pins(const struct recipe_sysext *x, uint64_t *sizes, struct dia
 	for (size_t i = 0; i < x->n_files; i++) {
 		const struct recipe_file *f = &x->files[i];
 		char sum[SHA256_HEX_LEN + 1];
-		int k = sha256_file_hex(f->src, sum, &sizes[i], d);
+		int k = filesum(f->src, sum, &sizes[i], d);
 		if (k < 0)
 			return k;
 		if (!streq(sum, f->sha256)) {

@@ -1,10 +1,12 @@
 #include "value.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "hash.h"
 #include "util.h"
 
 static struct value *value_new(enum value_kind kind, const struct srcloc *loc) {
@@ -238,4 +240,28 @@ const char *value_kind_name(enum value_kind k) {
 	case VALUE_MAP: return "map";
 	}
 	return "?";
+}
+
+void value_hash(const struct value *v, bool (*keep)(const char *key, void *ctx), void *ctx, struct sha256 *h) {
+	char head[64];
+	if (!v) {
+		sha256_update(h, "-", 1);
+		return;
+	}
+	int n = snprintf(head, sizeof(head), "%d %d %zu %zu:", (int)v->kind, v->plain, v->kind == VALUE_LIST ? v->n : 0,
+			 v->kind == VALUE_SCALAR && v->text ? strlen(v->text) : (size_t)0);
+	sha256_update(h, head, (size_t)n);
+	if (v->kind == VALUE_SCALAR && v->text)
+		sha256_update(h, v->text, strlen(v->text));
+	for (size_t i = 0; i < v->n; i++) {
+		if (v->kind == VALUE_MAP) {
+			if (keep && !keep(v->keys[i], ctx))
+				continue;
+			n = snprintf(head, sizeof(head), "k%zu:", strlen(v->keys[i]));
+			sha256_update(h, head, (size_t)n);
+			sha256_update(h, v->keys[i], strlen(v->keys[i]));
+		}
+		value_hash(v->items[i], keep, ctx, h);
+	}
+	sha256_update(h, ";", 1);
 }

@@ -41,6 +41,11 @@ int value_set_path(struct value *root, const char *path, struct value *item);
 /* Scalar interpretations of plain YAML scalars. Return false when `v` is
  * not a scalar of that type. */
 bool value_is_null(const struct value *v);
+/* Feeds `v` to `h` unambiguously (kinds, plainness, texts and keys with
+ * their lengths, in order): equal hashes, equal trees. With `keep`, a map
+ * entry whose key it refuses is left out, with all below it. */
+struct sha256;
+void value_hash(const struct value *v, bool (*keep)(const char *key, void *ctx), void *ctx, struct sha256 *h);
 bool value_as_bool(const struct value *v, bool *ret);
 bool value_as_long(const struct value *v, long *ret);
 /* Truthiness for template conditions: a non-empty list/map, or a scalar

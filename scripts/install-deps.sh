@@ -7,6 +7,7 @@ packages=(
 	# build
 	build-essential pkg-config libyaml-dev libssl-dev libarchive-dev zlib1g-dev libisofs-dev libjson-c-dev libsquashfs-dev
 	# the install agent is linked statically: the .a files libarchive needs
+	# (libzstd and liblzma also compress the builder's segments)
 	libbz2-dev liblzma-dev libxml2-dev nettle-dev libzstd-dev liblz4-dev libacl1-dev
 	# the built-in default base (base/mkbase.sh)
 	linux-image-amd64 busybox-static cpio kmod xz-utils zstd

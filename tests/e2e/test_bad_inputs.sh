@@ -109,6 +109,20 @@ case_ dest_is_builders_ignition $R \
 case_ unknown_container_runtime $R \
 	"recipes/master.recipe:41:20: error: 'container_runtime' must be containerd or docker, not 'cri-o'" \
 	"echo 'container_runtime: cri-o' >>$R"
+# compression: a method name, or a map of method and level.
+L=$(( $(wc -l <"$WORK/base/$R") + 1 ))
+case_ unknown_compression $R \
+	"recipes/master.recipe:$L:14: error: unknown compression 'lz4' (expected zstd, xz or gzip)" \
+	"echo 'compression: lz4' >>$R"
+case_ compression_level_out_of_range $R \
+	"recipes/master.recipe:$L:37: error: invalid zstd level '25' (expected 1 to 19; default 3)" \
+	"echo 'compression: { method: zstd, level: 25 }' >>$R"
+case_ compression_missing_method $R \
+	"recipes/master.recipe:$L:14: error: missing required key 'method' in compression" \
+	"echo 'compression: { level: 3 }' >>$R"
+case_ compression_wrong_type $R \
+	"recipes/master.recipe:$L:14: error: 'compression' must be zstd, xz or gzip, or a map with 'method' and 'level'" \
+	"echo 'compression: [zstd]' >>$R"
 case_ role_without_nodes recipes/etcd.recipe \
 	"recipes/etcd.recipe:6:10: error: 'recipes/cluster.yaml' lists no etcd nodes for role 'etcd'" \
 	"sed -i '/dlws-etcd1/d; s/^etcd:/etcd: []/' recipes/cluster.yaml"

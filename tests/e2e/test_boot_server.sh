@@ -52,11 +52,11 @@ build || { fail build "the bundle did not build"; finish; }
 # The image is served, not carried in RAM: no segment holds it, and the
 # worker's install.conf names its URL and sum.
 img_sum=$(sha256sum <out/os.img.bz2 | cut -d' ' -f1)
-conf=$(bsdtar -xOf out/pxe/worker/shared.cpio.gz usr/share/oem/dlws/install.conf)
+conf=$(bsdtar -xOf out/pxe/worker/shared.cpio.zst usr/share/oem/dlws/install.conf)
 if [ "$(sha256sum <out/pxe/worker/os/os.img.bz2 | cut -d' ' -f1)" = "$img_sum" ] &&
 	grep -qx "DLWS_INSTALL_IMAGE=http://192.168.255.1/worker/os/os.img.bz2" <<<"$conf" &&
 	grep -qx "DLWS_INSTALL_IMAGE_SHA256=$img_sum" <<<"$conf" &&
-	! bsdtar -tf out/pxe/worker/shared.cpio.gz | grep -q 'os\.img'; then
+	! bsdtar -tf out/pxe/worker/shared.cpio.zst | grep -q 'os\.img'; then
 	pass image_served_not_in_initrd
 else
 	fail image_served_not_in_initrd "install.conf: $(tr '\n' ' ' <<<"$conf")"
@@ -142,7 +142,7 @@ user_data=usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data
 # payload whose cloud-config is TREE's (a release's node segment).
 expect_node() {
 	local name=$1 host=$2 tree=$3 c=$WORK/console-$1 cc
-	cc=$(bsdtar -xOf "$tree/nodes/$host.cpio.gz" $user_data | sha256sum | cut -d' ' -f1)
+	cc=$(bsdtar -xOf "$tree/nodes/$host.cpio.zst" $user_data | sha256sum | cut -d' ' -f1)
 	if grep -qx "DLWS-HOSTNAME: $host" "$c" && grep -q '^DLWS-PAYLOAD: OK ' "$c" &&
 		grep -qx "DLWS-FILE: $cc /$user_data" "$c"; then
 		pass "$name"
@@ -162,11 +162,11 @@ fetched() {
 
 : >"$WORK/nginx-access.log"
 net_boot bios_etcd1 bios tap0 52:54:00:00:11:01 && expect_node bios_etcd1 dlws-etcd1 out/pxe
-fetched bios_etcd1_over_http /boot.ipxe /etcd/vmlinuz /etcd/base.img /etcd/shared.cpio.gz /nodes/dlws-etcd1.cpio.gz
+fetched bios_etcd1_over_http /boot.ipxe /etcd/vmlinuz /etcd/base.img /etcd/shared.cpio.zst /nodes/dlws-etcd1.cpio.zst
 if [ -f "$ovmf_code" ]; then
 	: >"$WORK/nginx-access.log"
 	net_boot uefi_etcd1 uefi tap1 52:54:00:00:11:01 && expect_node uefi_etcd1 dlws-etcd1 out/pxe
-	fetched uefi_etcd1_over_http /boot.ipxe /etcd/vmlinuz /etcd/shared.cpio.gz /nodes/dlws-etcd1.cpio.gz
+	fetched uefi_etcd1_over_http /boot.ipxe /etcd/vmlinuz /etcd/shared.cpio.zst /nodes/dlws-etcd1.cpio.zst
 else
 	fail uefi_etcd1 "OVMF is not installed ($ovmf_code; make deps installs ovmf)"
 fi
@@ -189,7 +189,7 @@ if net_boot install_worker1 bios tap2 52:54:00:00:21:01 -drive "file=$WORK/disk.
 		[ "$(debugfs -R 'cat /etc/os-release' "$WORK/root.img" 2>/dev/null | sha256sum | cut -d' ' -f1)" = \
 			"$(echo 'stand-in OS image for dlws-mkimage tests' | sha256sum | cut -d' ' -f1)" ] &&
 		[ "$(debugfs -R "cat /var/lib/flatcar-install/user_data" "$WORK/root.img" 2>/dev/null | sha256sum | cut -d' ' -f1)" = \
-			"$(bsdtar -xOf out/pxe/nodes/dlws-worker1.cpio.gz $user_data | sha256sum | cut -d' ' -f1)" ]; then
+			"$(bsdtar -xOf out/pxe/nodes/dlws-worker1.cpio.zst $user_data | sha256sum | cut -d' ' -f1)" ]; then
 		pass installed_disk_has_image_and_payload
 	else
 		fail installed_disk_has_image_and_payload "no ROOT with the stand-in OS and worker1's cloud-config on the disk"

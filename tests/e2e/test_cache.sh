@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The build cache (out/.cache): a rebuild with nothing changed makes no
 # segment and says so, and its outputs are byte for byte those of a clean
-# --no-cache build; a template change remakes only the segments it touches
+# --no-cache build and left in place (an output changed on disk is made
+# again); a template change remakes only the segments it touches
 # (reported), outputs again equal to a clean build; a truncated or
 # corrupted entry is found and made again, never used; two builds sharing
 # the cache at once both come out right; --cache-max bounds it; --no-cache
@@ -45,6 +46,25 @@ else
 	fail no_change_rebuild_equals_clean_build "$(diff <(sums p) <(sums "$WORK/clean") | head -5)"
 fi
 
+# Outputs already up to date are left as they are: the same files (inodes),
+# and said so. One changed on disk is made again.
+inodes() { (cd p/out && stat -c '%i %n' master.iso worker.iso pxe/SHA256SUMS pxe/worker/shared.cpio.zst master-initrd/SHA256SUMS); }
+before=$(inodes)
+err=$(cd p && "$MK" $M $W 2>&1 >/dev/null)
+if [ -n "$before" ] && [ "$(inodes)" = "$before" ] && grep -q '^ISO recipes/../out/master.iso is up to date' <<<"$err" &&
+	grep -q '^PXE bundle recipes/../out/pxe is up to date' <<<"$err"; then
+	pass up_to_date_outputs_left_in_place
+else
+	fail up_to_date_outputs_left_in_place "$(diff <(echo "$before") <(inodes)): $err"
+fi
+flip_byte p/out/master.iso 40000
+err=$(cd p && "$MK" $M $W 2>&1 >/dev/null)
+if grep -q '^wrote ISO recipes/../out/master.iso' <<<"$err" && [ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
+	pass output_changed_on_disk_is_made_again
+else
+	fail output_changed_on_disk_is_made_again "$err $(diff <(sums p) <(sums "$WORK/clean") | head -5)"
+fi
+
 # A template only workers render: each worker's segment and the role's are
 # made again, not the shared ones nor any master's.
 echo '# changed' >>p/recipes/templates/kubelet-config.yaml
@@ -82,7 +102,7 @@ check outputs_verify_after_damage test "$verified" = yes
 
 # An output is a hard link of its cache entry: changing it in place must
 # not poison the next build.
-seg=$(find p/out/pxe -name shared.cpio.gz | head -1)
+seg=$(find p/out/pxe -name shared.cpio.zst | head -1)
 flip_byte "$seg" 50
 (cd p && "$MK" -q $M $W) && [ "$(sums p)" = "$(sums "$WORK/clean")" ] &&
 	pass output_changed_in_place_does_not_poison_the_cache ||

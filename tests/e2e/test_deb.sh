@@ -154,7 +154,7 @@ fi
 [ "$rc" = 0 ] && pass deb-installed-build || fail deb-installed-build "$(tail -5 "$WORK/ex.log")"
 # The payload step in the media is the package's (found beside the
 # installed tool), not some checkout's.
-if segment_cat ex/out/master-initrd/shared.cpio.gz usr/share/oem/dlws/bin/dlws-payload >payload 2>/dev/null &&
+if segment_cat ex/out/master-initrd/shared.cpio.zst usr/share/oem/dlws/bin/dlws-payload >payload 2>/dev/null &&
 	cmp -s payload "$R/usr/lib/dlws-mkimage/dlws-payload"; then
 	pass deb-installed-payload-script
 else

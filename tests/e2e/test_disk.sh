@@ -168,9 +168,9 @@ if ! grep -qx '@dlws-worker2:ign:mode' "$WORK/answers"; then
 	fail read_back "guestfish read nothing: $(tail -3 "$WORK/answers.err")"
 	finish
 fi
-check_node dlws-master out/master-initrd/node-dlws-master.cpio.gz
-check_node dlws-worker1 out/worker-initrd/node-dlws-worker1.cpio.gz
-check_node dlws-worker2 out/worker-initrd/node-dlws-worker2.cpio.gz
+check_node dlws-master out/master-initrd/node-dlws-master.cpio.zst
+check_node dlws-worker1 out/worker-initrd/node-dlws-worker1.cpio.zst
+check_node dlws-worker2 out/worker-initrd/node-dlws-worker2.cpio.zst
 
 # Keys: every .key of the master's pki at 0600 (read in the same session
 # would need one query per file; the log lists each with its mode).
@@ -223,7 +223,7 @@ else
 	}
 	# line_in NAME LINE: the console of boot NAME has exactly LINE.
 	line_in() { grep -qxF -- "$2" "$WORK/console-$1"; }
-	seg=out/master-initrd/node-dlws-master.cpio.gz
+	seg=out/master-initrd/node-dlws-master.cpio.zst
 	want_ud=$(segment_cat $seg usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data | sha)
 	want_ign=$(segment_cat $seg usr/share/oem/config.ign | sha)
 	# Made before the first boot: a copy of the master's disk without user_data.

@@ -68,10 +68,10 @@ rootfs=usr/share/oem/dlws/rootfs
 node_root() { # segment dir
 	mkdir -p "$2" && bsdtar -xf "$1" -C "$2" && echo "$2/$rootfs"
 }
-E1=$(node_root out/etcd-initrd/node-dlws-etcd1.cpio.gz "$WORK/etcd1")
-E2=$(node_root out/etcd-initrd/node-dlws-etcd2.cpio.gz "$WORK/etcd2")
-M=$(node_root out/pki-master/node-dlws-master.cpio.gz "$WORK/master")
-W=$(node_root out/pki-worker/node-dlws-worker1.cpio.gz "$WORK/worker1")
+E1=$(node_root out/etcd-initrd/node-dlws-etcd1.cpio.zst "$WORK/etcd1")
+E2=$(node_root out/etcd-initrd/node-dlws-etcd2.cpio.zst "$WORK/etcd2")
+M=$(node_root out/pki-master/node-dlws-master.cpio.zst "$WORK/master")
+W=$(node_root out/pki-worker/node-dlws-worker1.cpio.zst "$WORK/worker1")
 
 env1=$E1/etc/etcd/etcd.env
 if grep -qx 'ETCD_CLIENT_CERT_AUTH=true' "$env1" && grep -qx 'ETCD_PEER_CLIENT_CERT_AUTH=true' "$env1" &&

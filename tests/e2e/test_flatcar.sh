@@ -54,7 +54,7 @@ sed -e 's/^name: master$/name: masterinst/' \
 	-e 's|\.\./out/master-initrd|../out/masterinst-initrd|; s|\.\./out/master\.iso|../out/masterinst.iso|; s|\.\./out/pxe\b|../out/pxe-inst|' \
 	-e 's|^  cmdline: .*|&\n  image: ../out/os.img.gz|' recipes/master.recipe >recipes/masterinst.recipe
 printf 'install: { device: auto, after: poweroff }\nimages:\n  - { src: ../images/app.tar, sha256: %s }\n' "$app_sum" >>recipes/masterinst.recipe
-if "$MK" -q recipes/masterinst.recipe && [ -f out/masterinst-initrd/node-dlws-master.cpio.gz ] && [ -d out/pxe-inst ]; then
+if "$MK" -q recipes/masterinst.recipe && [ -f out/masterinst-initrd/node-dlws-master.cpio.zst ] && [ -d out/pxe-inst ]; then
 	pass build_install_variant
 else
 	fail build_install_variant "master with install: and images: did not build"
@@ -140,7 +140,7 @@ for n in master worker etcd gpu-worker; do
 	sed -i "s|^outputs:\$|&\n  initrd: { path: ../../out/flatcar/$n-initrd }|" $R/$n.recipe
 done
 if err=$("$MK" -q $R/master.recipe $R/worker.recipe $R/etcd.recipe $R/gpu-worker.recipe 2>&1) &&
-	[ -f out/flatcar/master-initrd/node-dlws-master.cpio.gz ] && [ -f out/flatcar/gpu-worker-initrd/role.cpio.gz ]; then
+	[ -f out/flatcar/master-initrd/node-dlws-master.cpio.zst ] && [ -f out/flatcar/gpu-worker-initrd/role.cpio.zst ]; then
 	pass build_production_recipes
 else
 	fail build_production_recipes "${err:-no initrd bundle in out/flatcar}"
@@ -166,16 +166,16 @@ for iso in out/*.iso out/flatcar/*.iso; do
 done
 
 # Every payload segment of every output: initrd bundles, PXE trees, ISOs.
-# A role segment (role.cpio.gz) is what a worker recipe's default entry
+# A role segment (role.cpio.zst) is what a worker recipe's default entry
 # loads instead of a node segment: checked like one.
 some() { local f; for f; do [ -f "$f" ] && printf '%s\n' "$f"; done; }
-mapfile -t node_segs < <(some out/*-initrd/node-*.cpio.gz out/flatcar/*-initrd/node-*.cpio.gz out/pxe*/nodes/*.cpio.gz out/flatcar/pxe/nodes/*.cpio.gz)
-mapfile -t role_segs < <(some out/*-initrd/role.cpio.gz out/flatcar/*-initrd/role.cpio.gz out/pxe*/*/role.cpio.gz out/flatcar/pxe/*/role.cpio.gz)
-mapfile -t shared_segs < <(some out/*-initrd/shared.cpio.gz out/flatcar/*-initrd/shared.cpio.gz out/pxe*/*/shared.cpio.gz out/flatcar/pxe/*/shared.cpio.gz)
+mapfile -t node_segs < <(some out/*-initrd/node-*.cpio.zst out/flatcar/*-initrd/node-*.cpio.zst out/pxe*/nodes/*.cpio.zst out/flatcar/pxe/nodes/*.cpio.zst)
+mapfile -t role_segs < <(some out/*-initrd/role.cpio.zst out/flatcar/*-initrd/role.cpio.zst out/pxe*/*/role.cpio.zst out/flatcar/pxe/*/role.cpio.zst)
+mapfile -t shared_segs < <(some out/*-initrd/shared.cpio.zst out/flatcar/*-initrd/shared.cpio.zst out/pxe*/*/shared.cpio.zst out/flatcar/pxe/*/shared.cpio.zst)
 for n in "${isos[@]}"; do
-	mapfile -t -O "${#node_segs[@]}" node_segs < <(some "$WORK"/iso/"$n"/nodes/*.cpio.gz)
-	mapfile -t -O "${#role_segs[@]}" role_segs < <(some "$WORK"/iso/"$n"/*/role.cpio.gz)
-	mapfile -t -O "${#shared_segs[@]}" shared_segs < <(some "$WORK"/iso/"$n"/*/shared.cpio.gz)
+	mapfile -t -O "${#node_segs[@]}" node_segs < <(some "$WORK"/iso/"$n"/nodes/*.cpio.zst)
+	mapfile -t -O "${#role_segs[@]}" role_segs < <(some "$WORK"/iso/"$n"/*/role.cpio.zst)
+	mapfile -t -O "${#shared_segs[@]}" shared_segs < <(some "$WORK"/iso/"$n"/*/shared.cpio.zst)
 done
 # The segments that carry a config.ign: nodes' and roles'.
 cfg_segs=("${node_segs[@]}" "${role_segs[@]}")
@@ -293,7 +293,7 @@ def bootcheck(tree, workers, families):
     workers = set(w for w in workers.split(",") if w)
     bad = []
     nd = os.path.join(tree, "nodes")
-    want_nodes = sorted(f[:-len(".cpio.gz")] for f in os.listdir(nd) if f.endswith(".cpio.gz")) if os.path.isdir(nd) else []
+    want_nodes = sorted(f[:-len(".cpio.zst")] for f in os.listdir(nd) if f.endswith(".cpio.zst")) if os.path.isdir(nd) else []
     if not want_nodes:
         bad.append("no node segments in nodes/")
     want_roles = sorted(d for d in os.listdir(tree) if d in workers and os.path.isfile(os.path.join(tree, d, "base.img")))
@@ -323,9 +323,9 @@ def bootcheck(tree, workers, families):
                     if not recipe:
                         bad.append("%s loads %s without dlws.recipe" % (where, initrds))
                         continue
-                    want = ["%s/base.img" % recipe, "%s/shared.cpio.gz" % recipe]
+                    want = ["%s/base.img" % recipe, "%s/shared.cpio.zst" % recipe]
                     if recipe in workers:
-                        want.append("%s/role.cpio.gz" % recipe)
+                        want.append("%s/role.cpio.zst" % recipe)
                         roles.add(recipe)
                         if "flatcar.first_boot=1" not in e["cmdline"]:
                             bad.append("%s (role segment): no flatcar.first_boot=1 in %r" % (where, " ".join(e["cmdline"])))
@@ -337,7 +337,7 @@ def bootcheck(tree, workers, families):
                 nodes.add(node)
                 if "flatcar.first_boot=1" not in e["cmdline"]:
                     bad.append("%s: no flatcar.first_boot=1 in %r" % (where, " ".join(e["cmdline"])))
-                loads(where, e, initrds, ["%s/base.img" % recipe, "%s/shared.cpio.gz" % recipe, "nodes/%s.cpio.gz" % node])
+                loads(where, e, initrds, ["%s/base.img" % recipe, "%s/shared.cpio.zst" % recipe, "nodes/%s.cpio.zst" % node])
         if sorted(nodes) != want_nodes:
             bad.append("%s...: entries for [%s], nodes [%s]" % (files[0] if files else "(none)", " ".join(sorted(nodes)), " ".join(want_nodes)))
         if sorted(roles) != want_roles:
@@ -568,20 +568,20 @@ fi
 declare -A VFAIL VNODES
 why_keys="" why_sysext="" why_cover=""
 nodes_checked=0 prod_checked=0 roles_checked=0
-mapfile -t vsegs < <(some out/*-initrd/node-*.cpio.gz out/*-initrd/role.cpio.gz out/flatcar/*-initrd/node-*.cpio.gz out/flatcar/*-initrd/role.cpio.gz)
+mapfile -t vsegs < <(some out/*-initrd/node-*.cpio.zst out/*-initrd/role.cpio.zst out/flatcar/*-initrd/node-*.cpio.zst out/flatcar/*-initrd/role.cpio.zst)
 for nseg in "${vsegs[@]}"; do
 	bundle=${nseg%/*}
 	label=${bundle#out/}
 	label=${label%-initrd}
 	case ${nseg##*/} in
-	role.cpio.gz) label="$label:role" ;;
-	*) host=${nseg##*/node-} label="$label/${host%.cpio.gz}" ;;
+	role.cpio.zst) label="$label:role" ;;
+	*) host=${nseg##*/node-} label="$label/${host%.cpio.zst}" ;;
 	esac
 	r=$WORK/root-${label//[\/:]/-}
 	cp -a "$base" "$r"
 	# (a) the payload as the kernel unpacks the segments, then its rootfs
 	# copied into / as dlws-payload does.
-	bsdtar -xpf "$bundle/shared.cpio.gz" -C "$r" && bsdtar -xpf "$nseg" -C "$r" || { fail "extract_$label" "bsdtar"; continue; }
+	bsdtar -xpf "$bundle/shared.cpio.zst" -C "$r" && bsdtar -xpf "$nseg" -C "$r" || { fail "extract_$label" "bsdtar"; continue; }
 	[ -d "$r/usr/share/oem/dlws/rootfs" ] && cp -a "$r/usr/share/oem/dlws/rootfs/." "$r/"
 	names=()
 	# (b) systemd-sysext as Flatcar runs it (systemd-sysext.service, early in
@@ -721,19 +721,19 @@ done
 why_same=""
 for s in "${cfg_segs[@]}"; do
 	h=${s##*/}
-	h=${h%.cpio.gz}
+	h=${h%.cpio.zst}
 	rn=${s%/*}
 	rn=${rn##*/}
 	ref=""
 	case ${SHOW[$s]}:$h in
 	out/*-initrd/*) continue ;;
-	out/pxe-inst/*) ref=out/masterinst-initrd/node-$h.cpio.gz ;;
-	out/pxe/*:role) ref=out/$rn-initrd/role.cpio.gz ;;
-	out/pxe/*) ref=$(ls out/{master,etcd,worker}-initrd/node-"$h".cpio.gz 2>/dev/null | head -1) ;;
-	out/flatcar/pxe/*:role) ref=out/flatcar/$rn-initrd/role.cpio.gz ;;
-	out/flatcar/pxe/*) ref=$(ls out/flatcar/{master,etcd,worker}-initrd/node-"$h".cpio.gz 2>/dev/null | head -1) ;;
-	*.iso:*:role) ref=${SHOW[$s]%%.iso:*}-initrd/role.cpio.gz ;;
-	*.iso:*) ref=${SHOW[$s]%%.iso:*}-initrd/node-$h.cpio.gz ;;
+	out/pxe-inst/*) ref=out/masterinst-initrd/node-$h.cpio.zst ;;
+	out/pxe/*:role) ref=out/$rn-initrd/role.cpio.zst ;;
+	out/pxe/*) ref=$(ls out/{master,etcd,worker}-initrd/node-"$h".cpio.zst 2>/dev/null | head -1) ;;
+	out/flatcar/pxe/*:role) ref=out/flatcar/$rn-initrd/role.cpio.zst ;;
+	out/flatcar/pxe/*) ref=$(ls out/flatcar/{master,etcd,worker}-initrd/node-"$h".cpio.zst 2>/dev/null | head -1) ;;
+	*.iso:*:role) ref=${SHOW[$s]%%.iso:*}-initrd/role.cpio.zst ;;
+	*.iso:*) ref=${SHOW[$s]%%.iso:*}-initrd/node-$h.cpio.zst ;;
 	esac
 	for f in usr/share/oem/config.ign usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data; do
 		[ -n "$ref" ] && [ -n "${SEGDIR[$ref]:-}" ] && cmp -s "${SEGDIR[$s]}/$f" "${SEGDIR[$ref]}/$f" ||

@@ -9,6 +9,7 @@
 . "$(dirname "$0")/../lib/e2e.sh"
 cd "$WORK"
 make_project p
+pxe_tar p
 cd p
 # kubectl over 1 MiB stays on the ISO as it is (dlws/large/...): a marker
 # finds its bytes in the image.
@@ -74,12 +75,12 @@ if want_type == "iso":
     assert et == [("BIOS", "isolinux/isolinux.bin", True), ("UEFI", "boot/efi.img", True)], et
     menus = {x["file"]: x["entries"] for x in m["boot"]["menus"]}
     assert menus["isolinux/isolinux.cfg"] == ["master", "dlws-master", "rescue"], menus
-    assert any(e["path"].startswith("/usr/share/oem/dlws/large/") for man in segs["master/shared.cpio.gz"]["manifests"] for e in man["entries"])
+    assert any(e["path"].startswith("/usr/share/oem/dlws/large/") for man in segs["master/shared.cpio.zst"]["manifests"] for e in man["entries"])
 if want_type in ("pxe-tree", "pxe-tar"):
     macs = sorted(x["mac"] for x in m["boot"]["per_mac"] if x["file"].startswith("pxelinux.cfg/"))
     assert macs == ["52:54:00:00:10:01", "52:54:00:00:11:01", "52:54:00:00:21:01", "52:54:00:00:21:02"], macs
-    assert "nodes/dlws-worker2.cpio.gz" in segs and "worker/role.cpio.gz" in segs, list(segs)
-if any(s.startswith("nodes/") or s.startswith("node-") or s.endswith(".cpio.gz") for s in segs):
+    assert "nodes/dlws-worker2.cpio.zst" in segs and "worker/role.cpio.zst" in segs, list(segs)
+if any(s.startswith("nodes/") or s.startswith("node-") or s.endswith(".cpio.zst") for s in segs):
     cfgs = [c["path"] for c in m["configs"]]
     if want_nodes:
         assert "/usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data" in cfgs and "/usr/share/oem/config.ign" in cfgs, cfgs
@@ -91,7 +92,7 @@ inspect_json iso out/master.iso iso master dlws-master
 inspect_json pxe_tree out/pxe pxe-tree "master worker etcd" "dlws-master dlws-worker1 dlws-worker2 dlws-etcd1"
 inspect_json pxe_tar out/pxe.tar pxe-tar "master worker etcd" "dlws-master dlws-worker1 dlws-worker2 dlws-etcd1"
 inspect_json initrd_dir out/worker-initrd initrd-dir worker "dlws-worker1 dlws-worker2"
-inspect_json segment out/pxe/nodes/dlws-master.cpio.gz segment "" "dlws-master"
+inspect_json segment out/pxe/nodes/dlws-master.cpio.zst segment "" "dlws-master"
 # --json is the answer, whatever -q says; without -v the manifests leave
 # their entries out, as the man page says, and nothing else changes.
 "$MK" -q inspect --json out/master.iso >"$WORK/quiet.json" 2>"$WORK/quiet.err"
@@ -121,7 +122,7 @@ else
 fi
 
 # verify on fresh outputs.
-for o in out/master.iso out/pxe out/pxe.tar out/worker-initrd out/pxe/nodes/dlws-worker1.cpio.gz; do
+for o in out/master.iso out/pxe out/pxe.tar out/worker-initrd out/pxe/nodes/dlws-worker1.cpio.zst; do
 	if v=$("$MK" verify "$o" 2>&1) && grep -qE "^$o: verified [1-9][0-9]* files$" <<<"$v"; then
 		pass "verify_fresh_$(basename "$o")"
 	else
@@ -135,7 +136,7 @@ off=$(grep -obUaF 'DLWS-TEST-KUBECTL-MARKER' "$WORK/bad.iso" | head -1 | cut -d:
 flip_byte "$WORK/bad.iso" $((off + 100))
 v=$("$MK" verify "$WORK/bad.iso" 2>&1)
 rc=$?
-if [ $rc = 1 ] && grep -q "master/shared.cpio.gz: 'dlws/large/rootfs/opt/bin/kubectl (/usr/share/oem/dlws/large/rootfs/opt/bin/kubectl)' does not match" <<<"$v" &&
+if [ $rc = 1 ] && grep -q "master/shared.cpio.zst: 'dlws/large/rootfs/opt/bin/kubectl (/usr/share/oem/dlws/large/rootfs/opt/bin/kubectl)' does not match" <<<"$v" &&
 	[ "$(grep -c 'does not match' <<<"$v")" = 1 ]; then
 	pass verify_iso_flipped_large_file
 else
@@ -144,15 +145,15 @@ fi
 
 # A file inside a PXE segment changed, the segment repacked as valid cpio.
 cp -a out/pxe "$WORK/pxe1"
-seg="$WORK/pxe1/nodes/dlws-worker1.cpio.gz"
+seg="$WORK/pxe1/nodes/dlws-worker1.cpio.zst"
 mkdir "$WORK/x" && bsdtar -xf "$seg" -C "$WORK/x"
 sed -i 's/^DLWS_HOSTNAME=dlws-worker1/DLWS_HOSTNAME=dlws-workerX/' "$WORK/x/usr/share/oem/dlws/node.env"
-(cd "$WORK/x" && find usr | sort | bsdcpio -o --quiet --format newc | gzip -n) >"$seg"
+(cd "$WORK/x" && find usr | sort | bsdcpio -o --quiet --format newc | zstd -q) >"$seg"
 v2=""
 v=$("$MK" verify "$WORK/pxe1" 2>&1)
 rc=$?
-if [ $rc = 1 ] && grep -q "nodes/dlws-worker1.cpio.gz: '/usr/share/oem/dlws/node.env' does not match" <<<"$v" &&
-	grep -q "SHA256SUMS: 'nodes/dlws-worker1.cpio.gz' does not match" <<<"$v" && [ "$(grep -c 'does not match' <<<"$v")" = 2 ] &&
+if [ $rc = 1 ] && grep -q "nodes/dlws-worker1.cpio.zst: '/usr/share/oem/dlws/node.env' does not match" <<<"$v" &&
+	grep -q "SHA256SUMS: 'nodes/dlws-worker1.cpio.zst' does not match" <<<"$v" && [ "$(grep -c 'does not match' <<<"$v")" = 2 ] &&
 	v2=$("$MK" verify "$seg" 2>&1); [ $? = 1 ] && grep -q "'/usr/share/oem/dlws/node.env' does not match" <<<"$v2"; then
 	pass verify_pxe_segment_flipped_file
 else

@@ -68,7 +68,7 @@ else
 fi
 mkdir elsewhere
 cd elsewhere
-if segment_cat ../ex/out/master-initrd/shared.cpio.gz usr/share/oem/dlws/bin/dlws-payload >../payload 2>/dev/null &&
+if segment_cat ../ex/out/master-initrd/shared.cpio.zst usr/share/oem/dlws/bin/dlws-payload >../payload 2>/dev/null &&
 	cmp -s ../payload "$P/lib/dlws-mkimage/dlws-payload"; then
 	pass installed-payload-script
 else
@@ -89,7 +89,7 @@ outputs:
   initrd: { path: ../out/probe-initrd }
 EOR
 if "$installed" -q "$WORK/ex/recipes/probe.recipe" >../probe.log 2>&1 &&
-	segment_cat ../ex/out/probe-initrd/shared.cpio.gz usr/share/oem/dlws/install >../agent 2>/dev/null &&
+	segment_cat ../ex/out/probe-initrd/shared.cpio.zst usr/share/oem/dlws/install >../agent 2>/dev/null &&
 	cmp -s ../agent "$P/lib/dlws-mkimage/dlws-install"; then
 	pass installed-agent
 else

@@ -34,8 +34,8 @@ done
 # On Flatcar the node's Ignition config runs the agent (dlws-install.service),
 # not the cloud-config: coreos-cloudinit stops waiting for a unit after 10
 # minutes, an install must never be cut off.
-cc=$(bsdtar -xOf out/master-initrd/node-dlws-master.cpio.gz usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data)
-unit=$(bsdtar -xOf out/master-initrd/node-dlws-master.cpio.gz usr/share/oem/config.ign |
+cc=$(bsdtar -xOf out/master-initrd/node-dlws-master.cpio.zst usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data)
+unit=$(bsdtar -xOf out/master-initrd/node-dlws-master.cpio.zst usr/share/oem/config.ign |
 	jq -r '.systemd.units[] | select(.name == "dlws-install.service") | select(.enabled) | .contents')
 if grep -qx 'ExecStart=/usr/share/oem/dlws/install' <<<"$unit" && grep -qx 'TimeoutStartSec=infinity' <<<"$unit" &&
 	grep -qx 'ExecStartPost=/usr/bin/systemctl --no-block reboot' <<<"$unit" && ! grep -q dlws-install <<<"$cc"; then
@@ -116,7 +116,7 @@ if boot_install iso_bios "$WORK/blank.img" -drive "file=$iso,format=raw,media=cd
 	else
 		fail iso_install_then_after_step "$(grep -E 'DLWS-(INSTALL|PAYLOAD)' "$c" | tr '\n' ' ') end: $QEMU_BOOT_END"
 	fi
-	check_installed iso_install_payload_on_disk "$WORK/blank.img" dlws-master out/master-initrd/node-dlws-master.cpio.gz
+	check_installed iso_install_payload_on_disk "$WORK/blank.img" dlws-master out/master-initrd/node-dlws-master.cpio.zst
 fi
 
 # A flipped byte in a payload file on the medium: nothing is installed.

@@ -101,8 +101,8 @@ export DLWS_AGENT=$WORK/agent-stand-in DLWS_PAYLOAD_SCRIPT=$WORK/agent-stand-in
 "$MK" -q recipes/master.recipe >"$WORK/build.out" 2>&1 ||
 	die build "recipes/master.recipe with install: did not build: $(head -5 "$WORK/build.out")"
 IGN=$WORK/config.ign
-bsdtar -xOf out/master-initrd/node-dlws-master.cpio.gz usr/share/oem/config.ign >"$IGN" 2>/dev/null ||
-	die build "no usr/share/oem/config.ign in node-dlws-master.cpio.gz"
+bsdtar -xOf out/master-initrd/node-dlws-master.cpio.zst usr/share/oem/config.ign >"$IGN" 2>/dev/null ||
+	die build "no usr/share/oem/config.ign in node-dlws-master.cpio.zst"
 UNIT=$WORK/dlws-install.service
 # -j: the contents exactly, without a newline added.
 jq -j '.systemd.units[] | select(.name == "dlws-install.service") | .contents' "$IGN" >"$UNIT"

@@ -36,17 +36,17 @@ bsdtar -xf $iso -C "$d" boot/efi.img
 if mdir -i "$d/boot/efi.img" ::/EFI/BOOT 2>/dev/null | grep -q 'BOOTX64  EFI'; then pass esp_has_bootx64; else fail esp_has_bootx64 "no EFI/BOOT/BOOTX64.EFI"; fi
 
 list=$(bsdtar -tf $iso | sed "s,^\./,,")
-check payload_files_on_iso bash -c "for f in master/vmlinuz master/base.img master/shared.cpio.gz nodes/dlws-master.cpio.gz dlws/medium-id dlws/large/rootfs/opt/bin/kubectl isolinux/isolinux.cfg boot/grub/grub.cfg; do grep -qx \"\$f\" <<<'$list' || exit 1; done"
+check payload_files_on_iso bash -c "for f in master/vmlinuz master/base.img master/shared.cpio.zst nodes/dlws-master.cpio.zst dlws/medium-id dlws/large/rootfs/opt/bin/kubectl isolinux/isolinux.cfg boot/grub/grub.cfg; do grep -qx \"\$f\" <<<'$list' || exit 1; done"
 big=$(bsdtar -tvf $iso dlws/large/rootfs/opt/bin/kubectl)
 if [[ $big == -rwxr-xr-x* ]] && [ "$(bsdtar -xOf $iso dlws/large/rootfs/opt/bin/kubectl | sha256sum | cut -d' ' -f1)" = "$(sha256sum <vendor/bin/kubectl | cut -d' ' -f1)" ]; then
 	pass large_file_on_medium_with_mode
 else
 	fail large_file_on_medium_with_mode "$big"
 fi
-bsdtar -xf $iso -C "$d" master/shared.cpio.gz dlws/medium-id
-if ! bsdtar -tf "$d/master/shared.cpio.gz" | grep -q 'opt/bin/kubectl' &&
-	bsdtar -xOf "$d/master/shared.cpio.gz" usr/share/oem/dlws/manifest.d/shared | grep -q ' 0755 /usr/share/oem/dlws/large/rootfs/opt/bin/kubectl$' &&
-	[ "$(bsdtar -xOf "$d/master/shared.cpio.gz" usr/share/oem/dlws/medium-id)" = "$(cat "$d/dlws/medium-id")" ]; then
+bsdtar -xf $iso -C "$d" master/shared.cpio.zst dlws/medium-id
+if ! bsdtar -tf "$d/master/shared.cpio.zst" | grep -q 'opt/bin/kubectl' &&
+	bsdtar -xOf "$d/master/shared.cpio.zst" usr/share/oem/dlws/manifest.d/shared | grep -q ' 0755 /usr/share/oem/dlws/large/rootfs/opt/bin/kubectl$' &&
+	[ "$(bsdtar -xOf "$d/master/shared.cpio.zst" usr/share/oem/dlws/medium-id)" = "$(cat "$d/dlws/medium-id")" ]; then
 	pass large_file_not_in_initrd
 else
 	fail large_file_not_in_initrd "kubectl is in the initrd, or the manifest/medium-id disagree"

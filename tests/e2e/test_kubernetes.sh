@@ -36,8 +36,8 @@ if err=$("$MK" -q $R/gpu-worker.recipe 2>&1); then pass build_production_gpu_wor
 
 # --- the first master runs kubeadm from the sysext ------------------------------
 iso=out/flatcar/master.iso
-seg=$WORK/master-node.cpio.gz
-bsdtar -xOf $iso nodes/dlws-master.cpio.gz >"$seg"
+seg=$WORK/master-node.cpio.zst
+bsdtar -xOf $iso nodes/dlws-master.cpio.zst >"$seg"
 cc=$(bsdtar -xOf "$seg" usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data)
 kubeadm_cfg=$(bsdtar -xOf "$seg" usr/share/oem/dlws/rootfs/etc/kubernetes/dlws/kubeadm.yaml)
 if grep -q 'ExecStart=/usr/bin/kubeadm init --config /etc/kubernetes/dlws/kubeadm.yaml --skip-token-print' <<<"$cc" &&
@@ -62,7 +62,7 @@ if grep -qx 'usr/share/oem/dlws/rootfs/etc/kubernetes/pki/ca.key' <<<"$list" &&
 else
 	fail master_has_kubeadm_pki_layout_and_ca_key "$(grep pki <<<"$list")"
 fi
-shared=$(bsdtar -xOf $iso master/shared.cpio.gz | bsdtar -tvf -)
+shared=$(bsdtar -xOf $iso master/shared.cpio.zst | bsdtar -tvf -)
 if grep -q ' usr/share/oem/dlws/rootfs/etc/extensions/kubernetes.raw -> /opt/extensions/kubernetes/kubernetes-v1.34.2-x86-64.raw$' <<<"$shared"; then
 	pass sysext_linked_as_flatcar_does
 else
@@ -77,7 +77,7 @@ fi
 
 # --- an unlisted worker's default entry -----------------------------------------
 pxe=out/flatcar/pxe
-role=$pxe/worker/role.cpio.gz
+role=$pxe/worker/role.cpio.zst
 rl=$(bsdtar -tf $role 2>/dev/null)
 if grep -qx 'usr/share/oem/dlws/rootfs/etc/kubernetes/bootstrap-kubelet.conf' <<<"$rl" &&
 	grep -qx 'usr/share/oem/dlws/rootfs/etc/kubernetes/pki/ca.crt' <<<"$rl" &&
@@ -97,7 +97,7 @@ else
 fi
 def=$(cat $pxe/pxelinux.cfg/default)
 entry=$(grep -A4 '^LABEL worker$' <<<"$def")
-if grep -qx '  INITRD worker/base.img,worker/shared.cpio.gz,worker/role.cpio.gz' <<<"$entry" && grep -q '^  APPEND .* flatcar.first_boot=1' <<<"$entry"; then
+if grep -qx '  INITRD worker/base.img,worker/shared.cpio.zst,worker/role.cpio.zst' <<<"$entry" && grep -q '^  APPEND .* flatcar.first_boot=1' <<<"$entry"; then
 	pass role_entry_loads_role_segment_with_first_boot
 else
 	fail role_entry_loads_role_segment_with_first_boot "$entry"

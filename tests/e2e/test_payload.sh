@@ -19,12 +19,12 @@ fi
 m=out/master-initrd
 w=out/worker-initrd
 e=out/etcd-initrd
-check segments_are_newc_cpio_gzip bash -c "gzip -dc $m/shared.cpio.gz | cpio -it --quiet >/dev/null && gzip -dc $m/node-dlws-master.cpio.gz | cpio -it --quiet >/dev/null"
+check segments_are_newc_cpio_zstd bash -c "zstd -qdc $m/shared.cpio.zst | cpio -it --quiet >/dev/null && zstd -qdc $m/node-dlws-master.cpio.zst | cpio -it --quiet >/dev/null"
 check bundle_sha256sums bash -c "cd $m && sha256sum --quiet -c SHA256SUMS"
 
-check cloud_config_as_user_data bash -c "segment_cat() { bsdtar -xOf \"\$1\" \"\$2\"; }; segment_cat $m/node-dlws-master.cpio.gz usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data | head -1 | grep -qx '#cloud-config'"
-check binaries_in_shared_segment bash -c "bsdtar -tvf $m/shared.cpio.gz | grep -E '^-rwxr-xr-x .* 0 +0 .* usr/share/oem/dlws/rootfs/opt/bin/kubectl$' >/dev/null"
-check owner_root_everywhere bash -c "! bsdtar -tvf $m/node-dlws-master.cpio.gz | awk '{print \$3, \$4}' | grep -v '^0 0$'"
+check cloud_config_as_user_data bash -c "segment_cat() { bsdtar -xOf \"\$1\" \"\$2\"; }; segment_cat $m/node-dlws-master.cpio.zst usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data | head -1 | grep -qx '#cloud-config'"
+check binaries_in_shared_segment bash -c "bsdtar -tvf $m/shared.cpio.zst | grep -E '^-rwxr-xr-x .* 0 +0 .* usr/share/oem/dlws/rootfs/opt/bin/kubectl$' >/dev/null"
+check owner_root_everywhere bash -c "! bsdtar -tvf $m/node-dlws-master.cpio.zst | awk '{print \$3, \$4}' | grep -v '^0 0$'"
 # Keys and kubeconfigs (which embed a client key or a token) are 0600 in
 # every node segment: each role's, and there is at least one of each kind.
 keys_0600() { # SEGMENT MIN-COUNT
@@ -33,10 +33,10 @@ keys_0600() { # SEGMENT MIN-COUNT
 	[ "$(grep -c . <<<"$l")" -ge "$2" ] && ! grep -qv '^-rw------- ' <<<"$l"
 }
 keys_0600_everywhere() {
-	bsdtar -tvf $m/node-dlws-master.cpio.gz | grep -qE '^-rw------- .* usr/share/oem/dlws/rootfs/etc/kubernetes/kubelet\.conf$' &&
-		bsdtar -tvf $m/node-dlws-master.cpio.gz | grep -qE '^-rw------- .* usr/share/oem/dlws/rootfs/etc/kubernetes/pki/apiserver\.key$' &&
-		keys_0600 $m/node-dlws-master.cpio.gz 11 && keys_0600 $w/node-dlws-worker1.cpio.gz 3 &&
-		keys_0600 $w/role.cpio.gz 2 && keys_0600 $e/node-dlws-etcd1.cpio.gz 2
+	bsdtar -tvf $m/node-dlws-master.cpio.zst | grep -qE '^-rw------- .* usr/share/oem/dlws/rootfs/etc/kubernetes/kubelet\.conf$' &&
+		bsdtar -tvf $m/node-dlws-master.cpio.zst | grep -qE '^-rw------- .* usr/share/oem/dlws/rootfs/etc/kubernetes/pki/apiserver\.key$' &&
+		keys_0600 $m/node-dlws-master.cpio.zst 11 && keys_0600 $w/node-dlws-worker1.cpio.zst 3 &&
+		keys_0600 $w/role.cpio.zst 2 && keys_0600 $e/node-dlws-etcd1.cpio.zst 2
 }
 check keys_0600_in_segment keys_0600_everywhere
 
@@ -60,8 +60,8 @@ verify_manifest() {
 	files=$(find "$dir" -type f ! -path '*/manifest.d/*' | wc -l)
 	[ "$files" = "$n" ] || { echo "manifest lists $n of $files files"; return 1; }
 }
-for seg in $m/shared.cpio.gz $m/node-dlws-master.cpio.gz $w/node-dlws-worker1.cpio.gz $w/role.cpio.gz $e/node-dlws-etcd1.cpio.gz; do
-	check "manifest_matches_$(basename "$(dirname "$seg")")_$(basename "$seg" .cpio.gz)" verify_manifest "$seg"
+for seg in $m/shared.cpio.zst $m/node-dlws-master.cpio.zst $w/node-dlws-worker1.cpio.zst $w/role.cpio.zst $e/node-dlws-etcd1.cpio.zst; do
+	check "manifest_matches_$(basename "$(dirname "$seg")")_$(basename "$seg" .cpio.zst)" verify_manifest "$seg"
 done
 
 # keys_found DIR: the keys/*-key.pem whose material is somewhere in DIR,
@@ -77,14 +77,14 @@ secret_files() {
 	grep -rlE -e '-----BEGIN [A-Z ]*PRIVATE KEY-----' -e '^ *client-key-data: ' -e '^ *token: ' "$1" | sed "s|^$1/||" | sort
 }
 unpack() { local d; d=$(mktemp -d "$WORK/u.XXXX"); bsdtar -xpf "$1" -C "$d" && echo "$d"; }
-w1d=$(unpack $w/node-dlws-worker1.cpio.gz)
-rd=$(unpack $w/role.cpio.gz)
+w1d=$(unpack $w/node-dlws-worker1.cpio.zst)
+rd=$(unpack $w/role.cpio.zst)
 R=usr/share/oem/dlws/rootfs
 
 # A worker's identity is its kubelet.conf (client certificate and key
 # embedded): worker1 gets its own, from keys/, and not worker2's.
 w1_conf=$(sha256sum <"$w1d/$R/etc/kubernetes/kubelet.conf")
-w2_conf=$(segment_cat $w/node-dlws-worker2.cpio.gz $R/etc/kubernetes/kubelet.conf | sha256sum)
+w2_conf=$(segment_cat $w/node-dlws-worker2.cpio.zst $R/etc/kubernetes/kubelet.conf | sha256sum)
 w1_key=$(sed -n 's/^ *client-key-data: //p' "$w1d/$R/etc/kubernetes/kubelet.conf" | base64 -d | sha256sum)
 if [ "$w1_conf" = "$(sha256sum <keys/kubelet-dlws-worker1.conf)" ] && [ "$w2_conf" = "$(sha256sum <keys/kubelet-dlws-worker2.conf)" ] &&
 	[ "$w1_conf" != "$w2_conf" ] && [ "$w1_key" = "$(sha256sum <keys/kubelet-dlws-worker1-key.pem)" ]; then
@@ -112,11 +112,11 @@ else
 	fail worker_gets_one_key_only "worker1's segment: secret files [$(tr '\n' ' ' <<<"$got_secrets")], keys [$got_keys]"
 fi
 
-# The role's default entry (role.cpio.gz, any worker not in cluster.yaml):
+# The role's default entry (role.cpio.zst, any worker not in cluster.yaml):
 # the CA certificate, the shared join credentials, the role's configs and
 # Ignition config, a node.env without a node, and no node's identity.
 why=""
-grep -qx "[0-9a-f]\{64\}  role.cpio.gz" $w/SHA256SUMS || why="$why not in SHA256SUMS;"
+grep -qx "[0-9a-f]\{64\}  role.cpio.zst" $w/SHA256SUMS || why="$why not in SHA256SUMS;"
 cmp -s "$rd/$R/etc/kubernetes/pki/ca.crt" keys/ca.pem || why="$why ca.crt;"
 cmp -s "$rd/$R/etc/kubernetes/bootstrap-kubelet.conf" keys/bootstrap-kubelet.conf || why="$why bootstrap-kubelet.conf;"
 cmp -s "$rd/$R/var/lib/kube-proxy/kubeconfig.conf" keys/kube-proxy.conf || why="$why kube-proxy kubeconfig;"
@@ -137,7 +137,7 @@ if [ -z "$why" ]; then pass worker_role_segment_without_node_identity; else fail
 # No CA key (kube-ca, etcd-ca, front-proxy-ca) is in any segment of any
 # role, node or PXE tree, as a file, as PEM text or embedded in base64.
 leak="" n=0
-for seg in out/*/*.cpio.gz out/pxe/*/*.cpio.gz; do
+for seg in out/*/*.cpio.zst out/pxe/*/*.cpio.zst; do
 	d=$(unpack "$seg")
 	n=$((n + 1))
 	for k in ca-key.pem etcd-ca-key.pem front-proxy-ca-key.pem; do
@@ -145,30 +145,30 @@ for seg in out/*/*.cpio.gz out/pxe/*/*.cpio.gz; do
 		find "$d" -type f -exec sha256sum {} + | grep -q "^$(sha256sum <keys/$k | cut -d' ' -f1) " && leak="$leak $k as a file in $seg;"
 	done
 done
-if [ -z "$leak" ] && [ $n -ge 8 ] && ls out/*/*.cpio.gz | grep -q '/role\.cpio\.gz$'; then pass ca_key_never_in_payload; else fail ca_key_never_in_payload "${leak:-only $n segments scanned}"; fi
+if [ -z "$leak" ] && [ $n -ge 8 ] && ls out/*/*.cpio.zst | grep -q '/role\.cpio\.zst$'; then pass ca_key_never_in_payload; else fail ca_key_never_in_payload "${leak:-only $n segments scanned}"; fi
 cn=$(sed -n 's/^ *client-certificate-data: //p' "$w1d/$R/etc/kubernetes/kubelet.conf" | base64 -d | openssl x509 -noout -subject)
 if [[ $cn == *"O = system:nodes, CN = system:node:dlws-worker1"* ]]; then pass worker_cert_is_its_own; else fail worker_cert_is_its_own "$cn"; fi
-if segment_cat $e/node-dlws-etcd1.cpio.gz usr/share/oem/dlws/rootfs/etc/etcd/etcd.env | grep -qx 'ETCD_INITIAL_CLUSTER=dlws-etcd1=https://192.168.255.11:2380'; then
+if segment_cat $e/node-dlws-etcd1.cpio.zst usr/share/oem/dlws/rootfs/etc/etcd/etcd.env | grep -qx 'ETCD_INITIAL_CLUSTER=dlws-etcd1=https://192.168.255.11:2380'; then
 	pass etcd_static_initial_cluster
 else
 	fail etcd_static_initial_cluster "etcd.env has no static initial cluster"
 fi
-check etcd_gets_peer_cert bash -c "bsdtar -tf $e/node-dlws-etcd1.cpio.gz | grep -q 'rootfs/etc/kubernetes/pki/etcd/peer\.key$' && bsdtar -tf $e/node-dlws-etcd1.cpio.gz | grep -q 'rootfs/etc/kubernetes/pki/etcd/peer\.crt$'"
+check etcd_gets_peer_cert bash -c "bsdtar -tf $e/node-dlws-etcd1.cpio.zst | grep -q 'rootfs/etc/kubernetes/pki/etcd/peer\.key$' && bsdtar -tf $e/node-dlws-etcd1.cpio.zst | grep -q 'rootfs/etc/kubernetes/pki/etcd/peer\.crt$'"
 # An etcd node gets the etcd CA's certificates only: nothing of kube-ca,
 # no kubelet identity, no key but its own two.
 etcd_only_etcd_pki() {
 	local d
-	d=$(unpack $e/node-dlws-etcd1.cpio.gz)
+	d=$(unpack $e/node-dlws-etcd1.cpio.zst)
 	[ ! -e "$d/$R/etc/kubernetes/pki/ca.crt" ] && [ ! -e "$d/$R/etc/kubernetes/kubelet.conf" ] &&
 		cmp -s "$d/$R/etc/kubernetes/pki/etcd/ca.crt" keys/etcd-ca.pem &&
 		[ "$(keys_found "$d" | tr '\n' ' ')" = "etcd-dlws-etcd1-peer-key.pem etcd-dlws-etcd1-server-key.pem " ]
 }
 check etcd_gets_nothing_of_kube_ca etcd_only_etcd_pki
-check master_gets_apiserver_cert bash -c "bsdtar -tf $m/node-dlws-master.cpio.gz | grep -q 'rootfs/etc/kubernetes/pki/apiserver\.key$' && bsdtar -tf $m/node-dlws-master.cpio.gz | grep -q 'rootfs/etc/kubernetes/pki/apiserver\.crt$'"
-check overlay_symlink_kept bash -c "for s in $m/shared.cpio.gz $w/shared.cpio.gz $e/shared.cpio.gz; do bsdtar -tvf \$s | grep -q '^l.* usr/share/oem/dlws/rootfs/etc/kube-admin-link -> /etc/kubernetes/admin.conf$' || exit 1; done"
+check master_gets_apiserver_cert bash -c "bsdtar -tf $m/node-dlws-master.cpio.zst | grep -q 'rootfs/etc/kubernetes/pki/apiserver\.key$' && bsdtar -tf $m/node-dlws-master.cpio.zst | grep -q 'rootfs/etc/kubernetes/pki/apiserver\.crt$'"
+check overlay_symlink_kept bash -c "for s in $m/shared.cpio.zst $w/shared.cpio.zst $e/shared.cpio.zst; do bsdtar -tvf \$s | grep -q '^l.* usr/share/oem/dlws/rootfs/etc/kube-admin-link -> /etc/kubernetes/admin.conf$' || exit 1; done"
 
 # Nothing the media do at boot reaches the network.
-all=$(for seg in out/*/*.cpio.gz; do d=$(mktemp -d "$WORK/z.XXXX"); bsdtar -xf "$seg" -C "$d"; cat $(find "$d" -type f ! -name kubectl -size -200k); done 2>/dev/null)
+all=$(for seg in out/*/*.cpio.zst; do d=$(mktemp -d "$WORK/z.XXXX"); bsdtar -xf "$seg" -C "$d"; cat $(find "$d" -type f ! -name kubectl -size -200k); done 2>/dev/null)
 if grep -qiE 'discovery\.etcd\.io|8\.8\.8\.8|curl |wget |https?://(storage|dl|get|github)' <<<"$all"; then
 	fail nothing_downloads "a config refers to a download: $(grep -iE 'discovery\.etcd\.io|8\.8\.8\.8|curl |wget ' <<<"$all" | head -1)"
 else
@@ -176,9 +176,9 @@ else
 fi
 
 # Identical inputs give identical bytes (SOURCE_DATE_EPOCH, reused PKI).
-sha256sum out/*/*.cpio.gz >"$WORK/first"
+sha256sum out/*/*.cpio.zst >"$WORK/first"
 SOURCE_DATE_EPOCH=0 "$MK" -q recipes/master.recipe && "$MK" -q recipes/worker.recipe && "$MK" -q recipes/etcd.recipe
 if sha256sum -c --quiet "$WORK/first"; then pass reproducible_segments; else fail reproducible_segments "a second build differs"; fi
 SOURCE_DATE_EPOCH=1700000000 "$MK" -q recipes/master.recipe
-if bsdtar -tvf $m/shared.cpio.gz | grep -q 'Nov 14  2023'; then pass source_date_epoch_sets_mtimes; else fail source_date_epoch_sets_mtimes "$(bsdtar -tvf $m/shared.cpio.gz | head -1)"; fi
+if bsdtar -tvf $m/shared.cpio.zst | grep -q 'Nov 14  2023'; then pass source_date_epoch_sets_mtimes; else fail source_date_epoch_sets_mtimes "$(bsdtar -tvf $m/shared.cpio.zst | head -1)"; fi
 finish

@@ -10,9 +10,9 @@ SCRIPT=$ROOT/agent/dlws-payload.sh
 cd "$WORK"
 make_project p
 (cd p && "$MK" -q recipes/worker.recipe) || { fail build "worker recipe did not build"; finish; }
-seg_shared=p/out/worker-initrd/shared.cpio.gz
-seg_node=p/out/worker-initrd/node-dlws-worker1.cpio.gz
-seg_role=p/out/worker-initrd/role.cpio.gz
+seg_shared=p/out/worker-initrd/shared.cpio.zst
+seg_node=p/out/worker-initrd/node-dlws-worker1.cpio.zst
+seg_role=p/out/worker-initrd/role.cpio.zst
 
 shells=("bash")
 if command -v busybox >/dev/null; then shells+=("busybox sh"); else skip busybox "busybox is not installed"; fi

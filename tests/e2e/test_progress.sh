@@ -43,13 +43,13 @@ fi
 # to 100% and "done in", a rate and the time left on the way.
 DLWS_PROGRESS_DELAY=0 script -qec "'$MK' --no-cache recipes/master.recipe" /dev/null >tty.out 2>&1
 rc=$?
-seg=$(draws tty.out '^shared\.cpio\.gz ')
+seg=$(draws tty.out '^shared\.cpio\.zst ')
 iso=$(draws tty.out '^master\.iso ')
 if [ $rc = 0 ] &&
 	grep -Eq '\[#*-+\] +[0-9]{1,2}% +[0-9.]+ [KM]iB +[0-9.]+ [KM]iB/s  [0-9]:[0-9][0-9] left' <<<"$seg" &&
 	grep -Eq '\[#+\] 100% +64\.0 MiB .* done in [0-9]:[0-9][0-9]' <<<"$seg" &&
 	grep -Eq '\[#+\] 100% +[0-9.]+ MiB +[0-9.]+ [KMG]iB/s  done in [0-9]:[0-9][0-9]' <<<"$iso" &&
-	grep -aq $'\r''shared\.cpio\.gz ' tty.out && grep -aq $'\r''master\.iso ' tty.out; then
+	grep -aq $'\r''shared\.cpio\.zst ' tty.out && grep -aq $'\r''master\.iso ' tty.out; then
 	pass progress_segment_and_iso_on_terminal
 else
 	fail progress_segment_and_iso_on_terminal "rc=$rc $(tr '\r' '\n' <tty.out | grep -av '^created' | tail -20)"
@@ -84,7 +84,7 @@ fi
 # it leaves no line.
 script -qec "'$MK' --no-cache recipes/master.recipe" /dev/null >tty.out 2>&1
 rc=$?
-if [ $rc = 0 ] && ! draws tty.out 'dlws-master\.cpio\.gz' >/dev/null && grep -aq '^wrote ISO' <(tr -d '\r' <tty.out); then
+if [ $rc = 0 ] && ! draws tty.out 'dlws-master\.cpio\.zst' >/dev/null && grep -aq '^wrote ISO' <(tr -d '\r' <tty.out); then
 	pass progress_delay_hides_quick_steps
 else
 	fail progress_delay_hides_quick_steps "rc=$rc $(tr '\r' '\n' <tty.out | grep -av '^created' | tail)"

@@ -17,6 +17,7 @@ trap cleanup EXIT
 
 cd "$WORK"
 make_project p
+pxe_tar p
 cd p
 if ! "$MK" -q recipes/master.recipe recipes/worker.recipe; then fail build_bundle_1 "build failed"; finish; fi
 cp -a out/pxe "$WORK/b1" && cp out/pxe.tar "$WORK/b1.tar"
@@ -156,9 +157,10 @@ refused() {
 		fail "$name" "rc $(rc_of "$name"), current $(current_of "$S"), releases $(releases_of "$S"): $(err_of "$name")"
 	fi
 }
+# (a file no other in the tree is a hard link of: the roles share vmlinuz)
 cp -a b1 tampered
-flip_byte tampered/worker/vmlinuz 2
-refused tampered_file_refused "'tampered/worker/vmlinuz' does not match its sum in the bundle's SHA256SUMS" tampered "$S"
+flip_byte tampered/worker/shared.cpio.zst 2
+refused tampered_file_refused "'tampered/worker/shared.cpio.zst' does not match its sum in the bundle's SHA256SUMS" tampered "$S"
 cp -a b1 nosums && rm nosums/SHA256SUMS
 refused bundle_without_sums_refused "'nosums' has no SHA256SUMS" nosums "$S"
 cp -a b1 extra && echo stray >extra/worker/stray.txt
@@ -345,7 +347,7 @@ fi
 # Checked there: the tampered file travels, the check on the server names it.
 before=$(current_of "$R")
 pub rt --ssh "$SSH" tampered "$D"
-if [ "$(rc_of rt)" = 1 ] && grep -qF "'tampered/worker/vmlinuz' does not match its sum" "$WORK/rt.err" &&
+if [ "$(rc_of rt)" = 1 ] && grep -qF "'tampered/worker/shared.cpio.zst' does not match its sum" "$WORK/rt.err" &&
 	grep -qF "checked after copying it to '$D/releases/" "$WORK/rt.err" && [ "$(current_of "$R")" = "$before" ] &&
 	! ls "$R"/releases/*.partial >/dev/null 2>&1; then
 	pass remote_tampered_file_refused

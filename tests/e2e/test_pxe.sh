@@ -5,6 +5,7 @@
 . "$(dirname "$0")/../lib/e2e.sh"
 cd "$WORK"
 make_project p
+pxe_tar p
 cd p
 if "$MK" -q recipes/worker.recipe recipes/etcd.recipe; then pass build_bundle_two_recipes; else fail build_bundle_two_recipes "build failed"; finish; fi
 b=out/pxe
@@ -13,19 +14,19 @@ check sums_cover_every_file bash -c "cd $b && [ \$(find . -type f ! -name SHA256
 check tarball_matches_tree bash -c "diff <(bsdtar -tf out/pxe.tar | sed 's|^pxe/||' | sort) <(cd $b && find . -type f | sed 's|^\./||' | sort)"
 check tarball_owner_root bash -c "! bsdtar -tvf out/pxe.tar | awk '{print \$3, \$4}' | grep -qv '^root root$'"
 bad=""
-for seg in $b/*/*.cpio.gz; do gzip -dc "$seg" | cpio -it --quiet >/dev/null 2>&1 || bad="$bad $seg"; done
+for seg in $b/*/*.cpio.zst; do zstd -qdc "$seg" | cpio -it --quiet >/dev/null 2>&1 || bad="$bad $seg"; done
 if [ -z "$bad" ]; then pass every_segment_is_cpio; else fail every_segment_is_cpio "$bad"; fi
 check bootloaders_at_root bash -c "for f in pxelinux.0 ldlinux.c32 menu.c32 libutil.c32 bootx64.efi grub.cfg boot.ipxe dnsmasq.conf pxelinux.cfg/default; do [ -s $b/\$f ] || exit 1; done"
 check bootx64_is_efi_app bash -c "file -b $b/bootx64.efi 2>/dev/null | grep -q 'EFI application' || [ \"\$(head -c2 $b/bootx64.efi)\" = MZ ]"
 check per_mac_entries bash -c "[ -f $b/pxelinux.cfg/01-52-54-00-00-21-01 ] && [ -f $b/pxelinux.cfg/01-52-54-00-00-11-01 ] && [ -f '$b/grub/52:54:00:00:21:02.cfg' ] && grep -q 'iseq \${mac} 52:54:00:00:21:02 && goto dlws-worker2' $b/boot.ipxe"
 check role_labels_in_menu bash -c "grep -q '^LABEL worker$' $b/pxelinux.cfg/default && grep -q '^LABEL etcd$' $b/pxelinux.cfg/default && grep -q '^DEFAULT worker$' $b/pxelinux.cfg/default && grep -qE '^TIMEOUT [1-9][0-9]?$' $b/pxelinux.cfg/default"
-check node_entry_loads_three_initrds bash -c "grep -qx '  INITRD worker/base.img,worker/shared.cpio.gz,nodes/dlws-worker1.cpio.gz' $b/pxelinux.cfg/01-52-54-00-00-21-01"
+check node_entry_loads_three_initrds bash -c "grep -qx '  INITRD worker/base.img,worker/shared.cpio.zst,nodes/dlws-worker1.cpio.zst' $b/pxelinux.cfg/01-52-54-00-00-21-01"
 # The role's default entry (unknown MACs) loads the role segment after base
 # and shared, with flatcar.first_boot=1; that segment carries no node's kubelet.conf.
-check role_entry_loads_role_segment bash -c "grep -A4 '^LABEL worker$' $b/pxelinux.cfg/default | grep -qx '  INITRD worker/base.img,worker/shared.cpio.gz,worker/role.cpio.gz' &&
-	grep -A4 '^LABEL worker$' $b/pxelinux.cfg/default | grep -q '^  APPEND .* flatcar.first_boot=1' && grep -q '  worker/role.cpio.gz$' $b/SHA256SUMS &&
-	bsdtar -tf $b/worker/role.cpio.gz | grep -qx usr/share/oem/dlws/rootfs/etc/kubernetes/bootstrap-kubelet.conf && ! bsdtar -tf $b/worker/role.cpio.gz | grep -q '/kubelet\.conf$'"
-check shared_segment_stored_once bash -c "[ \$(find $b -name 'shared.cpio.gz' | wc -l) = 2 ] && ! bsdtar -tf $b/nodes/dlws-worker1.cpio.gz | grep -q opt/bin/kubectl"
+check role_entry_loads_role_segment bash -c "grep -A4 '^LABEL worker$' $b/pxelinux.cfg/default | grep -qx '  INITRD worker/base.img,worker/shared.cpio.zst,worker/role.cpio.zst' &&
+	grep -A4 '^LABEL worker$' $b/pxelinux.cfg/default | grep -q '^  APPEND .* flatcar.first_boot=1' && grep -q '  worker/role.cpio.zst$' $b/SHA256SUMS &&
+	bsdtar -tf $b/worker/role.cpio.zst | grep -qx usr/share/oem/dlws/rootfs/etc/kubernetes/bootstrap-kubelet.conf && ! bsdtar -tf $b/worker/role.cpio.zst | grep -q '/kubelet\.conf$'"
+check shared_segment_stored_once bash -c "[ \$(find $b -name 'shared.cpio.zst' | wc -l) = 2 ] && ! bsdtar -tf $b/nodes/dlws-worker1.cpio.zst | grep -q opt/bin/kubectl"
 if command -v dnsmasq >/dev/null; then
 	check dnsmasq_conf_valid bash -c "dnsmasq --test -C $b/dnsmasq.conf 2>&1 | grep -q 'syntax check OK' && grep -qx 'dhcp-host=52:54:00:00:21:01,192.168.255.21,dlws-worker1' $b/dnsmasq.conf && grep -q 'client-arch,7' $b/dnsmasq.conf"
 else
@@ -71,8 +72,8 @@ fi
 c1=$(sha256sum <keys/kubelet-dlws-worker1.conf | cut -d' ' -f1)
 c2=$(sha256sum <keys/kubelet-dlws-worker2.conf | cut -d' ' -f1)
 k2=$(sha256sum <keys/kubelet-dlws-worker2-key.pem | cut -d' ' -f1)
-s1=$(bsdtar -xOf $b/nodes/dlws-worker1.cpio.gz usr/share/oem/dlws/rootfs/etc/kubernetes/kubelet.conf | sha256sum | cut -d' ' -f1)
-d1=$(mktemp -d "$WORK/n.XXXX") && bsdtar -xf $b/nodes/dlws-worker1.cpio.gz -C "$d1"
+s1=$(bsdtar -xOf $b/nodes/dlws-worker1.cpio.zst usr/share/oem/dlws/rootfs/etc/kubernetes/kubelet.conf | sha256sum | cut -d' ' -f1)
+d1=$(mktemp -d "$WORK/n.XXXX") && bsdtar -xf $b/nodes/dlws-worker1.cpio.zst -C "$d1"
 all1=$(find "$d1" -type f -exec sha256sum {} + | cut -d' ' -f1)
 if [ "$s1" = "$c1" ] && ! grep -qe "$c2" -e "$k2" <<<"$all1" &&
 	! grep -rqF -e "$(sed -n 2p keys/kubelet-dlws-worker2-key.pem)" -e "$(base64 -w0 <keys/kubelet-dlws-worker2-key.pem)" -e 'system:node:dlws-worker2' "$d1"; then
@@ -83,6 +84,18 @@ fi
 sha256sum $b/SHA256SUMS out/pxe.tar >"$WORK/sums"
 "$MK" -q recipes/worker.recipe recipes/etcd.recipe
 if sha256sum --quiet -c "$WORK/sums"; then pass bundle_reproducible; else fail bundle_reproducible "a second build differs"; fi
+
+# The tarball only when a recipe asks (outputs.pxe.tar): without it, the
+# tarball of an earlier build goes, so it is never taken for this one.
+sed -i 's|pxe: { path: ../out/pxe, tar: true }|pxe: { path: ../out/pxe }|' recipes/worker.recipe recipes/etcd.recipe
+if "$MK" -q recipes/worker.recipe recipes/etcd.recipe && [ ! -e out/pxe.tar ] && [ -f $b/SHA256SUMS ]; then
+	pass tarball_only_when_asked
+else
+	fail tarball_only_when_asked "$(ls out)"
+fi
+sed -i 's|pxe: { path: ../out/pxe }|pxe: { path: ../out/pxe, tar: true }|' recipes/worker.recipe recipes/etcd.recipe
+"$MK" -q recipes/worker.recipe recipes/etcd.recipe
+check tarball_made_again_when_asked test -f out/pxe.tar
 
 # A bundle never silently loses a role: building one of its recipes keeps
 # the others' entries and files from its last build (checked against its
@@ -98,10 +111,10 @@ else
 	fail bundle_keeps_other_roles "rc $rc: $(tr '\n' ' ' <"$WORK/keep.err"); $(diff -rq "$WORK/both" $b | head -3)"
 fi
 # A kept file that no longer matches the bundle's sums is never carried on.
-flip_byte $b/etcd/shared.cpio.gz 100
+flip_byte $b/etcd/shared.cpio.zst 100
 err=$("$MK" -q recipes/worker.recipe 2>&1)
 rc=$?
-if [ $rc = 1 ] && grep -qF "error: cannot keep 'recipes/../out/pxe/etcd/shared.cpio.gz': it differs from the bundle's SHA256SUMS (damaged); rebuild its recipe" <<<"$err" && [ ! -e out/pxe.tmp ]; then
+if [ $rc = 1 ] && grep -qF "error: cannot keep 'recipes/../out/pxe/etcd/shared.cpio.zst': it differs from the bundle's SHA256SUMS (damaged); rebuild its recipe" <<<"$err" && [ ! -e out/pxe.tmp ]; then
 	pass damaged_kept_file_refused
 else
 	fail damaged_kept_file_refused "rc $rc: $err"
@@ -147,7 +160,7 @@ bad_case mac_listed_twice_in_bundle "error: MAC '52:54:00:00:21:01' is listed tw
 	"sed 's/^name: worker/name: worker-b/; s|worker-initrd|worker-b-initrd|; s|cluster: cluster.yaml|cluster: cluster-b.yaml|' recipes/worker.recipe >recipes/worker-b.recipe && sed 's/dlws-worker/dlws-gpu/; s/192.168.255.2/192.168.255.3/' recipes/cluster.yaml >recipes/cluster-b.yaml" \
 	recipes/worker.recipe recipes/worker-b.recipe
 bad_case payload_exceeds_max_initrd "recipes/worker.recipe:29:8: error: initrds for 'dlws-worker1' take" \
-	"sed -i 's|pxe: { path: ../out/pxe }|pxe: { path: ../out/pxe, max_initrd: 4K }|' recipes/worker.recipe" recipes/worker.recipe
+	"sed -i 's|pxe: { path: ../out/pxe, tar: true }|pxe: { path: ../out/pxe, max_initrd: 4K }|' recipes/worker.recipe" recipes/worker.recipe
 bad_case boot_server_address_without_prefix "recipes/cluster.yaml:31:12: error: invalid boot_server.address '192.168.255.1' (expected the server's IPv4 address with its network's prefix, e.g. 192.168.255.1/24)" \
 	"sed -i 's|address: 192.168.255.1/24|address: 192.168.255.1|' recipes/cluster.yaml" recipes/worker.recipe
 bad_case boot_server_range_outside "recipes/cluster.yaml:33:10: error: boot_server.range '10.0.0.1-10.0.0.9' is not inside the boot network of 192.168.255.1/24" \

@@ -57,7 +57,7 @@ expect_node() {
 	local name=$1 host=$2 other=$3 c=$WORK/console-$1
 	local cc id_src id_path
 	read -r id_src id_path <<<"$(identity "$host")"
-	cc=$(bsdtar -xOf "out/pxe/nodes/$host.cpio.gz" usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data | sha256sum | cut -d' ' -f1)
+	cc=$(bsdtar -xOf "out/pxe/nodes/$host.cpio.zst" usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data | sha256sum | cut -d' ' -f1)
 	if grep -qx "DLWS-HOSTNAME: $host" "$c" && grep -q '^DLWS-PAYLOAD: OK ' "$c" &&
 		grep -qx "DLWS-FILE: $(sha "$id_src") $id_path" "$c" &&
 		grep -qx "DLWS-FILE: $cc /usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data" "$c"; then

@@ -225,10 +225,10 @@ if "$MK" -q $M $W 2>"$WORK/err"; then
 	else
 		fail ecdsa_p256_selectable "apiserver key is not P-256"
 	fi
-	seg=out/probe-master/node-dlws-master.cpio.gz
+	seg=out/probe-master/node-dlws-master.cpio.zst
 	if bsdtar -xOf $seg usr/share/oem/dlws/rootfs/etc/kubernetes/pki/ca.key | cmp -s - keys/ca-key.pem &&
 		bsdtar -xOf $seg usr/share/oem/dlws/rootfs/etc/kubernetes/pki/front-proxy-ca.key | cmp -s - keys/front-proxy-ca-key.pem &&
-		! bsdtar -tf out/probe-worker/node-dlws-worker1.cpio.gz | grep -q '\.key$\|ca-key'; then
+		! bsdtar -tf out/probe-worker/node-dlws-worker1.cpio.zst | grep -q '\.key$\|ca-key'; then
 		pass ca_key_only_to_masters_when_asked
 	else
 		fail ca_key_only_to_masters_when_asked "include_ca_key: true did not ship the CA keys to the master, or shipped one to a worker"

@@ -12,6 +12,7 @@
 export LC_ALL=C
 cd "$WORK"
 make_project p
+pxe_tar p
 recipes=(recipes/master.recipe recipes/etcd.recipe recipes/worker.recipe)
 
 # Where each key must be, and so may be: from pki_items_for_node and
@@ -100,8 +101,8 @@ done <<<"$placement"
 cat needles/* >needles.all
 
 # holders TREE: "KEY OUTPUT HOLDER" for every file of TREE (unpacked
-# outputs) that holds KEY. HOLDER is a node ("nodes/<host>.cpio.gz" in ISO
-# and PXE tree, "node-<host>.cpio.gz" in an initrd directory), a role
+# outputs) that holds KEY. HOLDER is a node ("nodes/<host>.cpio.zst" in ISO
+# and PXE tree, "node-<host>.cpio.zst" in an initrd directory), a role
 # ("role:R": R's directory in an ISO or PXE tree, an initrd directory's
 # shared and role segments) or "elsewhere:<path>".
 holders() {
@@ -112,11 +113,11 @@ holders() {
 				out = $0; sub(/\/.*/, "", out); sub(/\.d$/, "", out)
 				rest = substr($0, length(out) + 1); sub(/^(\.d)?\/?/, "", rest)
 				if (out == "pxe.tar") sub(/^pxe\//, "", rest) # the tree, under its name
-				if (match(rest, /(^|\/)nodes\/[^\/]+\.cpio\.gz(\.d\/|$)/)) {
-					h = substr(rest, RSTART, RLENGTH); sub(/^\/?nodes\//, "", h); sub(/\.cpio\.gz.*/, "", h)
-				} else if (match(rest, /(^|\/)node-[^\/]+\.cpio\.gz(\.d\/|$)/)) {
-					h = substr(rest, RSTART, RLENGTH); sub(/^\/?node-/, "", h); sub(/\.cpio\.gz.*/, "", h)
-				} else if (out ~ /-initrd$/ && rest ~ /^(shared|role)\.cpio\.gz(\.d\/|$)/) {
+				if (match(rest, /(^|\/)nodes\/[^\/]+\.cpio\.zst(\.d\/|$)/)) {
+					h = substr(rest, RSTART, RLENGTH); sub(/^\/?nodes\//, "", h); sub(/\.cpio\.zst.*/, "", h)
+				} else if (match(rest, /(^|\/)node-[^\/]+\.cpio\.zst(\.d\/|$)/)) {
+					h = substr(rest, RSTART, RLENGTH); sub(/^\/?node-/, "", h); sub(/\.cpio\.zst.*/, "", h)
+				} else if (out ~ /-initrd$/ && rest ~ /^(shared|role)\.cpio\.zst(\.d\/|$)/) {
 					h = out; sub(/-initrd$/, "", h); h = "role:" h
 				} else if (rest ~ /^(master|etcd|worker)\//) {
 					h = rest; sub(/\/.*/, "", h); h = "role:" h
@@ -157,8 +158,8 @@ else
 fi
 # The audit is only as good as its unpacking: segments read as cpio, the
 # ISO's EFI image as FAT, the .tar.
-n_cpio=$(find U -path '*.cpio.gz.d/data.d' -type d | wc -l)
-n_segments=$(find U -name '*.cpio.gz' -type f | wc -l)
+n_cpio=$(find U -path '*.cpio.zst.d/data.d' -type d | wc -l)
+n_segments=$(find U -name '*.cpio.zst' -type f | wc -l)
 if [ "$n_segments" -ge 20 ] && [ "$n_cpio" = "$n_segments" ] &&
 	[ -d U/master.iso.d/boot/efi.img.d/EFI ] && [ -d U/pxe.tar.d/pxe/nodes ]; then
 	pass unpack_reaches_every_segment
@@ -196,7 +197,7 @@ fi
 # Keys inside outputs: 0600 in the segment, and 0600 in the manifest that
 # the node's payload step applies. (One stat and one awk for all: a process
 # per file costs seconds here.)
-grep -rlaF -f needles.all U | grep '/data\.d/' | grep -v '\.cpio\.gz$' | sort >key_files
+grep -rlaF -f needles.all U | grep '/data\.d/' | grep -v '\.cpio\.zst$' | sort >key_files
 xargs -d '\n' stat -c '%a %n' <key_files >key_modes
 find U -path '*/data.d/usr/share/oem/dlws/manifest.d/*' -type f -exec grep -H '' {} + >manifests
 bad_modes=$(awk '
@@ -270,9 +271,9 @@ fi
 mkdir -p plant/iso seg planted
 cp -a U/worker.iso.d/. plant/iso/
 find plant/iso -name '*.d' -prune -exec rm -rf {} +
-(cd seg && bsdtar -xpf ../U/worker.iso.d/nodes/dlws-worker1.cpio.gz) &&
+(cd seg && bsdtar -xpf ../U/worker.iso.d/nodes/dlws-worker1.cpio.zst) &&
 	printf 'users:\n- user:\n    client-key-data: %s\n' "$(base64 -w0 p/keys/etcd-dlws-etcd1-peer-key.pem)" >seg/leak.conf &&
-	(cd seg && find . | bsdtar --format newc -cf - -T - | gzip -n) >plant/iso/nodes/dlws-worker1.cpio.gz &&
+	(cd seg && find . | bsdtar --format newc -cf - -T - | zstd -q) >plant/iso/nodes/dlws-worker1.cpio.zst &&
 	openssl pkey -in p/keys/ca-key.pem -outform DER | gzip >plant/iso/extra.bin.gz &&
 	xorriso -as mkisofs -quiet -R -o planted/worker.iso plant/iso 2>/dev/null ||
 	{ fail audit_catches_planted_keys "cannot plant"; finish; }

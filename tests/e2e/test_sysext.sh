@@ -86,7 +86,7 @@ t1=$(date +%s%N)
 echo "# the first build took $(( (t1 - t0) / 1000000 )) ms"
 check temp_images_removed bash -c "[ -z \"\$(ls -A '$TMPDIR')\" ]"
 
-seg=out/worker-initrd/shared.cpio.gz
+seg=out/worker-initrd/shared.cpio.zst
 R=usr/share/oem/dlws/rootfs
 K=opt/extensions/kubernetes/kubernetes-v1.34.2-x86-64.raw
 N=opt/extensions/nvidia-driver/nvidia-driver-570.raw
@@ -170,7 +170,7 @@ fi
 
 # Identical inputs, identical bytes: the image and the segment.
 first=$(sha256sum <"$img" | cut -d' ' -f1)
-sha256sum out/worker-initrd/*.cpio.gz >"$WORK/first"
+sha256sum out/worker-initrd/*.cpio.zst >"$WORK/first"
 "$MK" -q recipes/worker.recipe
 check reproducible_segments sha256sum -c --quiet "$WORK/first"
 mkdir -p "$WORK/x2"
@@ -185,11 +185,11 @@ else
 	sed -e 's|^  initrd: .*|  iso: { path: ../out/w.iso, large_file_size: 64K }|' recipes/worker.recipe >recipes/iso.recipe
 	if "$MK" -q recipes/iso.recipe; then
 		L=usr/share/oem/dlws/large/rootfs/$K
-		bsdtar -xOf out/w.iso worker/shared.cpio.gz >"$WORK/iso-shared.cpio.gz"
+		bsdtar -xOf out/w.iso worker/shared.cpio.zst >"$WORK/iso-shared.cpio.zst"
 		check iso_image_on_medium bash -c "bsdtar -xOf out/w.iso dlws/large/rootfs/$K | cmp -s - '$img'"
 		check iso_manifest_lists_large grep -qx "$first $(stat -c %s "$img") 0644 /$L" \
-			<(bsdtar -xOf "$WORK/iso-shared.cpio.gz" usr/share/oem/dlws/manifest.d/shared)
-		check iso_link_in_initrd grep -qE "^l.* $R/etc/extensions/kubernetes.raw -> /$K\$" <(bsdtar -tvf "$WORK/iso-shared.cpio.gz")
+			<(bsdtar -xOf "$WORK/iso-shared.cpio.zst" usr/share/oem/dlws/manifest.d/shared)
+		check iso_link_in_initrd grep -qE "^l.* $R/etc/extensions/kubernetes.raw -> /$K\$" <(bsdtar -tvf "$WORK/iso-shared.cpio.zst")
 		check iso_temp_images_removed bash -c "[ -z \"\$(ls -A '$TMPDIR')\" ]"
 	else
 		fail iso_keeps_image_on_medium "the ISO recipe did not build"

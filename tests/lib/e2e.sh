@@ -39,6 +39,13 @@ make_project() {
 	(cd "$dir/vendor/bin" && sha256sum kubectl etcd etcdctl >../SHA256SUMS)
 }
 
+# pxe_tar DIR: the project's recipes also write <pxe path>.tar
+# (outputs.pxe.tar), for the tests of the tarball.
+pxe_tar() {
+	sed -i 's|^\(  pxe: { path: [^ ,}]*\)|\1, tar: true|' "$1"/recipes/*.recipe
+	grep -q 'pxe: { path: [^ ]*, tar: true' "$1/recipes/master.recipe" || { fail pxe_tar "no outputs.pxe line in $1/recipes"; finish; }
+}
+
 # List and extract payload segments with an independent reader.
 segment_list() { bsdtar -tf "$1"; }
 segment_cat() { bsdtar -xOf "$1" "$2"; }

@@ -20,5 +20,5 @@ installed_build_master() {
 	mkdir -p "$copy.cwd"
 	(cd "$copy.cwd" && env -u DLWS_AGENT -u DLWS_PAYLOAD_SCRIPT "$tool" -q "$copy/recipes/master.recipe") >"$copy.log" 2>&1 &&
 		[ -s "$copy/out/master.iso" ] && [ -s "$copy/out/pxe/SHA256SUMS" ] &&
-		[ -s "$copy/out/master-initrd/shared.cpio.gz" ] && [ -s "$copy/keys/ca.pem" ]
+		[ -s "$copy/out/master-initrd/shared.cpio.zst" ] && [ -s "$copy/keys/ca.pem" ]
 }

@@ -351,19 +351,19 @@ static void test_initrd_write(void) {
 	struct diags d = DIAGS_INIT;
 	build_stage(&s, false);
 	uint64_t size = 0;
-	CHECK_INTEQ(initrd_write(&s, "out/seg.cpio.gz", MTIME, NULL, &size, &d), 0);
+	CHECK_INTEQ(initrd_write(&s, "out/seg.cpio.zst", NULL, MTIME, NULL, &size, &d), 0);
 	check_diags(&d, "");
 	struct stat st;
-	CHECK(stat("out/seg.cpio.gz", &st) == 0 && (uint64_t)st.st_size == size);
-	CHECK(!path_exists("out/seg.cpio.gz.tmp"));
+	CHECK(stat("out/seg.cpio.zst", &st) == 0 && (uint64_t)st.st_size == size);
+	CHECK(!path_exists("out/seg.cpio.zst.tmp"));
 
-	/* gzip around newc ("070701"), the only cpio format the kernel unpacks */
-	char *magic = run("gzip -dc out/seg.cpio.gz | head -c 6");
+	/* zstd (the default) around newc ("070701"), the only cpio format the kernel unpacks */
+	char *magic = run("zstd -dc out/seg.cpio.zst | head -c 6");
 	CHECK_STREQ(magic, "070701");
 	free(magic);
 
 	struct listed l[64];
-	size_t n = list_archive("out/seg.cpio.gz", l, ARRAY_SIZE(l));
+	size_t n = list_archive("out/seg.cpio.zst", l, ARRAY_SIZE(l));
 	for (size_t i = 0; i < ARRAY_SIZE(archive_entries); i++) {
 		const struct listed *e = find_listed(l, n, archive_entries[i].name, NULL);
 		if (!e) {
@@ -405,10 +405,10 @@ static void test_initrd_write(void) {
 	CHECK_INTEQ(n, s.n + 6);
 	free_listed(l, n);
 
-	char *text = run("bsdtar -xOf out/seg.cpio.gz usr/share/oem/cloud-config.yml " R "opt/bin/kubectl");
+	char *text = run("bsdtar -xOf out/seg.cpio.zst usr/share/oem/cloud-config.yml " R "opt/bin/kubectl");
 	CHECK_STREQ(text, "#cloud-config\nhello\n");
 	free(text);
-	text = run("bsdtar -xOf out/seg.cpio.gz " PAYLOAD_MANIFESTS "/shared");
+	text = run("bsdtar -xOf out/seg.cpio.zst " PAYLOAD_MANIFESTS "/shared");
 	CHECK_STREQ(text, stage_find(&s, PAYLOAD_MANIFESTS "/shared")->data);
 	free(text);
 	stage_release(&s);
@@ -435,14 +435,14 @@ static void test_reproducible(void) {
 	struct diags d = DIAGS_INIT;
 	build_stage(&s1, false);
 	build_stage(&s2, true);
-	CHECK_INTEQ(initrd_write(&s1, "out/a.cpio.gz", MTIME, NULL, NULL, &d), 0);
-	CHECK_INTEQ(initrd_write(&s1, "out/b.cpio.gz", MTIME, NULL, NULL, &d), 0);
-	CHECK_INTEQ(initrd_write(&s2, "out/c.cpio.gz", MTIME, NULL, NULL, &d), 0);
-	CHECK_INTEQ(initrd_write(&s1, "out/d.cpio.gz", MTIME + 1, NULL, NULL, &d), 0);
+	CHECK_INTEQ(initrd_write(&s1, "out/a.cpio.zst", NULL, MTIME, NULL, NULL, &d), 0);
+	CHECK_INTEQ(initrd_write(&s1, "out/b.cpio.zst", NULL, MTIME, NULL, NULL, &d), 0);
+	CHECK_INTEQ(initrd_write(&s2, "out/c.cpio.zst", NULL, MTIME, NULL, NULL, &d), 0);
+	CHECK_INTEQ(initrd_write(&s1, "out/d.cpio.zst", NULL, MTIME + 1, NULL, NULL, &d), 0);
 	check_diags(&d, "");
-	CHECK(same_bytes("out/a.cpio.gz", "out/b.cpio.gz"));
-	CHECK(same_bytes("out/a.cpio.gz", "out/c.cpio.gz"));
-	CHECK(!same_bytes("out/a.cpio.gz", "out/d.cpio.gz"));
+	CHECK(same_bytes("out/a.cpio.zst", "out/b.cpio.zst"));
+	CHECK(same_bytes("out/a.cpio.zst", "out/c.cpio.zst"));
+	CHECK(!same_bytes("out/a.cpio.zst", "out/d.cpio.zst"));
 	stage_release(&s1);
 	stage_release(&s2);
 }
@@ -453,12 +453,12 @@ static void test_failed_write(void) {
 	struct stage s = STAGE_INIT;
 	struct diags d = DIAGS_INIT;
 	stage_add_data(&s, "a", "a\n", 2, 0644, &d);
-	CHECK_INTEQ(initrd_write(&s, "no-such-dir/seg.cpio.gz", MTIME, NULL, NULL, &d), -ENOENT);
+	CHECK_INTEQ(initrd_write(&s, "no-such-dir/seg.cpio.gz", NULL, MTIME, NULL, NULL, &d), -ENOENT);
 	check_diags(&d, "0:0: cannot create 'no-such-dir/seg.cpio.gz.tmp': No such file or directory");
 	CHECK(!path_exists("no-such-dir"));
 
-	CHECK_INTEQ(initrd_write(&s, "out/good.cpio.gz", MTIME, NULL, NULL, &d), 0);
-	char *good = run("bsdtar -xOf out/good.cpio.gz a");
+	CHECK_INTEQ(initrd_write(&s, "out/good.cpio.zst", NULL, MTIME, NULL, NULL, &d), 0);
+	char *good = run("bsdtar -xOf out/good.cpio.zst a");
 	CHECK_STREQ(good, "a\n");
 	free(good);
 
@@ -466,10 +466,10 @@ static void test_failed_write(void) {
 	write_text("vanishing", "soon gone\n", 0644);
 	CHECK_INTEQ(stage_add_file(&s, "b", "vanishing", 0644, NULL, NULL, &d), 0);
 	unlink("vanishing");
-	CHECK_INTEQ(initrd_write(&s, "out/good.cpio.gz", MTIME, NULL, NULL, &d), -ENOENT);
+	CHECK_INTEQ(initrd_write(&s, "out/good.cpio.zst", NULL, MTIME, NULL, NULL, &d), -ENOENT);
 	check_diags(&d, "0:0: cannot open 'vanishing': No such file or directory");
-	CHECK(!path_exists("out/good.cpio.gz.tmp"));
-	good = run("bsdtar -tf out/good.cpio.gz");
+	CHECK(!path_exists("out/good.cpio.zst.tmp"));
+	good = run("bsdtar -tf out/good.cpio.zst");
 	CHECK_STREQ(good, "a\n");
 	free(good);
 
@@ -477,10 +477,10 @@ static void test_failed_write(void) {
 	write_text("vanishing", "soon gone\n", 0644);
 	CHECK_INTEQ(stage_add_file(&s, "b", "vanishing", 0644, NULL, NULL, &d), 0);
 	write_text("vanishing", "soon gone, but longer\n", 0644);
-	CHECK_INTEQ(initrd_write(&s, "out/good.cpio.gz", MTIME, NULL, NULL, &d), -EIO);
+	CHECK_INTEQ(initrd_write(&s, "out/good.cpio.zst", NULL, MTIME, NULL, NULL, &d), -EIO);
 	check_diags(&d, "0:0: 'vanishing' changed while the payload was written");
-	CHECK(!path_exists("out/good.cpio.gz.tmp"));
-	good = run("bsdtar -tf out/good.cpio.gz");
+	CHECK(!path_exists("out/good.cpio.zst.tmp"));
+	good = run("bsdtar -tf out/good.cpio.zst");
 	CHECK_STREQ(good, "a\n");
 	free(good);
 	stage_release(&s);
@@ -496,12 +496,12 @@ static void test_entry_below_symlink(void) {
 	CHECK_INTEQ(stage_add_tree(&s, "", "link-overlay", NULL, &d), 0);
 	int r = stage_add_data(&s, "opt/x", "x\n", 2, 0644, &d);
 	if (r == 0)
-		r = initrd_write(&s, "out/conflict.cpio.gz", MTIME, NULL, NULL, &d);
+		r = initrd_write(&s, "out/conflict.cpio.zst", NULL, MTIME, NULL, NULL, &d);
 	CHECK(r < 0);
 	CHECK(d.n_errors > 0);
-	CHECK(!path_exists("out/conflict.cpio.gz.tmp"));
+	CHECK(!path_exists("out/conflict.cpio.zst.tmp"));
 	if (r == 0) {
-		char *listing = run("bsdtar -tvf out/conflict.cpio.gz");
+		char *listing = run("bsdtar -tvf out/conflict.cpio.zst");
 		fprintf(stderr, "written with 'opt' twice:\n%s", listing);
 		free(listing);
 	}
@@ -517,7 +517,7 @@ static void test_empty_stage(void) {
 	if (pid == 0) {
 		struct stage s = STAGE_INIT;
 		struct diags d = DIAGS_INIT;
-		int r = initrd_write(&s, "out/empty.cpio.gz", MTIME, NULL, NULL, &d);
+		int r = initrd_write(&s, "out/empty.cpio.zst", NULL, MTIME, NULL, NULL, &d);
 		diags_release(&d);
 		_exit(r == 0 ? 0 : 3);
 	}
@@ -525,7 +525,7 @@ static void test_empty_stage(void) {
 	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		char *listing = run("bsdtar -tf out/empty.cpio.gz");
+		char *listing = run("bsdtar -tf out/empty.cpio.zst");
 		CHECK_STREQ(listing, "");
 		free(listing);
 	}

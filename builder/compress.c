@@ -1,0 +1,248 @@
+/* Segment compression: zstd, xz or gzip, streamed to a file descriptor. */
+#include <errno.h>
+#include <lzma.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "compress.h"
+#include "util.h"
+
+#define OUT_SIZE (256u << 10)
+/* xz blocks: compressed independently (one per thread at a time), so the
+ * output is the same whatever the number of threads. 3 of them per thread
+ * are in memory. */
+#define XZ_BLOCK_SIZE (8u << 20)
+/* More threads than this gain little on a segment and cost memory. */
+#define MAX_THREADS 8
+
+static const struct method_info {
+	const char *name, *suffix;
+	int min, max, def;
+} methods[] = {
+	[COMPRESS_ZSTD] = { "zstd", ".cpio.zst", 1, 19, 3 },
+	[COMPRESS_XZ] = { "xz", ".cpio.xz", 0, 9, 6 },
+	[COMPRESS_GZIP] = { "gzip", ".cpio.gz", 1, 9, 6 },
+};
+
+const char *compress_name(enum compress_method m) {
+	return methods[m].name;
+}
+
+const char *compress_suffix(enum compress_method m) {
+	return methods[m].suffix;
+}
+
+size_t compress_suffix_len(const char *name) {
+	for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
+		if (endswith(name, methods[i].suffix) && strlen(name) > strlen(methods[i].suffix))
+			return strlen(methods[i].suffix);
+	return 0;
+}
+
+int compress_parse(const char *name, enum compress_method *ret) {
+	for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
+		if (streq(name, methods[i].name)) {
+			*ret = (enum compress_method)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+void compress_levels(enum compress_method m, int *ret_min, int *ret_max, int *ret_default) {
+	*ret_min = methods[m].min;
+	*ret_max = methods[m].max;
+	*ret_default = methods[m].def;
+}
+
+int compress_level(const struct compression *c) {
+	return c->level ? c->level : methods[c->method].def;
+}
+
+char *compress_describe(const struct compression *c) {
+	return xasprintf("%s -%d", compress_name(c->method), compress_level(c));
+}
+
+/* The cores this process may run on. */
+static unsigned threads(void) {
+	cpu_set_t set;
+	int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
+}
+
+struct compressor {
+	struct compression c;
+	int fd;
+	const char *path;
+	struct diags *d;
+	unsigned char *out;
+	ZSTD_CCtx *zstd;
+	lzma_stream xz;
+	z_stream gz;
+	bool failed;            /* the compressor itself failed (reported) */
+};
+
+static int write_all(struct compressor *c, const unsigned char *p, size_t n) {
+	while (n) {
+		ssize_t k = write(c->fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int fail(struct compressor *c, const char *what) {
+	c->failed = true;
+	diag_error(c->d, NULL, "cannot compress '%s' (%s): %s", c->path, compress_name(c->c.method), what);
+	return -EIO;
+}
+
+int compressor_new(const struct compression *comp, int fd, const char *path, struct compressor **ret, struct diags *d) {
+	struct compressor *c = xcalloc(1, sizeof(*c));
+	*c = (struct compressor){ .c = *comp, .fd = fd, .path = path, .d = d, .out = xmalloc(OUT_SIZE),
+				  .xz = LZMA_STREAM_INIT };
+	int level = compress_level(comp), r = 0;
+	switch (comp->method) {
+	case COMPRESS_ZSTD:
+		c->zstd = ZSTD_createCCtx();
+		if (!c->zstd)
+			abort();
+		/* Workers >= 1 even on one core: the output of zstd's
+		 * multi-threaded mode is the same for any number of them,
+		 * and differs from its single-threaded mode. */
+		if (ZSTD_isError(ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_compressionLevel, level)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_checksumFlag, 1)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_nbWorkers, (int)threads())))
+			r = fail(c, "libzstd without multi-threading");
+		break;
+	case COMPRESS_XZ: {
+		lzma_mt mt = {
+			.threads = threads(),
+			.block_size = XZ_BLOCK_SIZE,
+			.preset = (uint32_t)level,
+			.check = LZMA_CHECK_CRC32,
+		};
+		lzma_ret k = lzma_stream_encoder_mt(&c->xz, &mt);
+		if (k != LZMA_OK)
+			r = fail(c, k == LZMA_MEM_ERROR ? "out of memory" : "liblzma refused the settings");
+		break;
+	}
+	case COMPRESS_GZIP:
+		/* windowBits 15 + 16: a gzip member; zlib's header has no
+		 * name and mtime 0, so equal inputs give equal bytes. */
+		if (deflateInit2(&c->gz, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+			r = fail(c, "zlib refused the settings");
+		break;
+	}
+	if (r < 0) {
+		compressor_free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+static int run_zstd(struct compressor *c, const void *data, size_t len, ZSTD_EndDirective end) {
+	ZSTD_inBuffer in = { data, len, 0 };
+	for (;;) {
+		ZSTD_outBuffer out = { c->out, OUT_SIZE, 0 };
+		size_t left = ZSTD_compressStream2(c->zstd, &out, &in, end);
+		if (ZSTD_isError(left))
+			return fail(c, ZSTD_getErrorName(left));
+		int r = write_all(c, c->out, out.pos);
+		if (r < 0)
+			return r;
+		if (end == ZSTD_e_end ? left == 0 : in.pos == in.size)
+			return 0;
+	}
+}
+
+static int run_xz(struct compressor *c, const void *data, size_t len, lzma_action action) {
+	c->xz.next_in = data;
+	c->xz.avail_in = len;
+	for (;;) {
+		c->xz.next_out = c->out;
+		c->xz.avail_out = OUT_SIZE;
+		lzma_ret k = lzma_code(&c->xz, action);
+		if (k != LZMA_OK && k != LZMA_STREAM_END)
+			return fail(c, k == LZMA_MEM_ERROR ? "out of memory" : "liblzma failed");
+		int r = write_all(c, c->out, OUT_SIZE - c->xz.avail_out);
+		if (r < 0)
+			return r;
+		if (action == LZMA_FINISH ? k == LZMA_STREAM_END : c->xz.avail_in == 0)
+			return 0;
+	}
+}
+
+static int run_gzip(struct compressor *c, const void *data, size_t len, int flush) {
+	/* zlib counts in uInt: feed it in pieces it can count. */
+	const unsigned char *p = data;
+	do {
+		size_t n = len > (1u << 30) ? (1u << 30) : len;
+		c->gz.next_in = (unsigned char *)p;
+		c->gz.avail_in = (uInt)n;
+		p += n;
+		len -= n;
+		int f = len ? Z_NO_FLUSH : flush, k;
+		do {
+			c->gz.next_out = c->out;
+			c->gz.avail_out = OUT_SIZE;
+			k = deflate(&c->gz, f);
+			if (k == Z_STREAM_ERROR)
+				return fail(c, "zlib failed");
+			int r = write_all(c, c->out, OUT_SIZE - c->gz.avail_out);
+			if (r < 0)
+				return r;
+		} while (f == Z_FINISH ? k != Z_STREAM_END : c->gz.avail_out == 0);
+	} while (len);
+	return 0;
+}
+
+int compressor_write(struct compressor *c, const void *data, size_t len) {
+	if (!len)
+		return 0;
+	switch (c->c.method) {
+	case COMPRESS_ZSTD:
+		return run_zstd(c, data, len, ZSTD_e_continue);
+	case COMPRESS_XZ:
+		return run_xz(c, data, len, LZMA_RUN);
+	case COMPRESS_GZIP:
+		return run_gzip(c, data, len, Z_NO_FLUSH);
+	}
+	return -EINVAL;
+}
+
+int compressor_finish(struct compressor *c) {
+	switch (c->c.method) {
+	case COMPRESS_ZSTD:
+		return run_zstd(c, "", 0, ZSTD_e_end);
+	case COMPRESS_XZ:
+		return run_xz(c, "", 0, LZMA_FINISH);
+	case COMPRESS_GZIP:
+		return run_gzip(c, "", 0, Z_FINISH);
+	}
+	return -EINVAL;
+}
+
+bool compressor_failed(const struct compressor *c) {
+	return c->failed;
+}
+
+void compressor_free(struct compressor *c) {
+	if (!c)
+		return;
+	ZSTD_freeCCtx(c->zstd);
+	lzma_end(&c->xz);
+	if (c->c.method == COMPRESS_GZIP)
+		deflateEnd(&c->gz);
+	free(c->out);
+	free(c);
+}
