@@ -142,6 +142,9 @@ struct build_memo {
 	/* Every word of the templates (sorted): a value whose key is not
 	 * among them is read by no template. */
 	struct strv words;
+	/* Each node's input key, once per build (the PKI is made before any
+	 * segment), parallel to b->nodes; "" until made. */
+	char (*node_keys)[SHA256_HEX_LEN + 1];
 };
 
 int build_load(const char *recipe_path, const struct build_opts *opts, struct build **ret, struct diags *d) {
@@ -198,6 +201,7 @@ void build_free(struct build *b) {
 		free(b->memo->ca_hash);
 		free(b->memo->token_id);
 		strv_release(&b->memo->words);
+		free(b->memo->node_keys);
 		free(b->memo->templates);
 		free(b->memo->template_lens);
 		free(b->memo);
@@ -820,8 +824,11 @@ static int node_input_key(const struct build *b, const struct node *node, char k
 	if (!m->inputs_key[0]) {
 		struct sha256 *h = sha256_new();
 		_cleanup_free_ char *how = compress_describe(&rc->compression);
-		_cleanup_free_ char *salt = xasprintf("dlws-mkimage %s node inputs\n%s\nmtime %lld\n", DLWS_VERSION, how,
-						      (long long)b->opts->epoch);
+		/* and what the segment takes from outside the context: the
+		 * release whose removed flags are refused (check_removed_flags) */
+		_cleanup_free_ char *salt = xasprintf("dlws-mkimage %s node inputs\n%s\nmtime %lld\nkubernetes %s\n",
+						      DLWS_VERSION, how, (long long)b->opts->epoch,
+						      b->cluster->kubernetes_version ? b->cluster->kubernetes_version : "");
 		sha256_update(h, salt, strlen(salt));
 		for (size_t i = 0; i < rc->n_configs && r == 0; i++) {
 			r = template_text(b, i, d);
@@ -849,6 +856,11 @@ static int node_input_key(const struct build *b, const struct node *node, char k
 	}
 	struct sha256 *h = sha256_new();
 	sha256_update(h, m->inputs_key, SHA256_HEX_LEN);
+	/* node.env's values, whatever the templates name */
+	_cleanup_free_ char *env = node ? xasprintf("env %s %s %s %s %s\n", node->hostname, node->ip, role_name(node->role),
+						    b->cluster->name, rc->name)
+					: xasprintf("env - - %s %s %s\n", role_name(rc->role), b->cluster->name, rc->name);
+	sha256_update(h, env, strlen(env));
 	value_hash(value_map_get(ctx, "node"), named_in_templates, &m->words, h);
 	value_hash(value_map_get(ctx, "pki"), named_in_templates, &m->words, h);
 	struct pki_item *items = NULL;
@@ -962,8 +974,12 @@ int build_write_segments(const struct build *b, const char *shared_path, const c
 		_cleanup_free_ char *name = xasprintf("%s/%s%s%s", node_dir, node_prefix, b->nodes[i]->hostname,
 						      compress_suffix(b->recipe->compression.method));
 		char in_key[SHA256_HEX_LEN + 1] = "", manifest[SHA256_HEX_LEN + 1];
-		if (cached)
-			r = node_input_key(b, b->nodes[i], in_key, d);
+		if (cached && !b->memo->node_keys)
+			b->memo->node_keys = xcalloc(b->n_nodes, sizeof(*b->memo->node_keys));
+		if (cached && !b->memo->node_keys[i][0])
+			r = node_input_key(b, b->nodes[i], b->memo->node_keys[i], d);
+		if (cached && r == 0)
+			memcpy(in_key, b->memo->node_keys[i], sizeof(in_key));
 		int k = r == 0 && cached ? node_segment_cached(b, in_key, name, &ret->node[i], manifest, d) : 0;
 		if (k != 0) {
 			r = k < 0 ? k : 0;

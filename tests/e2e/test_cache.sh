@@ -65,6 +65,30 @@ else
 	fail output_changed_on_disk_is_made_again "$err $(diff <(sums p) <(sums "$WORK/clean") | head -5)"
 fi
 
+# One node's MAC changed: no template names `mac`, so no segment is made
+# (a node whose inputs were seen is found by their key, not rendered); the
+# boot menus that name MACs change. Once a template names it, that node's
+# segment is made again, and only it.
+sed -i 's/\(hostname: dlws-worker1, .*mac: "\)52:54:00:00:21:01"/\152:54:00:00:21:aa"/' p/recipes/cluster.yaml
+err=$(cd p && "$MK" $M $W 2>&1 >/dev/null)
+if grep -qE '^nothing changed in the payload: all [0-9]+ segments from the build cache$' <<<"$err" &&
+	grep -q '^wrote PXE bundle' <<<"$err" && [ -f p/out/pxe/grub/52:54:00:00:21:aa.cfg ] && clean p $M $W &&
+	[ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
+	pass mac_change_makes_no_segment
+else
+	fail mac_change_makes_no_segment "$err $(ls p/out/pxe/grub) $(diff <(sums p) <(sums "$WORK/clean") | head -3)"
+fi
+printf '# {{ node.mac }}\n' >>p/recipes/templates/kubelet-config.yaml
+(cd p && "$MK" -q $M $W) || fail mac_named build
+sed -i 's/52:54:00:00:21:aa"/52:54:00:00:21:bb"/' p/recipes/cluster.yaml
+err=$(cd p && "$MK" $M $W 2>&1 >/dev/null)
+if grep -qE '^build cache: [0-9]+ segments reused, 1 made$' <<<"$err" && clean p $M $W && [ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
+	pass mac_named_in_a_template_remakes_its_node
+else
+	fail mac_named_in_a_template_remakes_its_node "$err"
+fi
+sed -i '$d' p/recipes/templates/kubelet-config.yaml
+
 # A template only workers render: each worker's segment and the role's are
 # made again, not the shared ones nor any master's.
 echo '# changed' >>p/recipes/templates/kubelet-config.yaml

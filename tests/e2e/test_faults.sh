@@ -17,9 +17,10 @@ cleanup_mounts() { for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null; done;
 trap 'cleanup_mounts; [ "$KEEP_WORK" = 1 ] || rm -rf "$WORK"' EXIT
 
 # sums DIR: every file of the PKI and the outputs (not the locks, not the
-# stand-in base) with its sha256, sorted.
+# stand-in base, not the build cache: a failed build may keep there what it
+# made whole, and the sums it took) with its sha256, sorted.
 sums() {
-	(cd "$1" && find keys out -type f ! -name '.*.lock' ! -path 'out/base/*' -print0 2>/dev/null |
+	(cd "$1" && find keys out -type f ! -name '.*.lock' ! -path 'out/base/*' ! -path 'out/.cache/*' -print0 2>/dev/null |
 		sort -z | xargs -0r sha256sum)
 }
 # temps DIR: what a build leaves only while it runs.
