@@ -92,6 +92,11 @@ for method in xz gzip; do
 	gzip)
 		if gzip -t "${segs[@]}"; then pass gzip_segments_valid; else fail gzip_segments_valid "gzip -t failed on ${segs[*]}"; fi ;;
 	esac
+	# What a boot proves here is the kernel's decoder, not the tool: once.
+	if [ -n "${DLWS_ASAN_PASS:-}" ]; then
+		echo "ran in the plain pass: ${name} (the boot tests the kernel's $method decoder)"
+		continue
+	fi
 	boot_node dlws-worker1 "$dir" $ext "dlws-worker1-$method" || continue
 	check_node_boot "$name" dlws-worker1 dlws-worker2 "$dir" $ext "dlws-worker1-$method"
 done
