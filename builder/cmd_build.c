@@ -3,12 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "cmd.h"
 #include "disk.h"
 #include "filesum.h"
 #include "fsutil.h"
+#include "hash.h"
 #include "iso.h"
 #include "pxe.h"
 #include "util.h"
@@ -171,6 +173,19 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	_cleanup_free_ char *sums = cache_dir ? path_join(cache_dir, "sums") : NULL;
 	if (sums)
 		filesum_load(sums);
+	/* and certificates found sound are not parsed again (one file per PKI
+	 * directory: pki.checked) */
+	struct strv checked = STRV_INIT;
+	for (int i = 0; i < n_rest && cache_dir; i++) {
+		const char *dir = builds[i]->recipe->pki.dir;
+		_cleanup_free_ char *real = realpath(dir, NULL);
+		_cleanup_free_ char *cwd = real ? NULL : getcwd(NULL, 0);
+		_cleanup_free_ char *abs = real ? xstrdup(real) : dir[0] == '/' || !cwd ? xstrdup(dir) : path_join(cwd, dir);
+		char hex[SHA256_HEX_LEN + 1];
+		sha256_hex(abs, strlen(abs), hex);
+		strv_push_take(&checked, xasprintf("%s/pki-checked-%.16s", cache_dir, hex));
+		builds[i]->pki.checked = checked.v[checked.n - 1];
+	}
 	for (int i = 0; i < n_rest && r == 0; i++)
 		r = build_check_pins(builds[i], &d);
 	if (r == 0)
@@ -194,7 +209,7 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	/* Every recipe's disks in one libguestfs appliance: it takes half a minute to start. */
 	if (r == 0 && disk_wanted(builds, (size_t)n_rest))
 		r = disk_write(builds, (size_t)n_rest, &disks_kept, &out, &d);
-	int synced = fsutil_sync_deferred(&d);
+	int synced = fsutil_sync_deferred(r == 0 && (out.tmp.n || pki.n), &d);
 	if (r == 0)
 		r = synced;
 	/* The PKI first: outputs are made from it, never the other way. */
@@ -236,6 +251,7 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	}
 	strv_release(&disks_kept);
 	strv_release(&out.fresh);
+	strv_release(&checked);
 	for (size_t i = 0; i < n_bundles; i++) {
 		free(bundles[i].builds);
 		strv_release(&bundles[i].kept);

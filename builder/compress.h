@@ -40,7 +40,8 @@ int compress_parse(const char *name, enum compress_method *ret);
 void compress_levels(enum compress_method m, int *ret_min, int *ret_max, int *ret_default);
 /* The level `c` compresses at (its default resolved). */
 int compress_level(const struct compression *c);
-/* "zstd -3": for cache keys and messages. */
+/* "zstd -3, 2 MiB jobs": all that shapes the bytes besides the input (for
+ * cache keys and messages). */
 char *compress_describe(const struct compression *c);
 
 struct compressor;

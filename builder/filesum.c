@@ -94,8 +94,22 @@ static int64_t now_ns(void) {
 
 /* Whether `m` holds the sum of the file `id` is; with `any_ctime`, for a
  * build cache object, a ctime moved by hard links is not a change. */
+/* How close to its last change a sum may have been taken and still be
+ * trusted: a write in the same tick of the file system's clock would not
+ * move ctime. Timestamps with nanoseconds tick with the kernel's coarse
+ * clock (a jiffy, 10 ms at most); whole seconds (FAT, some network file
+ * systems) by up to two. */
+static int64_t racy_ns(const struct ident *id) {
+	return id->ctime_ns % NS == 0 && id->mtime_ns % NS == 0 ? 2 * NS : 20 * (NS / 1000);
+}
+
+static bool racy(const struct memo *m) {
+	int64_t w = racy_ns(&m->id);
+	return (!m->object && m->id.ctime_ns > m->hashed_ns - w) || m->id.mtime_ns > m->hashed_ns - w;
+}
+
 static bool hit(const struct memo *m, const struct ident *id, bool any_ctime) {
-	if (!m || !m->used)
+	if (!m || !m->used || racy(m))
 		return false;
 	if (!any_ctime)
 		return same(&m->id, id);
@@ -214,10 +228,7 @@ void filesum_save(const char *path) {
 	buf_printf(&b, "%s\n", MEMO_VERSION);
 	for (size_t i = 0; i < cap; i++) {
 		const struct memo *m = &table[i];
-		/* Racy: changed within a second of being hashed, a later
-		 * write could have kept its ctime. */
-		if (!m->used || !m->seen || (!m->object && m->id.ctime_ns > m->hashed_ns - NS) ||
-		    m->id.mtime_ns > m->hashed_ns - NS)
+		if (!m->used || !m->seen || racy(m))
 			continue;
 		buf_printf(&b, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %s\n", m->id.dev,
 			   m->id.ino, m->id.size, m->id.mtime_ns, m->id.ctime_ns, m->hashed_ns, m->sum);

@@ -134,10 +134,10 @@ static bool defer(int fd) {
 	return true;
 }
 
-int fsutil_sync_deferred(struct diags *d) {
+int fsutil_sync_deferred(bool flush, struct diags *d) {
 	int r = 0;
 	for (size_t i = 0; i < n_sync; i++) {
-		if (syncfs(sync_fds[i]) < 0 && r == 0) {
+		if (flush && syncfs(sync_fds[i]) < 0 && r == 0) {
 			r = -errno;
 			diag_error(d, NULL, "cannot flush what was written: %s", strerror(errno));
 		}

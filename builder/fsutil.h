@@ -38,9 +38,11 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
  * by a later rename (pending_commit, the PKI's exchange). Between
  * fsutil_defer_sync and fsutil_sync_deferred, atomic_commit does not fsync
  * each file: fsutil_sync_deferred flushes each file system written to
- * once (syncfs(2)), and must come before those renames. */
+ * once (syncfs(2)), and must come before those renames. Without `flush`
+ * (nothing is to be renamed into place: syncfs would only wait for what
+ * others wrote) it only ends the deferral. */
 void fsutil_defer_sync(void);
-int fsutil_sync_deferred(struct diags *d);
+int fsutil_sync_deferred(bool flush, struct diags *d);
 
 int mkdir_p(const char *path, mode_t mode);
 /* Creates the directories of `rel` below `root` (which exists) with

@@ -29,6 +29,7 @@
 #include <openssl/x509v3.h>
 
 #include "buf.h"
+#include "filesum.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "util.h"
@@ -510,6 +511,10 @@ struct pki_run {
 	EVP_PKEY *ca_key[N_CAS];
 	char *token;            /* "<id>.<secret>": wiped when the run ends */
 	struct pki_report report;
+	/* cfg->checked: "<base> <cert sum> <key sum> <CA cert sum> <what
+	 * it should say, hashed> <notAfter>" per leaf found sound, as read
+	 * (sorted) and as this run finds them. */
+	struct strv checked_old, checked_new;
 };
 
 static void report_add(struct pki_report *r, const char *name, enum pki_action action, char *reason) {
@@ -645,6 +650,92 @@ static void reason_add(struct buf *reasons, char *reason) {
 	free(reason);
 }
 
+/* ---- leaves found sound before (cfg->checked) ------------------------- */
+
+static void checked_load(struct pki_run *run) {
+	char *text = NULL;
+	size_t len = 0;
+	struct diags quiet = DIAGS_INIT;
+	if (run->cfg->checked && read_file(run->cfg->checked, 64u << 20, &text, &len, &quiet) == 0) {
+		for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+			nl = strchr(line, '\n');
+			if (nl)
+				*nl = '\0';
+			if (*line)
+				strv_push(&run->checked_old, line);
+		}
+		strv_sort(&run->checked_old);
+	}
+	free(text);
+	diags_release(&quiet);
+}
+
+static void checked_save(struct pki_run *run) {
+	if (!run->cfg->checked)
+		return;
+	strv_sort(&run->checked_new);
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < run->checked_new.n; i++)
+		buf_printf(&b, "%s\n", run->checked_new.v[i]);
+	struct diags quiet = DIAGS_INIT;
+	write_file_atomic(run->cfg->checked, b.data ? b.data : "", b.len, 0600, &quiet);
+	diags_release(&quiet);
+	buf_release(&b);
+}
+
+/* "<base> <cert sum> <key sum> <CA sum> <what it should say> ": the line's
+ * start for `l` as its files are now; NULL when one cannot be read. */
+static char *checked_prefix(struct pki_run *run, const struct leaf *l, const char *cert_path, const char *key_path,
+			    const struct strv *want_sans) {
+	struct diags quiet = DIAGS_INIT;
+	char cert[SHA256_HEX_LEN + 1], key[SHA256_HEX_LEN + 1], ca[SHA256_HEX_LEN + 1], want[SHA256_HEX_LEN + 1];
+	_cleanup_free_ char *ca_name = xasprintf("%s.pem", ca_defs[l->signer].base);
+	_cleanup_free_ char *ca_path = path_join(run->cfg->dir, ca_name);
+	bool ok = filesum(cert_path, cert, NULL, &quiet) == 0 && filesum(key_path, key, NULL, &quiet) == 0 &&
+		  filesum(ca_path, ca, NULL, &quiet) == 0;
+	diags_release(&quiet);
+	if (!ok)
+		return NULL;
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "%s\n%s\n%d\n%d\n%d\n", l->org ? l->org : "", l->cn, (int)l->usage, (int)l->signer,
+		   (int)run->cfg->key_type);
+	for (size_t i = 0; i < want_sans->n; i++)
+		buf_printf(&b, "%s\n", want_sans->v[i]);
+	sha256_hex(b.data, b.len, want);
+	buf_release(&b);
+	return xasprintf("%s %s %s %s %s ", l->base, cert, key, ca, want);
+}
+
+/* The remembered notAfter of the line starting with `prefix`, or -1. */
+static long long checked_find(const struct pki_run *run, const char *prefix) {
+	size_t lo = 0, hi = run->checked_old.n, n = strlen(prefix);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strncmp(run->checked_old.v[mid], prefix, n);
+		if (c == 0) {
+			char *end = NULL;
+			long long t = strtoll(run->checked_old.v[mid] + n, &end, 10);
+			return end && *end == '\0' && t > 0 ? t : -1;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* Remembers `l` as found sound, with `x` its certificate. */
+static void checked_add(struct pki_run *run, const struct leaf *l, const char *cert_path, const char *key_path,
+			const struct strv *want_sans, const X509 *x) {
+	time_t not_after;
+	if (!run->cfg->checked || time_from_asn1(X509_get0_notAfter(x), &not_after) < 0)
+		return;
+	_cleanup_free_ char *prefix = checked_prefix(run, l, cert_path, key_path, want_sans);
+	if (prefix)
+		strv_push_take(&run->checked_new, xasprintf("%s%lld", prefix, (long long)not_after));
+}
+
 static int ensure_leaf(struct pki_run *run, const struct leaf *l) {
 	struct diags *d = run->d;
 	_cleanup_free_ char *cert_name = xasprintf("%s.pem", l->base);
@@ -668,6 +759,20 @@ static int ensure_leaf(struct pki_run *run, const struct leaf *l) {
 	r = sans_make(l, &sans, &want_sans, d);
 	if (r < 0)
 		goto out;
+
+	/* Found sound before, the same bytes: only its expiry can have moved. */
+	char *prefix = run->cfg->checked ? checked_prefix(run, l, cert_path, key_path, &want_sans) : NULL;
+	long long not_after = prefix ? checked_find(run, prefix) : -1;
+	if (not_after > 0 && not_after - (long long)run->now > (long long)RENEW_DAYS * DAY_SECONDS) {
+		r = ensure_mode(key_path, KEY_MODE, d);
+		if (r >= 0) {
+			report_add(&run->report, cert_name, PKI_REUSED, NULL);
+			strv_push_take(&run->checked_new, xasprintf("%s%lld", prefix, not_after));
+		}
+		free(prefix);
+		goto out;
+	}
+	free(prefix);
 
 	r = load_cert(cert_path, &old, d);
 	if (r == -EBADMSG) {
@@ -704,8 +809,10 @@ static int ensure_leaf(struct pki_run *run, const struct leaf *l) {
 		reason_add(&reasons, expiry_reason(old, run->now));
 		if (!reasons.len) {
 			r = ensure_mode(key_path, KEY_MODE, d);
-			if (r >= 0)
+			if (r >= 0) {
 				report_add(&run->report, cert_name, PKI_REUSED, NULL);
+				checked_add(run, l, cert_path, key_path, &want_sans, old);
+			}
 			goto out;
 		}
 	}
@@ -726,6 +833,7 @@ static int ensure_leaf(struct pki_run *run, const struct leaf *l) {
 	r = save_cert(cert_path, x, d);
 	if (r < 0)
 		goto out;
+	checked_add(run, l, cert_path, key_path, &want_sans, x);
 	if (old || reasons.len)
 		report_add(&run->report, cert_name, PKI_REISSUED, buf_steal(&reasons, NULL));
 	else
@@ -1316,6 +1424,7 @@ int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, stru
 	}
 	run.now = cfg->now ? cfg->now : time(NULL);
 	ERR_clear_error();
+	checked_load(&run);
 
 	r = leaves_for_cluster(cfg, &leaves, &n_leaves, d);
 	if (r < 0)
@@ -1345,6 +1454,8 @@ int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, stru
 		r = ensure_token_secret(&run);
 	if (r >= 0)
 		r = remove_superseded(&run);
+	if (r >= 0)
+		checked_save(&run);
 	if (r >= 0 && ret_report) {
 		*ret_report = run.report;
 		run.report = (struct pki_report)PKI_REPORT_INIT;
@@ -1358,6 +1469,8 @@ out:
 		EVP_PKEY_free(run.ca_key[i]);
 	}
 	secret_freep(&run.token);
+	strv_release(&run.checked_old);
+	strv_release(&run.checked_new);
 	ERR_clear_error();
 	return r < 0 ? r : 0;
 }

@@ -43,6 +43,12 @@ struct pki_config {
 	const struct cluster *cluster;
 	const char *apiserver_url;      /* every kubeconfig's server; its host is an apiserver SAN */
 	bool rotate_token;              /* pki_ensure makes a new bootstrap token */
+	/* Where pki_ensure remembers the leaves it found sound (a file of the
+	 * build cache; NULL: none): one whose certificate and key hold the
+	 * bytes they held then, signed by the same CA certificate, for the
+	 * same subject, SANs, usage and key type, is not parsed again; only
+	 * its expiry date (remembered) is looked at. */
+	const char *checked;
 };
 
 enum pki_action { PKI_CREATED, PKI_REUSED, PKI_REISSUED, PKI_REMOVED };

@@ -184,7 +184,7 @@ static void test_names(void) {
 	compress_levels(COMPRESS_XZ, &min, &max, &def);
 	CHECK(min == 0 && max == 9 && def == 6);
 	_cleanup_free_ char *dflt = compress_describe(&(struct compression)COMPRESSION_DEFAULT);
-	CHECK_STREQ(dflt, "zstd -3");
+	CHECK_STREQ(dflt, "zstd -3, 2 MiB jobs");
 }
 
 /* A failing write is the caller's to name: -errno, nothing reported. */
