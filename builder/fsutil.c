@@ -195,6 +195,26 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 	return atomic_commit(&f, d);
 }
 
+int write_file_staged(const char *path, const void *data, size_t len, mode_t mode, struct diags *d) {
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0) {
+		int r = -errno;
+		diag_error(d, NULL, "cannot create '%s': %s", path, strerror(errno));
+		return r;
+	}
+	(void)fchmod(fd, mode);
+	int r = write_all(fd, data, len);
+	if (r == 0 && !(sync_deferred && defer(fd)) && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0) {
+		diag_error(d, NULL, "cannot write '%s': %s", path, strerror(-r));
+		unlink(path);
+	}
+	return r;
+}
+
 int mkdir_p(const char *path, mode_t mode) {
 	char *p = xstrdup(path);
 	int r = 0;

@@ -33,6 +33,10 @@ int atomic_open(struct atomic_file *f, const char *path, mode_t mode, struct dia
 int atomic_commit(struct atomic_file *f, struct diags *d);
 void atomic_abort(struct atomic_file *f);
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct diags *d);
+/* Writes a new file into a stage (a directory nothing else sees until it
+ * is renamed into place): no temp and rename of its own; synced as
+ * atomic_commit syncs (at once, or with the deferred sync). */
+int write_file_staged(const char *path, const void *data, size_t len, mode_t mode, struct diags *d);
 
 /* A build writes thousands of files into stages that become visible only
  * by a later rename (pending_commit, the PKI's exchange). Between

@@ -121,6 +121,12 @@ static int add_text(struct iso_ctx *c, const char *work, const char *path, char 
 static void make_menu(const struct build *b, struct boot_menu *m) {
 	_cleanup_free_ char *medium = xasprintf("dlws.medium=%s", b->recipe->outputs.iso_label);
 	build_menu_entries(b, medium, m);
+	/* A medium boots by its menu, never by a MAC: its entries (and its
+	 * dlws-build.json) name none, so a replaced NIC leaves the ISO as it is. */
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->v[i].mac);
+		m->v[i].mac = NULL;
+	}
 	m->default_entry = b->n_nodes == 1 ? 1 : 0;
 	/* Rescue: the default's live system, without running an install. */
 	const struct boot_entry *def = &m->v[m->default_entry];

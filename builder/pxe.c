@@ -19,9 +19,10 @@
 
 #define MENU_TIMEOUT_S 3
 
+/* A file of the bundle's stage (pxe_write_bundle's <path>.tmp). */
 static int write_text(const char *dir, const char *name, char *text, struct diags *d) {
 	_cleanup_free_ char *path = path_join(dir, name);
-	int r = write_file_atomic(path, text, strlen(text), 0644, d);
+	int r = write_file_staged(path, text, strlen(text), 0644, d);
 	free(text);
 	return r;
 }
