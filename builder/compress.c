@@ -10,6 +10,7 @@
 #include <zstd.h>
 
 #include "compress.h"
+#include "fsutil.h"
 #include "util.h"
 
 #define OUT_SIZE (256u << 10)
@@ -98,19 +99,6 @@ struct compressor {
 	bool failed;            /* the compressor itself failed (reported) */
 };
 
-static int write_all(struct compressor *c, const unsigned char *p, size_t n) {
-	while (n) {
-		ssize_t k = write(c->fd, p, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 static int fail(struct compressor *c, const char *what) {
 	c->failed = true;
 	diag_error(c->d, NULL, "cannot compress '%s' (%s): %s", c->path, compress_name(c->c.method), what);
@@ -170,7 +158,7 @@ static int run_zstd(struct compressor *c, const void *data, size_t len, ZSTD_End
 		size_t left = ZSTD_compressStream2(c->zstd, &out, &in, end);
 		if (ZSTD_isError(left))
 			return fail(c, ZSTD_getErrorName(left));
-		int r = write_all(c, c->out, out.pos);
+		int r = write_all(c->fd, c->out, out.pos);
 		if (r < 0)
 			return r;
 		if (end == ZSTD_e_end ? left == 0 : in.pos == in.size)
@@ -187,7 +175,7 @@ static int run_xz(struct compressor *c, const void *data, size_t len, lzma_actio
 		lzma_ret k = lzma_code(&c->xz, action);
 		if (k != LZMA_OK && k != LZMA_STREAM_END)
 			return fail(c, k == LZMA_MEM_ERROR ? "out of memory" : "liblzma failed");
-		int r = write_all(c, c->out, OUT_SIZE - c->xz.avail_out);
+		int r = write_all(c->fd, c->out, OUT_SIZE - c->xz.avail_out);
 		if (r < 0)
 			return r;
 		if (action == LZMA_FINISH ? k == LZMA_STREAM_END : c->xz.avail_in == 0)
@@ -211,7 +199,7 @@ static int run_gzip(struct compressor *c, const void *data, size_t len, int flus
 			k = deflate(&c->gz, f);
 			if (k == Z_STREAM_ERROR)
 				return fail(c, "zlib failed");
-			int r = write_all(c, c->out, OUT_SIZE - c->gz.avail_out);
+			int r = write_all(c->fd, c->out, OUT_SIZE - c->gz.avail_out);
 			if (r < 0)
 				return r;
 		} while (f == Z_FINISH ? k != Z_STREAM_END : c->gz.avail_out == 0);

@@ -16,7 +16,6 @@
 #include "util.h"
 
 #define MEMO_VERSION "dlws-mkimage filesum 1"
-#define READ_SIZE (1u << 20)
 #define NS 1000000000LL
 
 struct ident {
@@ -116,6 +115,11 @@ static bool hit(const struct memo *m, const struct ident *id, bool any_ctime) {
 	return m->id.dev == id->dev && m->id.ino == id->ino && m->id.size == id->size && m->id.mtime_ns == id->mtime_ns;
 }
 
+static int digest(void *ctx, const void *data, size_t len) {
+	sha256_update(ctx, data, len);
+	return 0;
+}
+
 static int sum_file(const char *path, bool any_ctime, char hex[SHA256_HEX_LEN + 1], uint64_t *ret_size, struct diags *d) {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -144,24 +148,8 @@ static int sum_file(const char *path, bool any_ctime, char hex[SHA256_HEX_LEN + 
 	}
 	int64_t started = now_ns();
 	struct sha256 *h = sha256_new();
-	char *chunk = xmalloc(READ_SIZE);
 	uint64_t total = 0;
-	int r = 0;
-	for (;;) {
-		ssize_t n = read(fd, chunk, READ_SIZE);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			diag_error(d, NULL, "cannot read '%s': %s", path, strerror(errno));
-			break;
-		}
-		if (n == 0)
-			break;
-		sha256_update(h, chunk, (size_t)n);
-		total += (uint64_t)n;
-	}
-	free(chunk);
+	int r = stream_fd(fd, path, digest, h, &total, d);
 	if (r < 0) {
 		sha256_free(h);
 		close(fd);

@@ -22,6 +22,12 @@ int stream_file(const char *path, stream_sink sink, void *ctx, uint64_t *ret_siz
 		diag_error(d, NULL, "cannot open '%s': %s", path, strerror(errno));
 		return r;
 	}
+	int r = stream_fd(fd, path, sink, ctx, ret_size, d);
+	close(fd);
+	return r;
+}
+
+int stream_fd(int fd, const char *path, stream_sink sink, void *ctx, uint64_t *ret_size, struct diags *d) {
 	static char chunk[1 << 17];
 	uint64_t total = 0;
 	int r = 0;
@@ -41,7 +47,6 @@ int stream_file(const char *path, stream_sink sink, void *ctx, uint64_t *ret_siz
 		if (r < 0)
 			break;
 	}
-	close(fd);
 	if (r == 0 && ret_size)
 		*ret_size = total;
 	return r;

@@ -13,6 +13,8 @@
  * open/read 'path': reason". The size read goes to ret_size (may be NULL). */
 typedef int (*stream_sink)(void *ctx, const void *data, size_t len);
 int stream_file(const char *path, stream_sink sink, void *ctx, uint64_t *ret_size, struct diags *d);
+/* The same from an open `fd` (left open), `path` naming it in messages. */
+int stream_fd(int fd, const char *path, stream_sink sink, void *ctx, uint64_t *ret_size, struct diags *d);
 /* write(2) until all of `data` is written; 0 or -errno. */
 int write_all(int fd, const void *data, size_t len);
 
