@@ -15,7 +15,7 @@
 #include "fsutil.h"
 #include "util.h"
 
-#define MEMO_VERSION "dlws-mkimage filesum 1"
+#define MEMO_VERSION "dlws-mkimage filesum 2"
 #define NS 1000000000LL
 
 struct ident {
@@ -199,14 +199,16 @@ void filesum_load(const char *path) {
 	while (fgets(line, sizeof(line), f)) {
 		struct ident id;
 		int64_t hashed;
-		char sum[SHA256_HEX_LEN + 2];
-		if (sscanf(line, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %65s", &id.dev,
-			   &id.ino, &id.size, &id.mtime_ns, &id.ctime_ns, &hashed, sum) != 7 ||
-		    strlen(sum) != SHA256_HEX_LEN || !is_sha256_hex(sum))
+		char sum[SHA256_HEX_LEN + 2], kind[2];
+		if (sscanf(line, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %65s %1s", &id.dev,
+			   &id.ino, &id.size, &id.mtime_ns, &id.ctime_ns, &hashed, sum, kind) != 8 ||
+		    strlen(sum) != SHA256_HEX_LEN || !is_sha256_hex(sum) || (kind[0] != 'o' && kind[0] != 'f'))
 			continue;
 		const struct memo *m = find(id.dev, id.ino);
-		if (!m || !m->used)
+		if (!m || !m->used) {
 			remember(&id, sum, hashed, false);
+			find(id.dev, id.ino)->object = kind[0] == 'o';
+		}
 	}
 	fclose(f);
 }
@@ -218,8 +220,10 @@ void filesum_save(const char *path) {
 		const struct memo *m = &table[i];
 		if (!m->used || !m->seen || racy(m))
 			continue;
-		buf_printf(&b, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %s\n", m->id.dev,
-			   m->id.ino, m->id.size, m->id.mtime_ns, m->id.ctime_ns, m->hashed_ns, m->sum);
+		/* o: a build cache object (filesum_object), f: a file */
+		buf_printf(&b, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " %s %c\n", m->id.dev,
+			   m->id.ino, m->id.size, m->id.mtime_ns, m->id.ctime_ns, m->hashed_ns, m->sum,
+			   m->object ? 'o' : 'f');
 	}
 	struct diags quiet = DIAGS_INIT;
 	write_file_atomic(path, b.data, b.len, 0644, &quiet);
