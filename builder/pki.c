@@ -1424,7 +1424,6 @@ int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, stru
 	}
 	run.now = cfg->now ? cfg->now : time(NULL);
 	ERR_clear_error();
-	checked_load(&run);
 
 	r = leaves_for_cluster(cfg, &leaves, &n_leaves, d);
 	if (r < 0)
@@ -1440,6 +1439,7 @@ int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, stru
 			goto out;
 		}
 	}
+	checked_load(&run);
 	for (int i = 0; r >= 0 && i < N_CAS; i++)
 		r = ensure_ca(&run, (enum ca_id)i);
 	for (size_t i = 0; r >= 0 && i < n_leaves; i++)
