@@ -2,11 +2,9 @@
 
 #include <errno.h>
 #include <stdlib.h>
-/* Without libburn, libisofs declares struct burn_source itself. */
-#define LIBISOFS_WITHOUT_LIBBURN 1
-#include <libisofs/libisofs.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bootcfg.h"
@@ -15,12 +13,15 @@
 #include "fsutil.h"
 #include "hash.h"
 #include "buildinfo.h"
+#include "isofile.h"
 #include "loaders.h"
 #include "progress.h"
 #include "util.h"
 
 #define MENU_TIMEOUT_S 3
 #define MBR_TEMPLATE_MAX 512
+/* libisofs's ring buffer between its writer thread and ours. */
+#define FIFO_BYTES (4 << 20)
 
 struct iso_ctx {
 	IsoImage *image;
@@ -35,7 +36,22 @@ struct iso_ctx {
 	/* The output's key (cache.h): the writer's settings and every file
 	 * of the image by path, mode and sum, in the order added. */
 	struct sha256 *key;
+	/* The data's identity of each content added (isofile.h): by sum. */
+	struct content { char sum[SHA256_HEX_LEN + 1]; ino_t id; } *contents;
+	size_t n_contents;
 };
+
+/* Files with the same contents get the same identity: stored once. */
+static ino_t content_id(struct iso_ctx *c, const char *sum) {
+	for (size_t i = 0; i < c->n_contents; i++)
+		if (streq(c->contents[i].sum, sum))
+			return c->contents[i].id;
+	c->contents = xrealloc(c->contents, (c->n_contents + 1) * sizeof(*c->contents));
+	struct content *e = &c->contents[c->n_contents++];
+	memcpy(e->sum, sum, sizeof(e->sum));
+	e->id = serial_id++;
+	return e->id;
+}
 
 static int iso_fail(struct iso_ctx *c, int code, const char *what) {
 	diag_error(c->d, NULL, "cannot write '%s': %s: %s", c->out, what, iso_error_to_msg(code));
@@ -91,15 +107,22 @@ static int add_file(struct iso_ctx *c, const char *path, const char *src, mode_t
 		diag_error(c->d, NULL, "cannot open '%s': %s", src, strerror(e));
 		return -e;
 	}
-	IsoNode *node = NULL;
-	int k = iso_tree_add_new_node(c->image, dir, name, abs, &node);
-	if (k < 0)
-		return iso_fail(c, k, src);
-	own(node, mode, c->epoch);
 	char sum[SHA256_HEX_LEN + 1];
-	r = filesum(abs, sum, NULL, c->d);
+	uint64_t size = 0;
+	r = filesum(abs, sum, &size, c->d);
 	if (r < 0)
 		return r;
+	IsoStream *stream = NULL;
+	int k = isofile_stream_new(abs, size, content_id(c, sum), &stream);
+	IsoFile *file = NULL;
+	if (k >= 0) {
+		k = iso_image_add_new_file(c->image, dir, name, stream, &file);
+		if (k < 0)
+			iso_stream_unref(stream);
+	}
+	if (k < 0)
+		return iso_fail(c, k, src);
+	own((IsoNode *)file, mode, c->epoch);
 	_cleanup_free_ char *line = xasprintf("file %s %o %s\n", path, (unsigned)mode, sum);
 	sha256_update(c->key, line, strlen(line));
 	return 0;
@@ -269,6 +292,7 @@ static IsoWriteOpts *make_opts(struct iso_ctx *c, const struct build *b) {
 	iso_write_opts_set_joliet(opts, 1);
 	iso_write_opts_set_allow_deep_paths(opts, 1);
 	iso_write_opts_set_always_gmt(opts, 1);
+	iso_write_opts_set_fifo_size(opts, FIFO_BYTES / 2048);
 	iso_write_opts_set_replace_timestamps(opts, 1);
 	iso_write_opts_set_default_timestamp(opts, c->epoch);
 	/* Reproducible: volume times from SOURCE_DATE_EPOCH, GPT GUID from the recipe. */
@@ -289,6 +313,29 @@ static IsoWriteOpts *make_opts(struct iso_ctx *c, const struct build *b) {
 	return opts;
 }
 
+/* libisofs's writer thread puts the image into a ring buffer a 2 KiB sector
+ * at a time, under a lock, and wakes a reader waiting on it for each one:
+ * a system call per sector when the reader is the faster. So the reader
+ * waits, without the lock, until a good part of `chunk` is there (or the
+ * writer is done) and takes only what is there: a read never blocks. */
+static int read_image(struct burn_source *src, unsigned char *buf, size_t chunk) {
+	for (;;) {
+		size_t cap = 0, free_bytes = 0;
+		int state = iso_ring_buffer_get_status(src, &cap, &free_bytes);
+		size_t there = cap > free_bytes ? cap - free_bytes : 0;
+		size_t enough = chunk < cap / 2 ? chunk : cap / 2;
+		if (state == 1 && there < enough) {
+			nanosleep(&(struct timespec){ .tv_nsec = 200 * 1000 }, NULL);
+			continue;
+		}
+		if (state != 1 && state != 2)   /* failing, or worse */
+			return -1;
+		if (there == 0)                 /* state 2: all of it read */
+			return 0;
+		return src->read_xt(src, buf, (int)(there < chunk ? there : chunk));
+	}
+}
+
 static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_path, uint64_t *ret_size) {
 	struct burn_source *src = NULL;
 	int k = iso_image_create_burn_source(c->image, opts, &src);
@@ -296,9 +343,7 @@ static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_pa
 		return iso_fail(c, k, "image generation");
 	struct atomic_file f = ATOMIC_FILE_INIT;
 	int r = atomic_open(&f, tmp_path, 0644, c->d);
-	/* Whole MiBs: libisofs hands its ring buffer over under a lock, and
-	 * each write is a system call (2 KiB sectors cost a third of a rebuild). */
-	const size_t chunk = 1 << 20;
+	const size_t chunk = FIFO_BYTES / 2;
 	unsigned char *buf = xmalloc(chunk);
 	uint64_t total = 0;
 	/* libisofs knows the image's size before writing it. */
@@ -307,7 +352,7 @@ static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_pa
 	if (r == 0)
 		progress_begin(c->progress, slash ? slash + 1 : c->out, size > 0 ? (uint64_t)size : 0);
 	while (r == 0) {
-		int n = src->read_xt(src, buf, (int)chunk);
+		int n = read_image(src, buf, chunk);
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -322,6 +367,11 @@ static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_pa
 		}
 		total += (uint64_t)n;
 		progress_update(c->progress, total);
+	}
+	if (r == 0 && size > 0 && total != (uint64_t)size) {
+		diag_error(c->d, NULL, "cannot write '%s': libisofs gave %llu bytes of a %llu-byte image", c->out,
+			   (unsigned long long)total, (unsigned long long)size);
+		r = -EIO;
 	}
 	if (r == 0)
 		progress_end(c->progress);
@@ -356,7 +406,7 @@ int iso_write(const struct build *b, struct pending *out, struct diags *d) {
 	};
 	/* What else shapes the bytes: this writer (the tool's version), the
 	 * volume's label and times, the GPT GUID's seed (make_opts). */
-	_cleanup_free_ char *settings = xasprintf("dlws-mkimage %s iso\nlabel %s\nrecipe %s\nepoch %lld\n", DLWS_VERSION,
+	_cleanup_free_ char *settings = xasprintf("dlws-mkimage %s iso\nlayout isofile\nlabel %s\nrecipe %s\nepoch %lld\n", DLWS_VERSION,
 						  rc->outputs.iso_label, rc->name, (long long)c.epoch);
 	sha256_update(c.key, settings, strlen(settings));
 	struct isolinux_files isl = { 0 };
@@ -408,6 +458,7 @@ int iso_write(const struct build *b, struct pending *out, struct diags *d) {
 	if (c.image)
 		iso_image_unref(c.image);
 	iso_finish();
+	free(c.contents);
 	loaders_isolinux_release(&isl);
 	rm_rf(work);
 	if (r < 0) {

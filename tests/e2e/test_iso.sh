@@ -9,6 +9,9 @@ make_project p
 cd p
 # A stand-in binary big enough to be kept on the medium (over 1 MiB).
 head -c 3000000 /dev/urandom >vendor/bin/kubectl && chmod 0755 vendor/bin/kubectl
+# A copy of it (the same bytes in another file) on the medium: stored once.
+cp vendor/bin/kubectl vendor/kubectl-copy
+sed -i "\|dest: /opt/bin/kubectl,|a\\  - { src: ../vendor/kubectl-copy, dest: /opt/bin/kubectl-alike, mode: \"0755\", sha256: $(sha256sum <vendor/bin/kubectl | cut -d' ' -f1) }" recipes/master.recipe
 (cd vendor/bin && sha256sum kubectl etcd etcdctl >../SHA256SUMS)
 "$MK" -q recipes/master.recipe || { fail build_iso "master recipe did not build"; finish; }
 iso=out/master.iso
@@ -34,6 +37,13 @@ if grep -qE "^${iso}1 +\\* +0 " <<<"$fd" && grep -qE "^${iso}2 .* ef EFI" <<<"$f
 d=$(mktemp -d "$WORK/esp.XXXX")
 bsdtar -xf $iso -C "$d" boot/efi.img
 if mdir -i "$d/boot/efi.img" ::/EFI/BOOT 2>/dev/null | grep -q 'BOOTX64  EFI'; then pass esp_has_bootx64; else fail esp_has_bootx64 "no EFI/BOOT/BOOTX64.EFI"; fi
+
+lba=$(xorriso -indev $iso -find /dlws/large/rootfs/opt/bin -type f -exec report_lba -- 2>/dev/null | grep -E '/kubectl(-alike)?'"'"'?$')
+if [ "$(wc -l <<<"$lba")" = 2 ] && [ "$(awk '{print $6}' <<<"$lba" | sort -u | wc -l)" = 1 ]; then
+	pass alike_files_stored_once
+else
+	fail alike_files_stored_once "$lba"
+fi
 
 list=$(bsdtar -tf $iso | sed "s,^\./,,")
 check payload_files_on_iso bash -c "for f in master/vmlinuz master/base.img master/shared.cpio.zst nodes/dlws-master.cpio.zst dlws/medium-id dlws/large/rootfs/opt/bin/kubectl isolinux/isolinux.cfg boot/grub/grub.cfg; do grep -qx \"\$f\" <<<'$list' || exit 1; done"
