@@ -1,7 +1,6 @@
 /* Segment compression: zstd, xz or gzip, streamed to a file descriptor. */
 #include <errno.h>
 #include <lzma.h>
-#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,13 +79,6 @@ char *compress_describe(const struct compression *c) {
 	return xasprintf("%s -%d", compress_name(c->method), compress_level(c));
 }
 
-/* The cores this process may run on. */
-static unsigned threads(void) {
-	cpu_set_t set;
-	int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
-}
-
 struct compressor {
 	struct compression c;
 	int fd;
@@ -120,13 +112,13 @@ int compressor_new(const struct compression *comp, int fd, const char *path, str
 		 * and differs from its single-threaded mode. */
 		if (ZSTD_isError(ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_compressionLevel, level)) ||
 		    ZSTD_isError(ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_checksumFlag, 1)) ||
-		    ZSTD_isError(ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_nbWorkers, (int)threads())) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_nbWorkers, (int)cores_available(MAX_THREADS))) ||
 		    ZSTD_isError(ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_jobSize, ZSTD_JOB_SIZE)))
 			r = fail(c, "libzstd without multi-threading");
 		break;
 	case COMPRESS_XZ: {
 		lzma_mt mt = {
-			.threads = threads(),
+			.threads = cores_available(MAX_THREADS),
 			.block_size = XZ_BLOCK_SIZE,
 			.preset = (uint32_t)level,
 			.check = LZMA_CHECK_CRC32,

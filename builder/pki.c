@@ -32,6 +32,7 @@
 #include "filesum.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "keygen.h"
 #include "util.h"
 
 #define DAY_SECONDS 86400
@@ -208,10 +209,8 @@ static int save_pubkey(const char *path, EVP_PKEY *key, struct diags *d) {
 
 /* ---- keys, names, SANs, times ----------------------------------------- */
 
-static int key_generate(enum pki_key_type type, const char *path, EVP_PKEY **ret, struct diags *d) {
-	EVP_PKEY *k = type == PKI_KEY_ECDSA_P256
-		? EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")
-		: EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+static int key_generate(struct keygen *keys, enum pki_key_type type, const char *path, EVP_PKEY **ret, struct diags *d) {
+	EVP_PKEY *k = keygen_take(keys, type);
 	if (!k)
 		return crypto_fail(d, -EIO, "cannot generate a key for '%s'", path);
 	int r = save_key(path, k, d);
@@ -510,6 +509,7 @@ struct pki_run {
 	X509 *ca[N_CAS];
 	EVP_PKEY *ca_key[N_CAS];
 	char *token;            /* "<id>.<secret>": wiped when the run ends */
+	struct keygen *keys;    /* the keys this run lacks, made ahead */
 	struct pki_report report;
 	/* cfg->checked: "<base> <cert sum> <key sum> <CA cert sum> <what
 	 * it should say, hashed> <notAfter>" per leaf found sound, as read
@@ -622,7 +622,7 @@ static int ensure_ca(struct pki_run *run, enum ca_id id) {
 	}
 
 	X509 *ca = NULL;
-	r = key ? ensure_mode(key_path, KEY_MODE, d) : key_generate(run->cfg->key_type, key_path, &key, d);
+	r = key ? ensure_mode(key_path, KEY_MODE, d) : key_generate(run->keys, run->cfg->key_type, key_path, &key, d);
 	if (r >= 0)
 		r = cert_issue(run->now, subject, NULL, USE_CLIENT, key, NULL, NULL, cert_path, &ca, d);
 	if (r >= 0) {
@@ -824,7 +824,7 @@ static int ensure_leaf(struct pki_run *run, const struct leaf *l) {
 	if (key)
 		r = ensure_mode(key_path, KEY_MODE, d);
 	else
-		r = key_generate(run->cfg->key_type, key_path, &key, d);
+		r = key_generate(run->keys, run->cfg->key_type, key_path, &key, d);
 	if (r < 0)
 		goto out;
 	r = cert_issue(run->now, subject, sans, l->usage, key, ca, run->ca_key[l->signer], cert_path, &x, d);
@@ -863,7 +863,7 @@ static int ensure_service_account(struct pki_run *run) {
 		action = r == -ENOENT ? PKI_CREATED : PKI_REISSUED;
 		if (r == -EBADMSG)
 			reason = xstrdup("key unreadable");
-		r = key_generate(run->cfg->key_type, key_path, &key, d);
+		r = key_generate(run->keys, run->cfg->key_type, key_path, &key, d);
 	} else if (r == 0) {
 		r = ensure_mode(key_path, KEY_MODE, d);
 	}
@@ -1411,6 +1411,25 @@ static void kubeconfigs_for_cluster(const struct cluster *c, struct kubeconfig *
 	*ret_n = n;
 }
 
+/* How many keys a run will make: those of the CAs, certificates and the
+ * service account whose key file is missing (a CA's only with its
+ * certificate missing too). Keys found unreadable or of another type are
+ * made too, when asked for. */
+static size_t keys_missing(const struct pki_config *cfg, const struct leaf *leaves, size_t n_leaves) {
+	size_t n = 0;
+	for (int i = 0; i < N_CAS; i++) {
+		_cleanup_free_ char *cert = xasprintf("%s/%s.pem", cfg->dir, ca_defs[i].base);
+		_cleanup_free_ char *key = xasprintf("%s/%s-key.pem", cfg->dir, ca_defs[i].base);
+		n += !path_exists(cert) && !path_exists(key);
+	}
+	for (size_t i = 0; i < n_leaves; i++) {
+		_cleanup_free_ char *key = xasprintf("%s/%s-key.pem", cfg->dir, leaves[i].base);
+		n += !path_exists(key);
+	}
+	_cleanup_free_ char *sa = path_join(cfg->dir, "service-account-key.pem");
+	return n + !path_exists(sa);
+}
+
 int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, struct diags *d) {
 	struct pki_run run = { .cfg = cfg, .d = d, .report = PKI_REPORT_INIT };
 	struct leaf *leaves = NULL;
@@ -1440,6 +1459,7 @@ int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, stru
 		}
 	}
 	checked_load(&run);
+	run.keys = keygen_start(cfg->key_type, keys_missing(cfg, leaves, n_leaves), cores_available(8));
 	for (int i = 0; r >= 0 && i < N_CAS; i++)
 		r = ensure_ca(&run, (enum ca_id)i);
 	for (size_t i = 0; r >= 0 && i < n_leaves; i++)
@@ -1461,6 +1481,7 @@ int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, stru
 		run.report = (struct pki_report)PKI_REPORT_INIT;
 	}
 out:
+	keygen_stop(run.keys);
 	leaves_free(leaves, n_leaves);
 	kubeconfigs_free(confs, n_confs);
 	pki_report_release(&run.report);

@@ -1,7 +1,9 @@
 #include "util.h"
 
+#include <sched.h>
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 void die_oom(void) {
 	fputs("dlws-mkimage: out of memory\n", stderr);
@@ -149,4 +151,10 @@ const char *closest_match(const char *word, const char *const *candidates, size_
 		}
 	}
 	return best_d <= max ? best : NULL;
+}
+
+unsigned cores_available(unsigned max) {
+	cpu_set_t set;
+	long n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : (unsigned long)n > max ? max : (unsigned)n;
 }

@@ -53,3 +53,7 @@ void strv_release(struct strv *s);
 size_t edit_distance(const char *a, const char *b);
 /* The candidate closest to `word`, or NULL when none is close enough. */
 const char *closest_match(const char *word, const char *const *candidates, size_t n);
+
+/* The cores this process may run on (its CPU affinity), at least 1 and at
+ * most `max`. */
+unsigned cores_available(unsigned max);
