@@ -52,6 +52,14 @@ int stream_fd(int fd, const char *path, stream_sink sink, void *ctx, uint64_t *r
 	return r;
 }
 
+void writeback_start(int fd, uint64_t *started, uint64_t end) {
+	if (end < *started + (8 << 20))
+		return;
+	/* Unsupported (some file systems) only leaves it all to the flush. */
+	(void)sync_file_range(fd, (off_t)*started, (off_t)(end - *started), SYNC_FILE_RANGE_WRITE);
+	*started = end;
+}
+
 int write_all(int fd, const void *data, size_t len) {
 	const char *p = data;
 	while (len > 0) {

@@ -18,6 +18,13 @@ int stream_fd(int fd, const char *path, stream_sink sink, void *ctx, uint64_t *r
 /* write(2) until all of `data` is written; 0 or -errno. */
 int write_all(int fd, const void *data, size_t len);
 
+/* For a large file written in order: starts writing back to disk what was
+ * written since the last call, once that is 8 MiB or more, and does not
+ * wait for it (sync_file_range(2)): the flush before the file is put in
+ * place then waits for little. `*started` is how far writeback was started
+ * (0 at first), `end` how far the file is written. */
+void writeback_start(int fd, uint64_t *started, uint64_t end);
+
 /* Reads a whole file (NUL-terminated) up to `limit` bytes. Errors are
  * reported as "cannot read 'path': reason"; returns 0 or -errno. */
 int read_file(const char *path, size_t limit, char **ret, size_t *ret_len, struct diags *d);

@@ -1,6 +1,7 @@
 #include "iso.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -337,6 +338,14 @@ static int read_image(struct burn_source *src, unsigned char *buf, size_t chunk)
 }
 
 static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_path, uint64_t *ret_size) {
+	/* The image this one replaces: its cached pages would be dropped at
+	 * the rename anyway. Given back now (the file stays as it is on disk),
+	 * the new image's pages are those instead of other files' caches. */
+	int old = open(c->out, O_RDONLY | O_CLOEXEC);
+	if (old >= 0) {
+		(void)posix_fadvise(old, 0, 0, POSIX_FADV_DONTNEED);
+		close(old);
+	}
 	struct burn_source *src = NULL;
 	int k = iso_image_create_burn_source(c->image, opts, &src);
 	if (k < 0)
@@ -345,7 +354,7 @@ static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_pa
 	int r = atomic_open(&f, tmp_path, 0644, c->d);
 	const size_t chunk = FIFO_BYTES / 2;
 	unsigned char *buf = xmalloc(chunk);
-	uint64_t total = 0;
+	uint64_t total = 0, written_back = 0;
 	/* libisofs knows the image's size before writing it. */
 	off_t size = src->get_size ? src->get_size(src) : 0;
 	const char *slash = strrchr(c->out, '/');
@@ -366,6 +375,7 @@ static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_pa
 			break;
 		}
 		total += (uint64_t)n;
+		writeback_start(f.fd, &written_back, total);
 		progress_update(c->progress, total);
 	}
 	if (r == 0 && size > 0 && total != (uint64_t)size) {
