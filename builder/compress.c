@@ -97,6 +97,11 @@ static int fail(struct compressor *c, const char *what) {
 	return -EIO;
 }
 
+/* A zstd context kept from the last compressor, with its workers: a build
+ * of 1,000 nodes compresses 1,000 small segments, and would start and stop
+ * the threads of each. (Compressors are made on one thread.) */
+static ZSTD_CCtx *spare_zstd;
+
 int compressor_new(const struct compression *comp, int fd, const char *path, struct compressor **ret, struct diags *d) {
 	struct compressor *c = xcalloc(1, sizeof(*c));
 	*c = (struct compressor){ .c = *comp, .fd = fd, .path = path, .d = d, .out = xmalloc(OUT_SIZE),
@@ -104,7 +109,8 @@ int compressor_new(const struct compression *comp, int fd, const char *path, str
 	int level = compress_level(comp), r = 0;
 	switch (comp->method) {
 	case COMPRESS_ZSTD:
-		c->zstd = ZSTD_createCCtx();
+		c->zstd = spare_zstd ? spare_zstd : ZSTD_createCCtx();
+		spare_zstd = NULL;
 		if (!c->zstd)
 			abort();
 		/* Workers >= 1 even on one core: the output of zstd's
@@ -232,7 +238,11 @@ bool compressor_failed(const struct compressor *c) {
 void compressor_free(struct compressor *c) {
 	if (!c)
 		return;
-	ZSTD_freeCCtx(c->zstd);
+	/* Kept for the next compressor, its settings set again by it. */
+	if (c->zstd && !spare_zstd && !ZSTD_isError(ZSTD_CCtx_reset(c->zstd, ZSTD_reset_session_only)))
+		spare_zstd = c->zstd;
+	else
+		ZSTD_freeCCtx(c->zstd);
 	lzma_end(&c->xz);
 	if (c->c.method == COMPRESS_GZIP)
 		deflateEnd(&c->gz);
