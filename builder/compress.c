@@ -99,8 +99,17 @@ static int fail(struct compressor *c, const char *what) {
 
 /* A zstd context kept from the last compressor, with its workers: a build
  * of 1,000 nodes compresses 1,000 small segments, and would start and stop
- * the threads of each. (Compressors are made on one thread.) */
+ * the threads of each. (Compressors are made on one thread.) A process
+ * forked since has none of those workers: it neither uses nor frees the
+ * context (it would wait for them forever). */
 static ZSTD_CCtx *spare_zstd;
+static pid_t spare_pid;
+
+static ZSTD_CCtx *zstd_context(void) {
+	ZSTD_CCtx *z = spare_zstd && spare_pid == getpid() ? spare_zstd : ZSTD_createCCtx();
+	spare_zstd = NULL;
+	return z;
+}
 
 int compressor_new(const struct compression *comp, int fd, const char *path, struct compressor **ret, struct diags *d) {
 	struct compressor *c = xcalloc(1, sizeof(*c));
@@ -109,8 +118,7 @@ int compressor_new(const struct compression *comp, int fd, const char *path, str
 	int level = compress_level(comp), r = 0;
 	switch (comp->method) {
 	case COMPRESS_ZSTD:
-		c->zstd = spare_zstd ? spare_zstd : ZSTD_createCCtx();
-		spare_zstd = NULL;
+		c->zstd = zstd_context();
 		if (!c->zstd)
 			abort();
 		/* Workers >= 1 even on one core: the output of zstd's
@@ -239,10 +247,13 @@ void compressor_free(struct compressor *c) {
 	if (!c)
 		return;
 	/* Kept for the next compressor, its settings set again by it. */
-	if (c->zstd && !spare_zstd && !ZSTD_isError(ZSTD_CCtx_reset(c->zstd, ZSTD_reset_session_only)))
+	if (c->zstd && (!spare_zstd || spare_pid != getpid()) &&
+	    !ZSTD_isError(ZSTD_CCtx_reset(c->zstd, ZSTD_reset_session_only))) {
 		spare_zstd = c->zstd;
-	else
+		spare_pid = getpid();
+	} else {
 		ZSTD_freeCCtx(c->zstd);
+	}
 	lzma_end(&c->xz);
 	if (c->c.method == COMPRESS_GZIP)
 		deflateEnd(&c->gz);
