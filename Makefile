@@ -7,12 +7,13 @@
 #   make install    PREFIX (default /usr/local) and DESTDIR as usual; make uninstall
 
 CC       ?= cc
-PKGS      = yaml-0.1 libcrypto libarchive zlib libzstd liblzma libisofs-1 json-c libsquashfs1 libguestfs
+# libguestfs (disk.c) is opened when a disk is worked on: only its header here.
+PKGS      = yaml-0.1 libcrypto libarchive zlib libzstd liblzma libisofs-1 json-c libsquashfs1
 CFLAGS   ?= -O2 -g
 WARN      = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2
 CPPFLAGS += -Ibuilder -DDLWS_VERSION='"$(VERSION)"' -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED
 VERSION  := $(shell cat VERSION)
-LIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lcrypto -larchive -lz -lzstd -llzma -lisofs -ljson-c -lsquashfs -lguestfs)
+LIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lcrypto -larchive -lz -lzstd -llzma -lisofs -ljson-c -lsquashfs)
 BUILD    ?= build
 
 SRCS     := $(wildcard builder/*.c)

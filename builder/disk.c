@@ -1,6 +1,7 @@
 #include "disk.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <guestfs.h>
@@ -24,6 +25,52 @@
 #ifndef DLWS_VERSION
 #define DLWS_VERSION "unknown"
 #endif
+
+/* libguestfs is opened when a disk is first worked on, not linked: the
+ * libraries it brings (libvirt, GLib, GnuTLS and some forty more) took
+ * every run of the tool, disks or none, 30 ms to load. */
+#define GFS_FUNCS(X) \
+	X(add_drive_opts) X(blockdev_getsz) X(checksum) X(chmod) X(close) X(cp) X(create) X(e2fsck) \
+	X(free_statns) X(last_errno) X(last_error) X(launch) X(list_devices) X(ln_s) X(lstatns) \
+	X(mkdir_mode) X(mkmountpoint) X(mount) X(mount_options) X(mount_ro) X(part_expand_gpt) \
+	X(part_resize) X(pread_device) X(read_file) X(realpath) X(resize2fs) X(rm_f) X(set_error_handler) \
+	X(shutdown) X(sync) X(umask) X(umount_all) X(upload) X(vfs_type) X(write)
+
+static struct {
+	void *lib;
+#define GFS_POINTER(name) __typeof__(guestfs_##name) *name;
+	GFS_FUNCS(GFS_POINTER)
+#undef GFS_POINTER
+} gfs;
+
+static int gfs_open(struct diags *d) {
+	if (gfs.lib)
+		return 0;
+	void *lib = dlopen("libguestfs.so.0", RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		diag_error(d, NULL, "disk images need libguestfs (Debian package libguestfs0): %s", dlerror());
+		return -ENOENT;
+	}
+	const char *missing = NULL;
+	/* memcpy: ISO C has no conversion from dlsym's void * to a function's. */
+#define GFS_SYMBOL(name) \
+	{ \
+		void *sym = dlsym(lib, "guestfs_" #name); \
+		if (sym) \
+			memcpy(&gfs.name, &sym, sizeof(sym)); \
+		else if (!missing) \
+			missing = "guestfs_" #name; \
+	}
+	GFS_FUNCS(GFS_SYMBOL)
+#undef GFS_SYMBOL
+	if (missing) {
+		diag_error(d, NULL, "disk images need libguestfs, and this one has no %s", missing);
+		dlclose(lib);
+		return -ENOENT;
+	}
+	gfs.lib = lib;
+	return 0;
+}
 
 /* Image files have 512-byte sectors (the GPT of an OS image says so too). */
 #define SECTOR 512
@@ -80,7 +127,7 @@ bool disk_wanted(struct build *const *builds, size_t n) {
 }
 
 static int gfail(struct disk_ctx *c, const struct disk_node *n, const char *what, const char *path) {
-	const char *why = guestfs_last_error(c->g);
+	const char *why = gfs.last_error(c->g);
 	diag_error(c->d, NULL, "cannot make the disk '%s': %s%s%s%s: %s", n->file, what, path ? " '" : "", path ? path : "",
 		   path ? "'" : "", why ? why : "unknown libguestfs error");
 	return -EIO;
@@ -368,10 +415,10 @@ static int ensure_dirs(struct disk_ctx *c, struct disk_node *n, const char *base
 		if (*p && strv_contains(&n->dirs, path)) {
 			parent_fresh = strv_contains(&n->fresh, path);
 		} else if (*p) {
-			struct guestfs_statns *st = parent_fresh ? NULL : guestfs_lstatns(c->g, path);
-			if (!st && (parent_fresh || guestfs_last_errno(c->g) == ENOENT)) {
+			struct guestfs_statns *st = parent_fresh ? NULL : gfs.lstatns(c->g, path);
+			if (!st && (parent_fresh || gfs.last_errno(c->g) == ENOENT)) {
 				/* The appliance's umask is 0: the mode is as given. */
-				if (guestfs_mkdir_mode(c->g, path, (int)(last ? last_mode : 0755)) < 0)
+				if (gfs.mkdir_mode(c->g, path, (int)(last ? last_mode : 0755)) < 0)
 					return gfail(c, n, "cannot create", path + blen);
 				strv_push(&n->fresh, path);
 				parent_fresh = true;
@@ -379,7 +426,7 @@ static int ensure_dirs(struct disk_ctx *c, struct disk_node *n, const char *base
 				return gfail(c, n, "cannot stat", path + blen);
 			} else {
 				int64_t fmt = st->st_mode & S_IFMT;
-				guestfs_free_statns(st);
+				gfs.free_statns(st);
 				if (fmt == S_IFLNK) {
 					diag_error(c->d, NULL, "cannot make the disk '%s': '%s' on ROOT is a symbolic link", n->file, path + blen);
 					return -ELOOP;
@@ -416,27 +463,27 @@ static int put_file(struct disk_ctx *c, struct disk_node *n, const char *base, c
 	_cleanup_free_ char *path = xasprintf("%s/%s", base, rel);
 	_cleanup_free_ char *parent_path = xasprintf("%s/%s", base, parent);
 	/* Never write through what is there: a link would lead elsewhere. */
-	if (!strv_contains(&n->fresh, parent_path) && guestfs_rm_f(c->g, path) < 0)
+	if (!strv_contains(&n->fresh, parent_path) && gfs.rm_f(c->g, path) < 0)
 		return gfail(c, n, "cannot replace", path + strlen(base));
 	if (first && *first) {
-		if (guestfs_cp(c->g, *first, path) < 0)
+		if (gfs.cp(c->g, *first, path) < 0)
 			return gfail(c, n, "cannot copy", path + strlen(base));
 	} else if (e->src) {
-		if (guestfs_upload(c->g, e->src, path) < 0)
+		if (gfs.upload(c->g, e->src, path) < 0)
 			return gfail(c, n, "cannot upload", path + strlen(base));
 	} else if (e->size <= WRITE_MAX) {
-		if (guestfs_write(c->g, path, e->data, (size_t)e->size) < 0)
+		if (gfs.write(c->g, path, e->data, (size_t)e->size) < 0)
 			return gfail(c, n, "cannot write", path + strlen(base));
 	} else {
 		_cleanup_free_ char *tmp = xasprintf("%s/.data", n->dr->dir);
 		r = write_file_atomic(tmp, e->data, (size_t)e->size, 0600, c->d);
-		if (r == 0 && guestfs_upload(c->g, tmp, path) < 0)
+		if (r == 0 && gfs.upload(c->g, tmp, path) < 0)
 			r = gfail(c, n, "cannot upload", path + strlen(base));
 		unlink(tmp);
 		if (r < 0)
 			return r;
 	}
-	if (guestfs_chmod(c->g, (int)mode, path) < 0)
+	if (gfs.chmod(c->g, (int)mode, path) < 0)
 		return gfail(c, n, "cannot set the mode of", path + strlen(base));
 	if (first && !*first)
 		*first = xstrdup(path);
@@ -539,7 +586,7 @@ static int place_root(struct disk_ctx *c, struct disk_node *n, const struct merg
 			_cleanup_free_ char *parent = parent_of(rel);
 			_cleanup_free_ char *path = xasprintf("%s/%s", n->root, rel);
 			r = *parent ? ensure_dirs(c, n, n->root, parent, 0755) : 0;
-			if (r == 0 && (guestfs_rm_f(c->g, path) < 0 || guestfs_ln_s(c->g, e->link, path) < 0))
+			if (r == 0 && (gfs.rm_f(c->g, path) < 0 || gfs.ln_s(c->g, e->link, path) < 0))
 				r = gfail(c, n, "cannot create the link", path + strlen(n->root));
 			if (r == 0) {
 				say(n, "installed /%s -> %s", rel, e->link);
@@ -548,7 +595,7 @@ static int place_root(struct disk_ctx *c, struct disk_node *n, const struct merg
 		} else if (streq(e->path, user_data)) {
 			/* In place already; the rootfs copy gives it its payload mode. */
 			_cleanup_free_ char *path = xasprintf("%s/%s", n->root, rel);
-			if (e->mode != 0600 && guestfs_chmod(c->g, (int)e->mode, path) < 0)
+			if (e->mode != 0600 && gfs.chmod(c->g, (int)e->mode, path) < 0)
 				r = gfail(c, n, "cannot set the mode of", path + strlen(n->root));
 			note(n, LAYOUT_PART_ROOT, rel, e->sha256, e->size, e->mode);
 			placed(c, e->size);
@@ -592,7 +639,7 @@ static int place_oem(struct disk_ctx *c, struct disk_node *n, const char *oem_de
 			   n->file, n->dr->b->recipe->base.image, LAYOUT_PART_OEM, LAYOUT_DISK_BUILDINFO);
 		return -ENOENT;
 	}
-	if (guestfs_mkmountpoint(c->g, n->oem) < 0 || guestfs_mount(c->g, oem_dev, n->oem) < 0)
+	if (gfs.mkmountpoint(c->g, n->oem) < 0 || gfs.mount(c->g, oem_dev, n->oem) < 0)
 		return gfail(c, n, "cannot mount " LAYOUT_PART_OEM, oem_dev);
 	const struct stage_entry *ign = stage_find(&n->stage, PAYLOAD_IGNITION);
 	if (!ign)
@@ -637,7 +684,7 @@ static char *part_dev(const char *dev, int num) {
 static int grow_root(struct disk_ctx *c, struct disk_node *n, const char *root_dev) {
 	const char *image = n->dr->b->recipe->base.image;
 	int root_num = n->dr->root_num;
-	_cleanup_free_ char *fs = guestfs_vfs_type(c->g, root_dev);
+	_cleanup_free_ char *fs = gfs.vfs_type(c->g, root_dev);
 	if (!fs)
 		return gfail(c, n, "cannot read the file system of", root_dev);
 	if (!startswith(fs, "ext")) {
@@ -645,27 +692,27 @@ static int grow_root(struct disk_ctx *c, struct disk_node *n, const char *root_d
 			   "cannot grow the OS image '%s': its %s partition holds %s, not ext4", image, LAYOUT_PART_ROOT, fs);
 		return -EINVAL;
 	}
-	int64_t sectors = guestfs_blockdev_getsz(c->g, n->dev);
-	if (sectors < 0 || guestfs_part_expand_gpt(c->g, n->dev) < 0)
+	int64_t sectors = gfs.blockdev_getsz(c->g, n->dev);
+	if (sectors < 0 || gfs.part_expand_gpt(c->g, n->dev) < 0)
 		return gfail(c, n, "cannot move the backup GPT to the end of", n->dev);
 	/* The backup header is the last sector, its partition array before it. */
 	int64_t last_usable = sectors - 2 - (int64_t)n->dr->gpt_entry_sectors;
-	if (guestfs_part_resize(c->g, n->dev, root_num, last_usable) < 0)
+	if (gfs.part_resize(c->g, n->dev, root_num, last_usable) < 0)
 		return gfail(c, n, "cannot grow", root_dev);
-	if (guestfs_e2fsck(c->g, root_dev, GUESTFS_E2FSCK_CORRECT, 1, GUESTFS_E2FSCK_FORCEALL, 0, -1) < 0 || guestfs_resize2fs(c->g, root_dev) < 0)
+	if (gfs.e2fsck(c->g, root_dev, GUESTFS_E2FSCK_CORRECT, 1, GUESTFS_E2FSCK_FORCEALL, 0, -1) < 0 || gfs.resize2fs(c->g, root_dev) < 0)
 		return gfail(c, n, "cannot grow the file system on", root_dev);
 	say(n, "grew the disk to %llu bytes and %s to its end", (unsigned long long)n->dr->disk_size, LAYOUT_PART_ROOT);
 	return 0;
 }
 
 static int mount_root(struct disk_ctx *c, struct disk_node *n, const char *dev) {
-	if (guestfs_mkmountpoint(c->g, n->root) < 0)
+	if (gfs.mkmountpoint(c->g, n->root) < 0)
 		return gfail(c, n, "cannot mount " LAYOUT_PART_ROOT, dev);
 	/* As the agent tries them: ext4, then btrfs with its root subvolume. */
-	_cleanup_free_ char *fs = guestfs_vfs_type(c->g, dev);
-	if (fs && streq(fs, "btrfs") && guestfs_mount_options(c->g, "subvol=root", dev, n->root) == 0)
+	_cleanup_free_ char *fs = gfs.vfs_type(c->g, dev);
+	if (fs && streq(fs, "btrfs") && gfs.mount_options(c->g, "subvol=root", dev, n->root) == 0)
 		return 0;
-	if (guestfs_mount(c->g, dev, n->root) < 0)
+	if (gfs.mount(c->g, dev, n->root) < 0)
 		return gfail(c, n, "cannot mount " LAYOUT_PART_ROOT, dev);
 	return 0;
 }
@@ -675,8 +722,8 @@ static int write_log(struct disk_ctx *c, struct disk_node *n) {
 	int r = ensure_dirs(c, n, n->root, parent, 0755);
 	_cleanup_free_ char *path = xasprintf("%s/%s", n->root, LAYOUT_INSTALL_LOG);
 	const char *log = n->log.data ? n->log.data : "";
-	if (r == 0 && (guestfs_rm_f(c->g, path) < 0 || guestfs_write(c->g, path, log, n->log.len) < 0 ||
-		       guestfs_chmod(c->g, 0644, path) < 0))
+	if (r == 0 && (gfs.rm_f(c->g, path) < 0 || gfs.write(c->g, path, log, n->log.len) < 0 ||
+		       gfs.chmod(c->g, 0644, path) < 0))
 		r = gfail(c, n, "cannot write", path + strlen(n->root));
 	if (r == 0) {
 		char sum[SHA256_HEX_LEN + 1];
@@ -723,31 +770,34 @@ static int fill_node(struct disk_ctx *c, struct disk_node *n, size_t index) {
 }
 
 static int run_appliance(struct disk_ctx *c) {
-	c->g = guestfs_create();
+	int opened = gfs_open(c->d);
+	if (opened < 0)
+		return opened;
+	c->g = gfs.create();
 	if (!c->g) {
 		diag_error(c->d, NULL, "cannot start libguestfs (guestfs_create failed)");
 		return -EIO;
 	}
 	/* Errors come back through guestfs_last_error; modules don't print. */
-	guestfs_set_error_handler(c->g, NULL, NULL);
+	gfs.set_error_handler(c->g, NULL, NULL);
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		const char *format = c->nodes[i].dr->b->recipe->outputs.disk_qcow2 ? "qcow2" : "raw";
 		/* The disks are new files that are removed on any failure:
 		 * nothing to keep safe from a crash until the final sync. */
-		if (guestfs_add_drive_opts(c->g, c->nodes[i].file, GUESTFS_ADD_DRIVE_OPTS_FORMAT, format,
+		if (gfs.add_drive_opts(c->g, c->nodes[i].file, GUESTFS_ADD_DRIVE_OPTS_FORMAT, format,
 					   GUESTFS_ADD_DRIVE_OPTS_CACHEMODE, "unsafe", -1) < 0)
 			return gfail(c, &c->nodes[i], "cannot add", c->nodes[i].file);
 	}
-	if (guestfs_launch(c->g) < 0) {
-		const char *why = guestfs_last_error(c->g);
+	if (gfs.launch(c->g) < 0) {
+		const char *why = gfs.last_error(c->g);
 		diag_error(c->d, NULL, "cannot start the libguestfs appliance: %s (libguestfs-test-tool tells more)",
 			   why ? why : "unknown error");
 		return -EIO;
 	}
 	/* Modes exactly as the payload gives them (the agent's chmod after mkdir). */
-	if (guestfs_umask(c->g, 0) < 0)
+	if (gfs.umask(c->g, 0) < 0)
 		return gfail(c, &c->nodes[0], "cannot set the umask", NULL);
-	char **devs = guestfs_list_devices(c->g);
+	char **devs = gfs.list_devices(c->g);
 	if (!devs)
 		return gfail(c, &c->nodes[0], "cannot list the disks", NULL);
 	size_t k = 0;
@@ -764,10 +814,10 @@ static int run_appliance(struct disk_ctx *c) {
 	int r = 0;
 	for (size_t i = 0; i < c->n_nodes && r == 0; i++)
 		r = fill_node(c, &c->nodes[i], i);
-	if (r == 0 && (guestfs_umount_all(c->g) < 0 || guestfs_sync(c->g) < 0))
+	if (r == 0 && (gfs.umount_all(c->g) < 0 || gfs.sync(c->g) < 0))
 		r = gfail(c, &c->nodes[0], "cannot unmount the disks", NULL);
 	/* Shutting down flushes qemu's caches to the files. */
-	if (r == 0 && guestfs_shutdown(c->g) < 0)
+	if (r == 0 && gfs.shutdown(c->g) < 0)
 		r = gfail(c, &c->nodes[0], "cannot close the libguestfs appliance", NULL);
 	return r;
 }
@@ -835,7 +885,7 @@ int disk_write(struct build *const *builds, size_t n, struct strv *kept, struct 
 	if (r == 0)
 		r = run_appliance(&c);
 	if (c.g)
-		guestfs_close(c.g);
+		gfs.close(c.g);
 	if (r == 0)
 		r = keep_others(&c, kept);
 	for (size_t i = 0; i < c.n_nodes; i++) {
@@ -882,7 +932,7 @@ struct disk_reader {
 };
 
 static int rfail(struct disk_reader *rd, const char *what, const char *arg) {
-	const char *why = guestfs_last_error(rd->g);
+	const char *why = gfs.last_error(rd->g);
 	diag_error(rd->d, NULL, "cannot read the disk '%s': %s%s%s%s: %s", rd->path, what, arg ? " '" : "", arg ? arg : "",
 		   arg ? "'" : "", why ? why : "unknown libguestfs error");
 	return -EIO;
@@ -932,19 +982,19 @@ static bool keep_on_disk(const char *name) {
 static int read_one(struct disk_reader *rd, const char *name, bool text, bool sum) {
 	const char *rel = strchr(name, '/') + 1;
 	_cleanup_free_ char *gpath = xasprintf("%s/%s", startswith(name, LAYOUT_PART_ROOT "/") ? READ_ROOT : READ_OEM, rel);
-	struct guestfs_statns *st = guestfs_lstatns(rd->g, gpath);
+	struct guestfs_statns *st = gfs.lstatns(rd->g, gpath);
 	if (!st)
 		return 0;
 	struct reader_file *f = add_read(rd, name);
 	int64_t fmt = st->st_mode & S_IFMT;
 	f->mode = (unsigned)(st->st_mode & 07777);
 	f->size = st->st_size < 0 ? 0 : (uint64_t)st->st_size;
-	guestfs_free_statns(st);
+	gfs.free_statns(st);
 	if (fmt == S_IFLNK)
 		f->type = READER_LINK;
 	if (fmt != S_IFREG)
 		return 0;
-	_cleanup_free_ char *real = guestfs_realpath(rd->g, gpath);
+	_cleanup_free_ char *real = gfs.realpath(rd->g, gpath);
 	if (!real || !streq(real, gpath)) {
 		f->type = READER_LINK;
 		return 0;
@@ -952,7 +1002,7 @@ static int read_one(struct disk_reader *rd, const char *name, bool text, bool su
 	f->type = READER_REG;
 	if (text && f->size <= READER_KEEP_LIMIT && rd->kept + f->size <= READER_KEEP_TOTAL) {
 		size_t len = 0;
-		char *data = guestfs_read_file(rd->g, gpath, &len);
+		char *data = gfs.read_file(rd->g, gpath, &len);
 		if (!data)
 			return rfail(rd, "cannot read", name);
 		f->data = xmalloc(len + 1);
@@ -965,7 +1015,7 @@ static int read_one(struct disk_reader *rd, const char *name, bool text, bool su
 			sha256_hex(f->data, f->len, f->sha256);
 	}
 	if (sum) {
-		_cleanup_free_ char *hex = guestfs_checksum(rd->g, "sha256", gpath);
+		_cleanup_free_ char *hex = gfs.checksum(rd->g, "sha256", gpath);
 		if (!hex || strlen(hex) != SHA256_HEX_LEN)
 			return rfail(rd, "cannot checksum", name);
 		memcpy(f->sha256, hex, sizeof(f->sha256));
@@ -974,10 +1024,10 @@ static int read_one(struct disk_reader *rd, const char *name, bool text, bool su
 }
 
 static int mount_ro(struct disk_reader *rd, const char *dev, const char *at, bool root) {
-	_cleanup_free_ char *fs = guestfs_vfs_type(rd->g, dev);
-	if (root && fs && streq(fs, "btrfs") && guestfs_mount_options(rd->g, "ro,subvol=root", dev, at) == 0)
+	_cleanup_free_ char *fs = gfs.vfs_type(rd->g, dev);
+	if (root && fs && streq(fs, "btrfs") && gfs.mount_options(rd->g, "ro,subvol=root", dev, at) == 0)
 		return 0;
-	if (guestfs_mount_ro(rd->g, dev, at) < 0)
+	if (gfs.mount_ro(rd->g, dev, at) < 0)
 		return rfail(rd, "cannot mount", root ? LAYOUT_PART_ROOT : LAYOUT_PART_OEM);
 	return 0;
 }
@@ -986,12 +1036,12 @@ static int read_disk(struct disk_reader *rd, bool qcow2) {
 	guestfs_h *g = rd->g;
 	/* Read-only: an overlay takes every write; the format is the one the
 	 * header says, never probed by libguestfs. */
-	if (guestfs_add_drive_opts(g, rd->path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, qcow2 ? "qcow2" : "raw",
+	if (gfs.add_drive_opts(g, rd->path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, qcow2 ? "qcow2" : "raw",
 				   GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, -1) < 0)
 		return rfail(rd, "cannot add it", NULL);
-	if (guestfs_launch(g) < 0)
+	if (gfs.launch(g) < 0)
 		return rfail(rd, "cannot start the libguestfs appliance (libguestfs-test-tool tells more)", NULL);
-	char **devs = guestfs_list_devices(g);
+	char **devs = gfs.list_devices(g);
 	if (!devs || !devs[0]) {
 		if (devs)
 			free(devs);
@@ -1003,7 +1053,7 @@ static int read_disk(struct disk_reader *rd, bool qcow2) {
 	free(devs);
 	size_t len = 0;
 	struct gpt gp;
-	_cleanup_free_ char *h = guestfs_pread_device(g, dev, SECTOR, SECTOR, &len);
+	_cleanup_free_ char *h = gfs.pread_device(g, dev, SECTOR, SECTOR, &len);
 	if (!h)
 		return rfail(rd, "cannot read the GPT", NULL);
 	int r = gpt_header((unsigned char *)h, len, &gp);
@@ -1012,7 +1062,7 @@ static int read_disk(struct disk_reader *rd, bool qcow2) {
 		return r;
 	}
 	size_t want = gp.count * gp.entry_size;
-	_cleanup_free_ char *e = guestfs_pread_device(g, dev, (int)want, (int64_t)(gp.array_lba * SECTOR), &len);
+	_cleanup_free_ char *e = gfs.pread_device(g, dev, (int)want, (int64_t)(gp.array_lba * SECTOR), &len);
 	if (!e || len != want)
 		return e ? (diag_error(rd->d, NULL, "the disk '%s' has a truncated GPT", rd->path), -EINVAL)
 			 : rfail(rd, "cannot read the GPT", NULL);
@@ -1024,7 +1074,7 @@ static int read_disk(struct disk_reader *rd, bool qcow2) {
 	}
 	_cleanup_free_ char *root_dev = part_dev(dev, gp.root_num);
 	_cleanup_free_ char *oem_dev = part_dev(dev, gp.oem_num);
-	if (guestfs_mkmountpoint(g, READ_ROOT) < 0 || guestfs_mkmountpoint(g, READ_OEM) < 0)
+	if (gfs.mkmountpoint(g, READ_ROOT) < 0 || gfs.mkmountpoint(g, READ_OEM) < 0)
 		return rfail(rd, "cannot make mount points", NULL);
 	r = mount_ro(rd, root_dev, READ_ROOT, true);
 	if (r == 0)
@@ -1072,14 +1122,17 @@ int disk_read(const char *path, bool qcow2, struct reader_output *o, struct diag
 		if (r < 0)
 			return r;
 	}
+	int opened = gfs_open(d);
+	if (opened < 0)
+		return opened;
 	struct disk_reader rd = { .path = path, .o = o, .d = d };
-	rd.g = guestfs_create();
+	rd.g = gfs.create();
 	if (!rd.g) {
 		diag_error(d, NULL, "cannot start libguestfs (guestfs_create failed)");
 		return -EIO;
 	}
-	guestfs_set_error_handler(rd.g, NULL, NULL);
+	gfs.set_error_handler(rd.g, NULL, NULL);
 	int r = read_disk(&rd, qcow2);
-	guestfs_close(rd.g);
+	gfs.close(rd.g);
 	return r;
 }

@@ -12,6 +12,13 @@
 for t in guestfish qemu-img sgdisk; do
 	command -v "$t" >/dev/null || { skip disk "$t is not installed (libguestfs-tools, qemu-utils, gdisk)"; finish; }
 done
+# libguestfs is opened when a disk is worked on: the tool is not linked with
+# it (its forty-odd libraries would slow every run down).
+if ldd "$MK" >/dev/null 2>&1 && ! ldd "$MK" | grep -q libguestfs; then
+	pass libguestfs_opened_only_for_disks
+else
+	fail libguestfs_opened_only_for_disks "$(ldd "$MK" 2>&1 | grep -i guestfs)"
+fi
 cd "$WORK"
 make_project p
 cd p
