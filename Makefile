@@ -15,6 +15,12 @@ CPPFLAGS += -Ibuilder -DDLWS_VERSION='"$(VERSION)"' -DOPENSSL_API_COMPAT=30000 -
 VERSION  := $(shell cat VERSION)
 LIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lcrypto -larchive -lz -lzstd -llzma -lisofs -ljson-c -lsquashfs)
 BUILD    ?= build
+# ASan intercepts the XDR calls libguestfs makes (through libtirpc) and
+# looks the real ones up when the program starts: an ASan build links
+# libguestfs, so that its libraries are there by then.
+ifneq ($(findstring -fsanitize=address,$(CFLAGS)),)
+LIBS     += -Wl,--no-as-needed $(shell pkg-config --libs libguestfs 2>/dev/null || echo -lguestfs) -Wl,--as-needed
+endif
 
 SRCS     := $(wildcard builder/*.c)
 LIB_SRCS := $(filter-out builder/main.c,$(SRCS))
