@@ -156,8 +156,12 @@ awk -v dir="$T" '
 	die "render's output has no cloud-config or Ignition config: update the template split in $prog"
 find "$T" -type f -exec sed -i -e "s/$node_host/@HOSTNAME@/g" -e "s/$node_ip/@IP@/g" {} +
 
+# The hand pipeline hard-links the payload's files into its tree, which
+# moves their ctime: the tool would take that as a change and hash them
+# again in the rebuild measured next. It gets a copy of its own.
+cp -r "$PAYLOAD" "$WORK/hand-payload"
 cat >"$WORK/hand.conf" <<EOF
-PAYLOAD='$PAYLOAD'
+PAYLOAD='$WORK/hand-payload'
 TEMPLATES='$T'
 OVERLAYS='$(sed -n 's/^overlays: *\[\(.*\)\]/\1/p' "$P/recipes/master.recipe" | tr -d ' ' | tr ',' '\n' | sed "s|^\.\./|$P/|" | tr '\n' ' ')'
 KERNEL='$P/out/base/vmlinuz'

@@ -22,7 +22,7 @@
 #define MENU_TIMEOUT_S 3
 #define MBR_TEMPLATE_MAX 512
 /* libisofs's ring buffer between its writer thread and ours. */
-#define FIFO_BYTES (4 << 20)
+#define FIFO_BYTES (2 << 20)
 
 struct iso_ctx {
 	IsoImage *image;
