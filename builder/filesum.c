@@ -91,8 +91,6 @@ static int64_t now_ns(void) {
 	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
 }
 
-/* Whether `m` holds the sum of the file `id` is; with `any_ctime`, for a
- * build cache object, a ctime moved by hard links is not a change. */
 /* How close to its last change a sum may have been taken and still be
  * trusted: a write in the same tick of the file system's clock would not
  * move ctime. Timestamps with nanoseconds tick with the kernel's coarse
@@ -107,6 +105,8 @@ static bool racy(const struct memo *m) {
 	return (!m->object && m->id.ctime_ns > m->hashed_ns - w) || m->id.mtime_ns > m->hashed_ns - w;
 }
 
+/* Whether `m` holds the sum of the file `id` is; with `any_ctime`, for a
+ * build cache object, a ctime moved by hard links is not a change. */
 static bool hit(const struct memo *m, const struct ident *id, bool any_ctime) {
 	if (!m || !m->used || racy(m))
 		return false;

@@ -725,6 +725,11 @@ static long long checked_find(const struct pki_run *run, const char *prefix) {
 	return -1;
 }
 
+/* The line of a leaf found sound: its checked_prefix and notAfter. */
+static void checked_keep(struct pki_run *run, const char *prefix, long long not_after) {
+	strv_push_take(&run->checked_new, xasprintf("%s%lld", prefix, not_after));
+}
+
 /* Remembers `l` as found sound, with `x` its certificate. */
 static void checked_add(struct pki_run *run, const struct leaf *l, const char *cert_path, const char *key_path,
 			const struct strv *want_sans, const X509 *x) {
@@ -733,7 +738,7 @@ static void checked_add(struct pki_run *run, const struct leaf *l, const char *c
 		return;
 	_cleanup_free_ char *prefix = checked_prefix(run, l, cert_path, key_path, want_sans);
 	if (prefix)
-		strv_push_take(&run->checked_new, xasprintf("%s%lld", prefix, (long long)not_after));
+		checked_keep(run, prefix, (long long)not_after);
 }
 
 static int ensure_leaf(struct pki_run *run, const struct leaf *l) {
@@ -767,7 +772,7 @@ static int ensure_leaf(struct pki_run *run, const struct leaf *l) {
 		r = ensure_mode(key_path, KEY_MODE, d);
 		if (r >= 0) {
 			report_add(&run->report, cert_name, PKI_REUSED, NULL);
-			strv_push_take(&run->checked_new, xasprintf("%s%lld", prefix, not_after));
+			checked_keep(run, prefix, not_after);
 		}
 		free(prefix);
 		goto out;
