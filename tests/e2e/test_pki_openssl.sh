@@ -88,7 +88,7 @@ dump_cert() { # cert name
 			hdr=${hdr%%:*}
 			continue ;;
 		esac
-		[ "$in_pub" = 1 ] && [[ $line != *BEGIN* ]] && pub+=$line
+		[ "$in_pub" = 1 ] && [[ $line != "-----BEGIN PUBLIC KEY-----" ]] && pub+=$line
 		if [ -n "$hdr" ]; then
 			line=${line#"${line%%[! ]*}"}
 			D[$name|$hdr]=$line
@@ -127,11 +127,12 @@ read_key() { # key name
 	openssl pkey -in "$1" -pubout -text_pub >"$tmp/dump/$2.key" 2>/dev/null
 }
 key_pub() { # name: the base64 of its key's public half
+	# The armour lines exactly: base64 itself may hold "END" or "BEGIN".
 	local line in_pub=0 pub=""
 	while IFS= read -r line; do
 		case $line in
-		*BEGIN*) in_pub=1 ;;
-		*END*) in_pub=0 ;;
+		"-----BEGIN PUBLIC KEY-----") in_pub=1 ;;
+		"-----END PUBLIC KEY-----") in_pub=0 ;;
 		*) [ "$in_pub" = 1 ] && pub+=$line ;;
 		esac
 	done <"$tmp/dump/$1.key"
