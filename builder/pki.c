@@ -510,12 +510,25 @@ struct pki_run {
 	EVP_PKEY *ca_key[N_CAS];
 	char *token;            /* "<id>.<secret>": wiped when the run ends */
 	struct keygen *keys;    /* the keys this run lacks, made ahead */
+	bool look;              /* pki_unchanged: nothing written, stops at the first change */
 	struct pki_report report;
 	/* cfg->checked: "<base> <cert sum> <key sum> <CA cert sum> <what
 	 * it should say, hashed> <notAfter>" per leaf found sound, as read
 	 * (sorted) and as this run finds them. */
 	struct strv checked_old, checked_new;
 };
+
+/* A look (pki_unchanged) stops where a run would write: WOULD_CHANGE,
+ * passed up as it is, never written. */
+#define WOULD_CHANGE 1
+
+/* ensure_mode, or for a look whether it would change the mode. */
+static int run_mode(struct pki_run *run, const char *path, mode_t mode) {
+	struct stat st;
+	if (run->look)
+		return stat(path, &st) == 0 && (st.st_mode & 07777) != mode ? WOULD_CHANGE : 0;
+	return ensure_mode(path, mode, run->d);
+}
 
 static void report_add(struct pki_report *r, const char *name, enum pki_action action, char *reason) {
 	GROW(r->v, r->cap, r->n + 1);
@@ -598,8 +611,8 @@ static int ensure_ca(struct pki_run *run, enum ca_id id) {
 		}
 		reason = expiry_reason(old, run->now);
 		if (!reason) {
-			r = ensure_mode(key_path, KEY_MODE, d);
-			if (r < 0)
+			r = run_mode(run, key_path, KEY_MODE);
+			if (r != 0)
 				return r;
 			report_add(&run->report, cert_name, PKI_REUSED, NULL);
 			run->ca[id] = old;
@@ -621,6 +634,10 @@ static int ensure_ca(struct pki_run *run, enum ca_id id) {
 		}
 	}
 
+	if (run->look) {
+		free(reason);
+		return WOULD_CHANGE;
+	}
 	X509 *ca = NULL;
 	r = key ? ensure_mode(key_path, KEY_MODE, d) : key_generate(run->keys, run->cfg->key_type, key_path, &key, d);
 	if (r >= 0)
@@ -769,8 +786,8 @@ static int ensure_leaf(struct pki_run *run, const struct leaf *l) {
 	char *prefix = run->cfg->checked ? checked_prefix(run, l, cert_path, key_path, &want_sans) : NULL;
 	long long not_after = prefix ? checked_find(run, prefix) : -1;
 	if (not_after > 0 && not_after - (long long)run->now > (long long)RENEW_DAYS * DAY_SECONDS) {
-		r = ensure_mode(key_path, KEY_MODE, d);
-		if (r >= 0) {
+		r = run_mode(run, key_path, KEY_MODE);
+		if (r == 0) {
 			report_add(&run->report, cert_name, PKI_REUSED, NULL);
 			checked_keep(run, prefix, not_after);
 		}
@@ -813,8 +830,8 @@ static int ensure_leaf(struct pki_run *run, const struct leaf *l) {
 		reason_add(&reasons, usage_diff(old, l->usage));
 		reason_add(&reasons, expiry_reason(old, run->now));
 		if (!reasons.len) {
-			r = ensure_mode(key_path, KEY_MODE, d);
-			if (r >= 0) {
+			r = run_mode(run, key_path, KEY_MODE);
+			if (r == 0) {
 				report_add(&run->report, cert_name, PKI_REUSED, NULL);
 				checked_add(run, l, cert_path, key_path, &want_sans, old);
 			}
@@ -822,6 +839,10 @@ static int ensure_leaf(struct pki_run *run, const struct leaf *l) {
 		}
 	}
 
+	if (run->look) {
+		r = WOULD_CHANGE;
+		goto out;
+	}
 	if (key && !key_is_type(key, run->cfg->key_type)) {
 		EVP_PKEY_free(key);
 		key = NULL;
@@ -868,11 +889,11 @@ static int ensure_service_account(struct pki_run *run) {
 		action = r == -ENOENT ? PKI_CREATED : PKI_REISSUED;
 		if (r == -EBADMSG)
 			reason = xstrdup("key unreadable");
-		r = key_generate(run->keys, run->cfg->key_type, key_path, &key, d);
+		r = run->look ? WOULD_CHANGE : key_generate(run->keys, run->cfg->key_type, key_path, &key, d);
 	} else if (r == 0) {
-		r = ensure_mode(key_path, KEY_MODE, d);
+		r = run_mode(run, key_path, KEY_MODE);
 	}
-	if (r < 0)
+	if (r != 0)
 		goto fail;
 
 	r = load_pem(pub_path, PEM_PUBLIC_KEY, (void **)&pub, d);
@@ -886,8 +907,8 @@ static int ensure_service_account(struct pki_run *run) {
 			reason = xstrdup(r == -ENOENT ? "public key missing"
 					 : r < 0 ? "public key unreadable" : "public key does not match");
 		}
-		r = save_pubkey(pub_path, key, d);
-		if (r < 0)
+		r = run->look ? WOULD_CHANGE : save_pubkey(pub_path, key, d);
+		if (r != 0)
 			goto fail;
 	}
 	report_add(&run->report, "service-account.pem", action, reason);
@@ -979,14 +1000,16 @@ static int ensure_token(struct pki_run *run) {
 		if (r < 0 && r != -ENOENT)
 			return r;
 		if (r == 0) {
-			r = ensure_mode(path, KEY_MODE, d);
-			if (r < 0)
+			r = run_mode(run, path, KEY_MODE);
+			if (r != 0)
 				return r;
 			run->token = xstrdup(old.data);
 			report_add(&run->report, TOKEN_FILE, PKI_REUSED, NULL);
 			return 0;
 		}
 	}
+	if (run->look)
+		return WOULD_CHANGE;
 	r = token_generate(fresh, d);
 	if (r == 0) {
 		fresh[TOKEN_LEN] = '\n';
@@ -1095,11 +1118,13 @@ static int ensure_derived(struct pki_run *run, const char *name, const char *tex
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (r == 0 && old.len == len && memcmp(old.data, text, len) == 0) {
-		r = ensure_mode(path, KEY_MODE, d);
+		r = run_mode(run, path, KEY_MODE);
 		if (r == 0)
 			report_add(&run->report, name, PKI_REUSED, NULL);
 		return r;
 	}
+	if (run->look)
+		return WOULD_CHANGE;
 	r = write_file_atomic(path, text, len, KEY_MODE, d);
 	if (r == 0)
 		r = ensure_mode(path, KEY_MODE, d);
@@ -1225,6 +1250,8 @@ static int ensure_token_secret(struct pki_run *run) {
 
 static int remove_superseded(struct pki_run *run) {
 	_cleanup_free_ char *path = path_join(run->cfg->dir, OLD_ADMIN_KUBECONFIG);
+	if (run->look)
+		return path_exists(path) ? WOULD_CHANGE : 0;
 	if (unlink(path) < 0) {
 		if (errno == ENOENT)
 			return 0;
@@ -1435,8 +1462,10 @@ static size_t keys_missing(const struct pki_config *cfg, const struct leaf *leav
 	return n + !path_exists(sa);
 }
 
-int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, struct diags *d) {
-	struct pki_run run = { .cfg = cfg, .d = d, .report = PKI_REPORT_INIT };
+/* pki_ensure, or with `look` pki_unchanged's look: WOULD_CHANGE at the
+ * first file it would write. */
+static int pki_run(const struct pki_config *cfg, bool look, struct pki_report *ret_report, struct diags *d) {
+	struct pki_run run = { .cfg = cfg, .d = d, .look = look, .report = PKI_REPORT_INIT };
 	struct leaf *leaves = NULL;
 	struct kubeconfig *confs = NULL;
 	size_t n_leaves = 0, n_confs = 0;
@@ -1456,6 +1485,10 @@ int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, stru
 	r = check_file_names(leaves, n_leaves, confs, n_confs, d);
 	if (r < 0)
 		goto out;
+	if (look && !path_exists(cfg->dir)) {
+		r = WOULD_CHANGE;
+		goto out;
+	}
 	if (!path_exists(cfg->dir)) {
 		r = mkdir_p(cfg->dir, 0700);
 		if (r < 0) {
@@ -1463,25 +1496,31 @@ int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, stru
 			goto out;
 		}
 	}
+	size_t missing = keys_missing(cfg, leaves, n_leaves);
+	if (look && missing) {
+		r = WOULD_CHANGE;
+		goto out;
+	}
 	checked_load(&run);
-	run.keys = keygen_start(cfg->key_type, keys_missing(cfg, leaves, n_leaves), cores_available(8));
-	for (int i = 0; r >= 0 && i < N_CAS; i++)
+	if (!look)
+		run.keys = keygen_start(cfg->key_type, missing, cores_available(8));
+	for (int i = 0; r == 0 && i < N_CAS; i++)
 		r = ensure_ca(&run, (enum ca_id)i);
-	for (size_t i = 0; r >= 0 && i < n_leaves; i++)
+	for (size_t i = 0; r == 0 && i < n_leaves; i++)
 		r = ensure_leaf(&run, &leaves[i]);
-	if (r >= 0)
+	if (r == 0)
 		r = ensure_service_account(&run);
-	if (r >= 0)
+	if (r == 0)
 		r = ensure_token(&run);
-	for (size_t i = 0; r >= 0 && i < n_confs; i++)
+	for (size_t i = 0; r == 0 && i < n_confs; i++)
 		r = ensure_kubeconfig(&run, &confs[i]);
-	if (r >= 0)
+	if (r == 0)
 		r = ensure_token_secret(&run);
-	if (r >= 0)
+	if (r == 0)
 		r = remove_superseded(&run);
-	if (r >= 0)
+	if (r == 0)
 		checked_save(&run);
-	if (r >= 0 && ret_report) {
+	if (r == 0 && ret_report) {
 		*ret_report = run.report;
 		run.report = (struct pki_report)PKI_REPORT_INIT;
 	}
@@ -1498,7 +1537,17 @@ out:
 	strv_release(&run.checked_old);
 	strv_release(&run.checked_new);
 	ERR_clear_error();
+	return r;
+}
+
+int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, struct diags *d) {
+	int r = pki_run(cfg, false, ret_report, d);
 	return r < 0 ? r : 0;
+}
+
+int pki_unchanged(const struct pki_config *cfg, struct pki_report *ret_report, struct diags *d) {
+	int r = pki_run(cfg, true, ret_report, d);
+	return r < 0 ? r : r == WOULD_CHANGE ? 0 : 1;
 }
 
 /* ---- listing and public values ---------------------------------------- */

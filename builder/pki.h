@@ -72,6 +72,13 @@ void pki_report_release(struct pki_report *r);
  * when its certificate, key, CA, server or token changed. Returns 0 or
  * -errno. */
 int pki_ensure(const struct pki_config *cfg, struct pki_report *ret_report, struct diags *d);
+/* What pki_ensure would do, looked at without writing: 1 when it would
+ * change nothing (the report it would give, every file reused), 0 when it
+ * would create, re-issue, remove or narrow the mode of a file (it stops
+ * there: no report), or -errno with the message pki_ensure would give. A
+ * build looks first, and stages the directory (pki_stage_begin, which
+ * links every file) only to change it. */
+int pki_unchanged(const struct pki_config *cfg, struct pki_report *ret_report, struct diags *d);
 
 /* A PKI directory being changed, invisible until committed: pki_ensure
  * runs on `tmp`, "<dir>.new" holding hard links of `dir`'s files (files

@@ -55,14 +55,6 @@ static void fixture_init(struct fixture *f, const char *dir, enum pki_key_type t
 	};
 }
 
-static int ensure(const struct pki_config *cfg, struct pki_report *report) {
-	struct diags d = DIAGS_INIT;
-	int r = pki_ensure(cfg, report, &d);
-	if (r < 0)
-		diags_print(&d, stderr);
-	diags_release(&d);
-	return r;
-}
 
 static const struct pki_event *event(const struct pki_report *r, const char *name) {
 	for (size_t i = 0; i < r->n; i++)
@@ -126,11 +118,11 @@ static bool same_file(const char *dir, const char *a, const char *b) {
 
 /* Every file of the directory with its content, sorted by name. */
 struct snapshot {
-	struct strv names, contents;
+	struct strv names, contents, modes;
 };
 
 static void snapshot_take(const char *dir, struct snapshot *s) {
-	*s = (struct snapshot){ STRV_INIT, STRV_INIT };
+	*s = (struct snapshot){ STRV_INIT, STRV_INIT, STRV_INIT };
 	DIR *dd = opendir(dir);
 	if (!dd)
 		return;
@@ -142,12 +134,25 @@ static void snapshot_take(const char *dir, struct snapshot *s) {
 	for (size_t i = 0; i < s->names.n; i++) {
 		char *c = slurp(dir, s->names.v[i]);
 		strv_push_take(&s->contents, c ? c : xstrdup("(unreadable)"));
+		strv_push_take(&s->modes, xasprintf("%o", file_mode(dir, s->names.v[i])));
 	}
 }
 
 static void snapshot_release(struct snapshot *s) {
 	strv_release(&s->names);
 	strv_release(&s->contents);
+	strv_release(&s->modes);
+}
+
+/* The same files, bytes and modes. */
+static bool snapshot_equal(const struct snapshot *a, const struct snapshot *b) {
+	if (a->names.n != b->names.n)
+		return false;
+	for (size_t i = 0; i < a->names.n; i++)
+		if (!streq(a->names.v[i], b->names.v[i]) || !streq(a->contents.v[i], b->contents.v[i]) ||
+		    !streq(a->modes.v[i], b->modes.v[i]))
+			return false;
+	return true;
 }
 
 /* Names of the files whose content differs between two snapshots. */
@@ -162,6 +167,43 @@ static void snapshot_diff(const struct snapshot *a, const struct snapshot *b, st
 	for (size_t k = 0; k < b->names.n; k++)
 		if (!strv_contains(&a->names, b->names.v[k]))
 			strv_push(ret, b->names.v[k]);
+}
+
+/* pki_ensure, after pki_unchanged looked at the same directory: the look
+ * writes nothing, fails as the run does, and says "unchanged" exactly
+ * when the run then leaves every file's bytes and mode as they were,
+ * with the report the run gives. Every test below goes through here. */
+static int ensure(const struct pki_config *cfg, struct pki_report *report) {
+	struct snapshot before, looked, after;
+	struct pki_report seen = PKI_REPORT_INIT;
+	struct diags ld = DIAGS_INIT, d = DIAGS_INIT;
+	snapshot_take(cfg->dir, &before);
+	int u = pki_unchanged(cfg, &seen, &ld);
+	snapshot_take(cfg->dir, &looked);
+	int r = pki_ensure(cfg, report, &d);
+	snapshot_take(cfg->dir, &after);
+	if (r < 0)
+		diags_print(&d, stderr);
+
+	CHECK(snapshot_equal(&before, &looked));
+	if (r < 0) {
+		CHECK_INTEQ(u, r);
+		CHECK(ld.n && d.n && streq(ld.v[0].msg, d.v[0].msg));
+	} else {
+		CHECK_INTEQ(u, snapshot_equal(&before, &after) ? 1 : 0);
+	}
+	if (u == 1 && r == 0) {
+		CHECK_INTEQ(seen.n, report->n);
+		for (size_t i = 0; i < seen.n && i < report->n; i++)
+			CHECK(streq(seen.v[i].name, report->v[i].name) && seen.v[i].action == report->v[i].action);
+	}
+	pki_report_release(&seen);
+	snapshot_release(&before);
+	snapshot_release(&looked);
+	snapshot_release(&after);
+	diags_release(&ld);
+	diags_release(&d);
+	return r;
 }
 
 static const char *const expected_order[] = {
@@ -754,6 +796,72 @@ static void test_key_problems(const char *dir) {
 	CHECK_INTEQ(file_mode(dir, "admin.conf"), 0600);
 }
 
+/* pki_unchanged on its own: each lone change a run would make is seen,
+ * and left as it is (ensure() checks the look against every run). */
+static int look(const struct pki_config *cfg) {
+	struct pki_report rep = PKI_REPORT_INIT;
+	struct diags d = DIAGS_INIT;
+	int r = pki_unchanged(cfg, &rep, &d);
+	CHECK(r == 1 ? rep.n > 0 && count_action(&rep, PKI_REUSED) == rep.n : rep.n == 0);
+	pki_report_release(&rep);
+	diags_release(&d);
+	return r;
+}
+
+static void test_look(const char *dir) {
+	struct fixture f;
+	struct pki_report rep = PKI_REPORT_INIT;
+	fixture_init(&f, dir, PKI_KEY_ECDSA_P256);
+	CHECK_INTEQ(ensure(&f.cfg, &rep), 0);
+	pki_report_release(&rep);
+	CHECK_INTEQ(look(&f.cfg), 1);
+
+	/* a key's mode: only narrowed by a run */
+	_cleanup_free_ char *key = path_in(dir, "kubelet-w2-key.pem");
+	CHECK(chmod(key, 0640) == 0);
+	CHECK_INTEQ(look(&f.cfg), 0);
+	CHECK_INTEQ(file_mode(dir, "kubelet-w2-key.pem"), 0640);
+	CHECK_INTEQ(ensure(&f.cfg, &rep), 0);
+	CHECK_INTEQ(count_action(&rep, PKI_REUSED), rep.n);
+	pki_report_release(&rep);
+	CHECK_INTEQ(file_mode(dir, "kubelet-w2-key.pem"), 0600);
+	CHECK_INTEQ(look(&f.cfg), 1);
+
+	/* a certificate gone, then the token rotated: nothing made by the look */
+	_cleanup_free_ char *cert = path_in(dir, "scheduler.pem");
+	CHECK(unlink(cert) == 0);
+	CHECK_INTEQ(look(&f.cfg), 0);
+	CHECK(!path_exists(cert));
+	CHECK_INTEQ(ensure(&f.cfg, &rep), 0);
+	CHECK_INTEQ(action_of(&rep, "scheduler.pem"), PKI_CREATED);
+	pki_report_release(&rep);
+	_cleanup_free_ char *token = slurp(dir, "bootstrap-token");
+	f.cfg.rotate_token = true;
+	CHECK_INTEQ(look(&f.cfg), 0);
+	_cleanup_free_ char *token_after = slurp(dir, "bootstrap-token");
+	CHECK(token && token_after && streq(token, token_after));
+	f.cfg.rotate_token = false;
+
+	/* a kubeconfig edited by hand */
+	_cleanup_free_ char *conf = path_in(dir, "admin.conf");
+	_cleanup_free_ char *text = slurp(dir, "admin.conf");
+	struct diags d = DIAGS_INIT;
+	CHECK(text && write_file_atomic(conf, "apiVersion: v1\n", 15, 0600, &d) == 0);
+	CHECK_INTEQ(look(&f.cfg), 0);
+	CHECK_INTEQ(ensure(&f.cfg, &rep), 0);
+	CHECK_INTEQ(action_of(&rep, "admin.conf"), PKI_REISSUED);
+	pki_report_release(&rep);
+	_cleanup_free_ char *restored = slurp(dir, "admin.conf");
+	CHECK(restored && streq(restored, text));
+
+	/* no directory: nothing made */
+	_cleanup_free_ char *none = xasprintf("%s.none", dir);
+	fixture_init(&f, none, PKI_KEY_ECDSA_P256);
+	CHECK_INTEQ(look(&f.cfg), 0);
+	CHECK(!path_exists(none));
+	diags_release(&d);
+}
+
 static void test_removed_node(const char *dir) {
 	struct fixture f;
 	struct pki_report rep = PKI_REPORT_INIT;
@@ -1065,6 +1173,7 @@ int main(int argc, char **argv) {
 		test_superseded(main_dir);
 		test_san_change(main_dir);
 		test_key_problems(main_dir);
+		test_look(main_dir);
 		test_removed_node(main_dir);
 		test_ca_changed(main_dir);
 		test_etcd_ca_changed(main_dir);
