@@ -188,6 +188,8 @@ void cache_put(struct cache *c, const char *key, const char *src, struct diags *
 		r = -errno;
 	if (r == 0 && rename(tmp_sum, obj_sum) < 0)
 		r = -errno;
+	if (r == 0)
+		c->added += size;
 	if (r < 0) {
 		diag_warning(d, NULL, "cannot add to the build cache '%s': %s", c->dir,
 			     quiet.n ? quiet.v[0].msg : strerror(-r));
@@ -212,17 +214,12 @@ static int by_use(const void *a, const void *b) {
 	return strcmp(x->key, y->key);
 }
 
-/* Under the exclusive lock: nobody else is adding, so whatever is in tmp/
- * was left by a killed build; then the oldest used entries go until the
- * rest fits c->max. */
-static void prune(struct cache *c) {
-	_cleanup_free_ char *tmp = path_join(c->dir, "tmp");
+/* The oldest used entries go until the rest fits c->max: the bytes kept. */
+static uint64_t prune(struct cache *c) {
 	_cleanup_free_ char *objects = path_join(c->dir, "objects");
-	rm_rf(tmp);
-	mkdir(tmp, 0755);
 	DIR *dh = opendir(objects);
 	if (!dh)
-		return;
+		return 0;
 	struct entry *v = NULL;
 	size_t n = 0, cap = 0;
 	uint64_t total = 0;
@@ -259,6 +256,63 @@ static void prune(struct cache *c) {
 		free(v[i].key);
 	}
 	free(v);
+	return total;
+}
+
+/* A full look at objects/ stats every entry: 4,000 files after one build
+ * of 1,000 nodes, and more with each build. So the cache keeps a count:
+ * `size` ("<bytes> <closes since the last look>") as of the last look,
+ * and `added`, a line of bytes per build since, appended under the shared
+ * lock. Entries are looked at when the count passes c->max, when it
+ * cannot be read, and every LOOK_EVERY closes (a build killed before it
+ * counted what it added). The count errs high, never low but for those. */
+#define LOOK_EVERY 32
+
+static void count_added(struct cache *c) {
+	if (!c->added)
+		return;
+	_cleanup_free_ char *path = path_join(c->dir, "added");
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	char line[32];
+	int n = snprintf(line, sizeof(line), "%llu\n", (unsigned long long)c->added);
+	(void)!write(fd, line, (size_t)n);
+	close(fd);
+	c->added = 0;
+}
+
+/* Under the exclusive lock: nobody else is adding, so whatever is in tmp/
+ * was left by a killed build; then the entries beyond c->max go. */
+static void tidy(struct cache *c) {
+	_cleanup_free_ char *tmp = path_join(c->dir, "tmp");
+	_cleanup_free_ char *size_path = path_join(c->dir, "size");
+	_cleanup_free_ char *added_path = path_join(c->dir, "added");
+	rm_rf(tmp);
+	mkdir(tmp, 0755);
+	struct diags quiet = DIAGS_INIT;
+	char *text = NULL;
+	size_t len;
+	unsigned long long total = 0, n;
+	unsigned closes = 0;
+	bool known = read_file(size_path, 4096, &text, &len, &quiet) == 0 && sscanf(text, "%llu %u", &total, &closes) == 2;
+	free(text);
+	text = NULL;
+	if (known && read_file(added_path, 1u << 20, &text, &len, &quiet) == 0)
+		for (char *p = text; sscanf(p, "%llu", &n) == 1; p = strchr(p, '\n') + 1) {
+			total += n;
+			if (!strchr(p, '\n'))
+				break;
+		}
+	free(text);
+	if (!known || total > c->max || ++closes >= LOOK_EVERY) {
+		total = prune(c);
+		closes = 0;
+	}
+	_cleanup_free_ char *line = xasprintf("%llu %u\n", total, closes);
+	if (write_file_atomic(size_path, line, strlen(line), 0644, &quiet) == 0)
+		unlink(added_path);
+	diags_release(&quiet);
 }
 
 /* outputs/<sha256 of the output's absolute path>. */
@@ -332,9 +386,10 @@ void cache_close(struct cache *c) {
 	strv_release(&c->made_keys);
 	if (!c->dir)
 		return;
-	/* Another build using the cache now: it prunes when it is done. */
+	count_added(c);
+	/* Another build using the cache now: it tidies when it is done. */
 	if (flock(c->lock_fd, LOCK_EX | LOCK_NB) == 0)
-		prune(c);
+		tidy(c);
 	close(c->lock_fd);
 	free(c->dir);
 	c->dir = NULL;

@@ -12,6 +12,8 @@
  *                         `key`: a build that would make it again from the
  *                         same key leaves it as it is (cache_output_fresh)
  *   sums                  file sums remembered across builds (filesum.h)
+ *   size, added           the bytes in objects/, counted so that pruning
+ *                         need not stat every entry after every build
  *   .lock                 shared by builds, exclusive while pruning
  * Every use checks the entry's size and sha256 against its .sum: a
  * truncated or corrupted entry (or an output hard-linked to it and then
@@ -31,9 +33,10 @@ struct cache {
 	uint64_t max;           /* bytes kept after a build, oldest use dropped first */
 	int lock_fd;
 	unsigned hits, misses, damaged;
+	uint64_t added;         /* bytes this build put in, not yet counted */
 	struct strv made_paths, made_keys;      /* cache_output_made, to record */
 };
-#define CACHE_INIT { NULL, CACHE_DEFAULT_MAX, -1, 0, 0, 0, STRV_INIT, STRV_INIT }
+#define CACHE_INIT { NULL, CACHE_DEFAULT_MAX, -1, 0, 0, 0, 0, STRV_INIT, STRV_INIT }
 
 /* Opens (creating) the cache at `dir` under a shared lock. A cache that
  * cannot be made is reported as a warning and left off: a build never

@@ -77,7 +77,7 @@ struct template_map {
 struct scope {
 	const char *var;
 	const struct value *item;
-	struct value *loop;     /* owned: index, first, last */
+	struct value *loop;     /* index, first, last: render_each's */
 };
 
 struct tpl {
@@ -644,31 +644,31 @@ static void report_undefined(struct tpl *t, const struct srcloc *at, const char 
 		tpl_error(t, at, "undefined name '%s'", path);
 }
 
+static bool word_is(const char *s, size_t len, const char *word) {
+	return strncmp(s, word, len) == 0 && word[len] == '\0';
+}
+
 /* Loop variables shadow the context; `loop` is the innermost loop's. */
 static const struct value *resolve(struct tpl *t, const char *path, const struct srcloc *at, bool quiet) {
-	_cleanup_free_ char *copy = xstrdup(path);
-	char *seg = copy, *rest = strchr(copy, '.');
-	if (rest)
-		*rest++ = '\0';
+	const char *seg = path;
+	size_t len = strcspn(seg, ".");
 	const struct value *cur = NULL, *parent = t->ctx;
 	for (size_t k = t->n_scopes; k-- > 0 && !cur;) {
-		if (streq(seg, t->scopes[k].var))
+		if (word_is(seg, len, t->scopes[k].var))
 			cur = t->scopes[k].item;
-		else if (streq(seg, "loop"))
+		else if (word_is(seg, len, "loop"))
 			cur = t->scopes[k].loop;
 	}
 	if (!cur)
-		cur = value_lookup(t->ctx, seg);
-	while (cur && rest) {
-		seg = rest;
-		rest = strchr(seg, '.');
-		if (rest)
-			*rest++ = '\0';
+		cur = value_step(t->ctx, seg, len);
+	while (cur && seg[len] == '.') {
+		seg += len + 1;
+		len = strcspn(seg, ".");
 		parent = cur;
-		cur = value_lookup(cur, seg);
+		cur = value_step(cur, seg, len);
 	}
 	if (!cur && !quiet)
-		report_undefined(t, at, path, (size_t)(seg - copy), parent);
+		report_undefined(t, at, path, (size_t)(seg - path), parent);
 	return cur;
 }
 
@@ -703,9 +703,15 @@ static void render_if(struct tpl *t, const struct item *it, size_t i) {
 		render_range(t, it->else_idx + 1, it->end_idx);
 }
 
-static struct value *plain_scalar(const char *text) {
-	struct value *v = value_new_scalar(text, NULL);
+/* A plain scalar whose text the loop rewrites in place: room for any
+ * index, "true" and "false". */
+#define LOOP_TEXT 24
+static struct value *loop_scalar(struct value *loop, const char *key) {
+	struct value *v = value_new_scalar("", NULL);
 	v->plain = true;
+	free(v->text);
+	v->text = xcalloc(1, LOOP_TEXT);
+	value_map_set(loop, key, v);
 	return v;
 }
 
@@ -717,18 +723,19 @@ static void render_each(struct tpl *t, const struct item *it, size_t i) {
 		tpl_error(t, &it->path_loc, "'%s' is a %s; 'each' needs a list", it->path, value_kind_name(list->kind));
 		return;
 	}
+	/* One `loop` for all the items, its values set for each. */
+	struct value *loop = value_new_map(&it->loc);
+	struct value *index = loop_scalar(loop, "index"), *first = loop_scalar(loop, "first"),
+		     *last = loop_scalar(loop, "last");
 	for (size_t k = 0; k < list->n && !t->stop; k++) {
-		struct value *loop = value_new_map(&it->loc);
-		char index[32];
-		snprintf(index, sizeof(index), "%zu", k);
-		value_map_set(loop, "index", plain_scalar(index));
-		value_map_set(loop, "first", plain_scalar(k == 0 ? "true" : "false"));
-		value_map_set(loop, "last", plain_scalar(k + 1 == list->n ? "true" : "false"));
+		snprintf(index->text, LOOP_TEXT, "%zu", k);
+		strcpy(first->text, k == 0 ? "true" : "false");
+		strcpy(last->text, k + 1 == list->n ? "true" : "false");
 		t->scopes[t->n_scopes++] = (struct scope){ it->var, list->items[k], loop };
 		render_range(t, i + 1, it->end_idx);
 		t->n_scopes--;
-		value_free(loop);
 	}
+	value_free(loop);
 }
 
 static char *indent_text(const char *s, size_t spaces, size_t limit) {
@@ -813,11 +820,13 @@ static void render_expr(struct tpl *t, const struct item *it) {
 	const char *name = it->path ? it->path : it->literal;
 	if (it->path && !(v = resolve(t, it->path, &it->path_loc, false)))
 		return;
-	_cleanup_free_ char *text = it->literal ? xstrdup(it->literal) : v->kind == VALUE_SCALAR ? xstrdup(v->text) : NULL;
+	/* the value's own text until a filter makes another */
+	const char *text = it->literal ? it->literal : v->kind == VALUE_SCALAR ? v->text : NULL;
+	_cleanup_free_ char *made = NULL;
 	for (size_t i = 0; i < it->n_filters; i++) {
 		char *res = apply_filter(t, &it->filters[i], name, v, text);
-		free(text);
-		if (!(text = res))
+		free(made);
+		if (!(text = made = res))
 			return;
 	}
 	if (!text) {

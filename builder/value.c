@@ -111,15 +111,18 @@ void value_list_push(struct value *list, struct value *item) {
 	list->items[list->n++] = item;
 }
 
-/* One step of a dotted path: a map key, or a list index. */
-static struct value *step(const struct value *v, const char *part, size_t len) {
-	char key[256];
+struct value *value_step(const struct value *v, const char *part, size_t len) {
+	if (v->kind == VALUE_MAP) {
+		for (size_t i = 0; i < v->n; i++)
+			if (strncmp(v->keys[i], part, len) == 0 && v->keys[i][len] == '\0')
+				return v->items[i];
+		return NULL;
+	}
+	char key[32];
 	if (len >= sizeof(key))
 		return NULL;
 	memcpy(key, part, len);
 	key[len] = '\0';
-	if (v->kind == VALUE_MAP)
-		return value_map_get(v, key);
 	if (v->kind == VALUE_LIST) {
 		char *end;
 		unsigned long idx = strtoul(key, &end, 10);
@@ -136,7 +139,7 @@ struct value *value_lookup(const struct value *root, const char *path) {
 	while (v) {
 		const char *dot = strchr(p, '.');
 		size_t len = dot ? (size_t)(dot - p) : strlen(p);
-		v = step(v, p, len);
+		v = value_step(v, p, len);
 		if (!dot)
 			break;
 		p = dot + 1;

@@ -35,6 +35,9 @@ long value_map_index(const struct value *map, const char *key);
 void value_list_push(struct value *list, struct value *item);
 /* Looks up a dotted path ("node.ip", "nodes.0.ip"); NULL when any part is missing. */
 struct value *value_lookup(const struct value *root, const char *path);
+/* One step of a dotted path, the `len` bytes at `part`: a map's key, or a
+ * list's index. */
+struct value *value_step(const struct value *v, const char *part, size_t len);
 /* Sets a dotted path, creating maps as needed (for --set KEY=VALUE). */
 int value_set_path(struct value *root, const char *path, struct value *item);
 

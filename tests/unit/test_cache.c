@@ -1,8 +1,9 @@
 /* The build cache: a miss, then a hit by hard link with the same bytes; a
  * truncated or corrupted entry is removed and reported as a miss, never
  * used; an entry without its sum does not exist; pruning drops the least
- * recently used beyond the bound and whatever a killed build left in tmp/;
- * a cache that cannot be made leaves caching off with a warning. */
+ * recently used beyond the bound and whatever a killed build left in tmp/,
+ * looking at every entry only when the count of bytes says so; a cache
+ * that cannot be made leaves caching off with a warning. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -80,7 +81,7 @@ static void test_get_put(void) {
 	diags_release(&q);
 	CHECK_INTEQ(cache_get(&c, K3, dst2, 0644, &d), 0);
 	cache_close(&c);
-	CHECK(!path_exists(obj3));      /* pruned */
+	CHECK(!path_exists(obj3));      /* pruned: no count yet, every entry looked at */
 	for (size_t i = 0; i < d.n; i++)
 		CHECK(d.v[i].level == DIAG_NOTE);
 	diags_release(&d);
@@ -112,6 +113,83 @@ static void test_prune(void) {
 	diags_release(&d);
 }
 
+
+static char *size_of(const char *dir) {
+	_cleanup_free_ char *p = path_join(dir, "size");
+	return slurp(p);
+}
+
+/* The count in `size` and `added` spares a look at every entry: sum-less
+ * bytes planted in objects/ (which only a look removes) show when one was
+ * taken. */
+static void test_count(void) {
+	struct diags d = DIAGS_INIT;
+	_cleanup_free_ char *dir = path_join(root, "count");
+	_cleanup_free_ char *src = put_file("ten2", "0123456789");
+	_cleanup_free_ char *junk = xasprintf("%s/objects/junk", dir);
+	struct cache c, c2;
+
+	cache_open(&c, dir, 25, &d);
+	cache_put(&c, K1, src, &d);
+	cache_close(&c);
+	_cleanup_free_ char *s1 = size_of(dir);
+	CHECK_STREQ(s1, "10 0\n");             /* none before: looked */
+
+	CHECK_INTEQ(copy_file(src, junk, 0644, &d), 0);
+	usleep(20000);
+	cache_open(&c, dir, 25, &d);
+	cache_put(&c, K2, src, &d);
+	cache_close(&c);
+	_cleanup_free_ char *s2 = size_of(dir);
+	CHECK_STREQ(s2, "20 1\n");             /* fits: counted, not looked */
+	CHECK(path_exists(junk));
+
+	/* two builds at once: the first counts what it added, the last tidies */
+	usleep(20000);
+	cache_open(&c, dir, 25, &d);
+	cache_open(&c2, dir, 25, &d);
+	cache_put(&c, K3, src, &d);
+	cache_close(&c);
+	_cleanup_free_ char *added = path_join(dir, "added");
+	_cleanup_free_ char *a = slurp(added);
+	CHECK_STREQ(a, "10\n");
+	_cleanup_free_ char *s3 = size_of(dir);
+	CHECK_STREQ(s3, "20 1\n");
+	cache_close(&c2);
+	/* 30 > 25: looked, the oldest (K1) dropped, the junk gone */
+	_cleanup_free_ char *s4 = size_of(dir);
+	CHECK_STREQ(s4, "20 0\n");
+	CHECK(!path_exists(junk) && !path_exists(added));
+	_cleanup_free_ char *o1 = xasprintf("%s/objects/%s", dir, K1);
+	_cleanup_free_ char *o3 = xasprintf("%s/objects/%s", dir, K3);
+	CHECK(!path_exists(o1) && path_exists(o3));
+
+	/* a look every 32 closes, whatever the count */
+	CHECK_INTEQ(copy_file(src, junk, 0644, &d), 0);
+	for (int i = 1; i < 32; i++) {
+		cache_open(&c, dir, 25, &d);
+		cache_close(&c);
+	}
+	CHECK(path_exists(junk));
+	cache_open(&c, dir, 25, &d);
+	cache_close(&c);
+	CHECK(!path_exists(junk));
+
+	/* a count that cannot be read: looked */
+	_cleanup_free_ char *size = path_join(dir, "size");
+	CHECK_INTEQ(copy_file(src, junk, 0644, &d), 0);
+	struct diags q = DIAGS_INIT;
+	CHECK_INTEQ(write_file_atomic(size, "garbage", 7, 0644, &q), 0);
+	diags_release(&q);
+	cache_open(&c, dir, 25, &d);
+	cache_close(&c);
+	CHECK(!path_exists(junk));
+	_cleanup_free_ char *s5 = size_of(dir);
+	CHECK_STREQ(s5, "20 0\n");
+	CHECK_INTEQ(d.n, 0);
+	diags_release(&d);
+}
+
 static void test_unusable(void) {
 	struct diags d = DIAGS_INIT;
 	_cleanup_free_ char *file = put_file("plain", "x");
@@ -133,6 +211,7 @@ int main(void) {
 		return 1;
 	test_get_put();
 	test_prune();
+	test_count();
 	test_unusable();
 	rm_rf(root);
 	return check_summary("test_cache");
