@@ -145,7 +145,20 @@ struct build_memo {
 	/* Each node's input key, once per build (the PKI is made before any
 	 * segment), parallel to b->nodes; "" until made. */
 	char (*node_keys)[SHA256_HEX_LEN + 1];
+	/* The last node asked for, in the PKI at `last_dir`: its context's
+	 * `node` and `pki` are in ctx (when ctx_set), its PKI items in items
+	 * (when items_set). A node's input key and then its segment ask for
+	 * the same node. */
+	const struct node *ctx_node, *items_node;
+	char *ctx_dir, *items_dir;
+	bool ctx_set, items_set;
+	struct pki_item *items;
+	size_t n_items;
 };
+
+static bool same_dir(const char *a, const char *b) {
+	return a && b ? streq(a, b) : a == b;
+}
 
 int build_load(const char *recipe_path, const struct build_opts *opts, struct build **ret, struct diags *d) {
 	struct build *b = xcalloc(1, sizeof(*b));
@@ -202,6 +215,9 @@ void build_free(struct build *b) {
 		free(b->memo->token_id);
 		strv_release(&b->memo->words);
 		free(b->memo->node_keys);
+		free(b->memo->ctx_dir);
+		free(b->memo->items_dir);
+		pki_items_free(b->memo->items, b->memo->n_items);
 		free(b->memo->templates);
 		free(b->memo->template_lens);
 		free(b->memo);
@@ -308,11 +324,27 @@ static struct value *cluster_value(const struct build *b) {
 
 /* What a node receives of the PKI; with node NULL, what the role's
  * default entry carries (an unlisted worker: no node's identity). */
-static int node_pki_items(const struct build *b, const struct node *node, struct pki_item **ret, size_t *ret_n,
+static int node_pki_items(const struct build *b, const struct node *node, const struct pki_item **ret, size_t *ret_n,
 			  struct diags *d) {
-	if (node)
-		return pki_items_for_node(&b->pki, node, b->recipe->pki.include_ca_key, ret, ret_n, d);
-	return pki_items_for_role(&b->pki, b->recipe->role, ret, ret_n, d);
+	struct build_memo *m = b->memo;
+	if (!m->items_set || m->items_node != node || !same_dir(m->items_dir, b->pki.dir)) {
+		pki_items_free(m->items, m->n_items);
+		free(m->items_dir);
+		m->items = NULL;
+		m->n_items = 0;
+		m->items_dir = NULL;
+		m->items_set = false;
+		int r = node ? pki_items_for_node(&b->pki, node, b->recipe->pki.include_ca_key, &m->items, &m->n_items, d)
+			     : pki_items_for_role(&b->pki, b->recipe->role, &m->items, &m->n_items, d);
+		if (r < 0)
+			return r;
+		m->items_set = true;
+		m->items_node = node;
+		m->items_dir = b->pki.dir ? xstrdup(b->pki.dir) : NULL;
+	}
+	*ret = m->items;
+	*ret_n = m->n_items;
+	return 0;
 }
 
 bool build_has_role_segment(const struct build *b) {
@@ -325,7 +357,7 @@ bool build_has_role_segment(const struct build *b) {
  * Private key material, kubeconfigs and the token's secret never enter the
  * template context, so no rendered config (nor `render`) can expose them. */
 static int pki_value(const struct build *b, const struct node *node, struct value **ret, struct diags *d) {
-	struct pki_item *items = NULL;
+	const struct pki_item *items = NULL;
 	size_t n = 0;
 	int r = node_pki_items(b, node, &items, &n, d);
 	if (r < 0)
@@ -347,7 +379,6 @@ static int pki_value(const struct build *b, const struct node *node, struct valu
 			free(pem);
 		}
 	}
-	pki_items_free(items, n);
 	struct build_memo *m = b->memo;
 	if (r == 0 && (!m->pki_dir || !streq(m->pki_dir, b->pki.dir))) {
 		free(m->pki_dir);
@@ -419,10 +450,23 @@ static void payload_binaries(const struct recipe *rc, struct value *payload) {
 	}
 }
 
+static void context_for(struct build_memo *m, const struct node *node, const char *pki_dir) {
+	free(m->ctx_dir);
+	m->ctx_dir = pki_dir ? xstrdup(pki_dir) : NULL;
+	m->ctx_node = node;
+	m->ctx_set = true;
+}
+
 /* The context for `node`: the shared part made on first use, then this
  * node's `node` and `pki` put in (and --set applied again). Owned by b. */
 static int build_context(const struct build *b, const struct node *node, struct value **ret, struct diags *d) {
-	struct value *ctx = b->memo->ctx;
+	struct build_memo *m = b->memo;
+	struct value *ctx = m->ctx;
+	if (ctx && m->ctx_set && m->ctx_node == node && same_dir(m->ctx_dir, b->pki.dir)) {
+		*ret = ctx;
+		return 0;
+	}
+	m->ctx_set = false;
 	if (ctx) {
 		value_map_set(ctx, "node", node_value(first_master(b->cluster), node, b->recipe->role));
 		struct value *pki = NULL;
@@ -431,6 +475,8 @@ static int build_context(const struct build *b, const struct node *node, struct 
 			return r;
 		value_map_set(ctx, "pki", pki);
 		r = apply_sets(ctx, b->opts, d);
+		if (r == 0)
+			context_for(m, node, b->pki.dir);
 		if (r == 0)
 			*ret = ctx;
 		return r;
@@ -466,7 +512,8 @@ static int build_context(const struct build *b, const struct node *node, struct 
 		value_free(ctx);
 		return r;
 	}
-	b->memo->ctx = ctx;
+	m->ctx = ctx;
+	context_for(m, node, b->pki.dir);
 	*ret = ctx;
 	return 0;
 }
@@ -754,14 +801,13 @@ int build_stage_node(const struct build *b, const struct node *node, struct stag
 	_cleanup_free_ char *ign = units_ignition_config(b->recipe);
 	stage_add_data(&s, PAYLOAD_IGNITION, ign, strlen(ign), 0600, d);
 
-	struct pki_item *items = NULL;
+	const struct pki_item *items = NULL;
 	size_t n_items = 0;
 	r = node_pki_items(b, node, &items, &n_items, d);
 	for (size_t i = 0; i < n_items && r == 0; i++) {
 		_cleanup_free_ char *path = stage_payload_path(items[i].dest);
 		r = stage_add_file(&s, path, items[i].src, items[i].mode, NULL, NULL, d);
 	}
-	pki_items_free(items, n_items);
 
 	if (r == 0) {
 		/* A role's default entry has no name or address: the node finds its own. */
@@ -863,7 +909,7 @@ static int node_input_key(const struct build *b, const struct node *node, char k
 	sha256_update(h, env, strlen(env));
 	value_hash(value_map_get(ctx, "node"), named_in_templates, &m->words, h);
 	value_hash(value_map_get(ctx, "pki"), named_in_templates, &m->words, h);
-	struct pki_item *items = NULL;
+	const struct pki_item *items = NULL;
 	size_t n_items = 0;
 	r = node_pki_items(b, node, &items, &n_items, d);
 	for (size_t i = 0; i < n_items && r == 0; i++) {
@@ -872,7 +918,6 @@ static int node_input_key(const struct build *b, const struct node *node, char k
 		_cleanup_free_ char *line = xasprintf("pki %s %o %s\n", items[i].dest, items[i].mode, sum);
 		sha256_update(h, line, strlen(line));
 	}
-	pki_items_free(items, n_items);
 	if (r < 0) {
 		sha256_free(h);
 		return r;

@@ -138,8 +138,12 @@ void cache_write(struct cache *c, const char *key, const char *text, struct diag
 		return;
 	_cleanup_free_ char *tmp = xasprintf("%s/tmp/%s.%ld.text", c->dir, key, (long)getpid());
 	struct diags quiet = DIAGS_INIT;
-	if (write_file_atomic(tmp, text, strlen(text), 0444, &quiet) == 0)
+	if (write_file_atomic(tmp, text, strlen(text), 0444, &quiet) == 0) {
+		char sum[SHA256_HEX_LEN + 1];
+		sha256_hex(text, strlen(text), sum);
+		filesum_note(tmp, sum);         /* not read back to be summed */
 		cache_put(c, key, tmp, d);
+	}
 	else
 		diag_warning(d, NULL, "cannot add to the build cache '%s': %s", c->dir, quiet.n ? quiet.v[0].msg : "?");
 	unlink(tmp);

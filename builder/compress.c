@@ -10,6 +10,7 @@
 
 #include "compress.h"
 #include "fsutil.h"
+#include "hash.h"
 #include "util.h"
 
 #define OUT_SIZE (256u << 10)
@@ -85,6 +86,7 @@ struct compressor {
 	const char *path;
 	struct diags *d;
 	unsigned char *out;
+	struct sha256 *sum;     /* compressor_sum: what is written, hashed */
 	ZSTD_CCtx *zstd;
 	lzma_stream xz;
 	z_stream gz;
@@ -157,6 +159,17 @@ int compressor_new(const struct compression *comp, int fd, const char *path, str
 	return 0;
 }
 
+void compressor_sum(struct compressor *c, struct sha256 *h) {
+	c->sum = h;
+}
+
+/* The first `n` bytes of c->out, to the file. */
+static int put(struct compressor *c, size_t n) {
+	if (c->sum)
+		sha256_update(c->sum, c->out, n);
+	return write_all(c->fd, c->out, n);
+}
+
 static int run_zstd(struct compressor *c, const void *data, size_t len, ZSTD_EndDirective end) {
 	ZSTD_inBuffer in = { data, len, 0 };
 	for (;;) {
@@ -164,7 +177,7 @@ static int run_zstd(struct compressor *c, const void *data, size_t len, ZSTD_End
 		size_t left = ZSTD_compressStream2(c->zstd, &out, &in, end);
 		if (ZSTD_isError(left))
 			return fail(c, ZSTD_getErrorName(left));
-		int r = write_all(c->fd, c->out, out.pos);
+		int r = put(c, out.pos);
 		if (r < 0)
 			return r;
 		if (end == ZSTD_e_end ? left == 0 : in.pos == in.size)
@@ -181,7 +194,7 @@ static int run_xz(struct compressor *c, const void *data, size_t len, lzma_actio
 		lzma_ret k = lzma_code(&c->xz, action);
 		if (k != LZMA_OK && k != LZMA_STREAM_END)
 			return fail(c, k == LZMA_MEM_ERROR ? "out of memory" : "liblzma failed");
-		int r = write_all(c->fd, c->out, OUT_SIZE - c->xz.avail_out);
+		int r = put(c, OUT_SIZE - c->xz.avail_out);
 		if (r < 0)
 			return r;
 		if (action == LZMA_FINISH ? k == LZMA_STREAM_END : c->xz.avail_in == 0)
@@ -205,7 +218,7 @@ static int run_gzip(struct compressor *c, const void *data, size_t len, int flus
 			k = deflate(&c->gz, f);
 			if (k == Z_STREAM_ERROR)
 				return fail(c, "zlib failed");
-			int r = write_all(c->fd, c->out, OUT_SIZE - c->gz.avail_out);
+			int r = put(c, OUT_SIZE - c->gz.avail_out);
 			if (r < 0)
 				return r;
 		} while (f == Z_FINISH ? k != Z_STREAM_END : c->gz.avail_out == 0);

@@ -54,4 +54,9 @@ int compressor_write(struct compressor *c, const void *data, size_t len);
 /* Writes what is left and the stream's end; fails as compressor_write. */
 int compressor_finish(struct compressor *c);
 bool compressor_failed(const struct compressor *c);
+/* The bytes written from now on are hashed into `h` too (the caller's:
+ * it finishes and frees it), so that a file just written is not read
+ * again for its sum. */
+struct sha256;
+void compressor_sum(struct compressor *c, struct sha256 *h);
 void compressor_free(struct compressor *c);

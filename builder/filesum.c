@@ -120,14 +120,32 @@ static int digest(void *ctx, const void *data, size_t len) {
 	return 0;
 }
 
+/* The remembered sum of the file `st` describes: true and `hex`. */
+static bool recall(const struct stat *st, bool any_ctime, char hex[SHA256_HEX_LEN + 1], uint64_t *ret_size) {
+	struct ident id = ident_of(st);
+	struct memo *m = find(id.dev, id.ino);
+	if (!hit(m, &id, any_ctime))
+		return false;
+	m->seen = true;
+	m->object |= any_ctime;
+	m->id.ctime_ns = id.ctime_ns;
+	memcpy(hex, m->sum, SHA256_HEX_LEN + 1);
+	if (ret_size)
+		*ret_size = id.size;
+	return true;
+}
+
 static int sum_file(const char *path, bool any_ctime, char hex[SHA256_HEX_LEN + 1], uint64_t *ret_size, struct diags *d) {
+	/* A file whose sum is remembered is not even opened. */
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && recall(&st, any_ctime, hex, ret_size))
+		return 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int r = -errno;
 		diag_error(d, NULL, "cannot open '%s': %s", path, strerror(errno));
 		return r;
 	}
-	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		int r = -errno;
 		diag_error(d, NULL, "cannot read '%s': %s", path, strerror(errno));
@@ -135,14 +153,7 @@ static int sum_file(const char *path, bool any_ctime, char hex[SHA256_HEX_LEN + 
 		return r;
 	}
 	struct ident before = ident_of(&st);
-	struct memo *m = find(before.dev, before.ino);
-	if (hit(m, &before, any_ctime)) {
-		m->seen = true;
-		m->object |= any_ctime;
-		m->id.ctime_ns = before.ctime_ns;
-		memcpy(hex, m->sum, SHA256_HEX_LEN + 1);
-		if (ret_size)
-			*ret_size = before.size;
+	if (recall(&st, any_ctime, hex, ret_size)) {
 		close(fd);
 		return 0;
 	}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "compress.h"
+#include "filesum.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "progress.h"
@@ -182,12 +183,15 @@ int initrd_write(const struct stage *s, const char *out_path, const struct compr
 		free(sorted.v);
 		return r;
 	}
+	struct sha256 *sum = NULL;
 	struct writer w = { .a = archive_write_new(), .e = archive_entry_new(), .mtime = mtime, .d = d, .out = out_path, .progress = progress };
 	if (!w.a || !w.e)
 		abort();
 	r = compressor_new(comp ? comp : &default_comp, f.fd, out_path, &w.z, d);
 	if (r < 0)
 		goto out;
+	sum = sha256_new();
+	compressor_sum(w.z, sum);
 	if (archive_write_set_format_cpio_newc(w.a) != ARCHIVE_OK) {
 		r = archive_fail(&w, "setup");
 		goto out;
@@ -221,11 +225,18 @@ out:
 	strv_release(&w.dirs);
 	free(sorted.v);
 	if (r < 0) {
+		sha256_free(sum);
 		atomic_abort(&f);
 		return r;
 	}
 	struct stat st;
 	if (fstat(f.fd, &st) == 0 && ret_size)
 		*ret_size = (uint64_t)st.st_size;
-	return atomic_commit(&f, d);
+	char hex[SHA256_HEX_LEN + 1];
+	sha256_final_hex(sum, hex);
+	r = atomic_commit(&f, d);
+	/* its sum known: the cache and SHA256SUMS do not read it again */
+	if (r == 0)
+		filesum_note(out_path, hex);
+	return r;
 }
