@@ -1,6 +1,7 @@
 #include "build.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -130,6 +131,9 @@ static int check_images(const struct build *b, struct diags *d) {
 /* The template context but `node` and `pki`, and the templates' text:
  * the same for every node, so a cluster of 1,000 is not 1,000 times the
  * work of walking all 1,000 nodes. */
+/* Workers making node segments at most (one per core). */
+#define MAX_SEGMENT_THREADS 8
+
 struct build_memo {
 	struct value *ctx;
 	char **templates;       /* parallel to recipe->configs, read on first use */
@@ -985,6 +989,191 @@ static int segment_write(const struct build *b, const struct stage *s, const cha
 	return r;
 }
 
+/* ---- node segments, on every core -------------------------------------- */
+
+/* One node's segment: its size and manifest sum, and what it said. */
+struct node_work {
+	uint64_t size;
+	char manifest[SHA256_HEX_LEN + 1];
+	struct diags d;
+	int r;
+};
+
+/* One node's segment: from the cache when its inputs were seen, else
+ * made (and its inputs noted). `b` is a worker's view (worker_init). */
+static int node_segment(const struct build *b, size_t i, const char *node_dir, const char *node_prefix,
+			struct node_work *w) {
+	struct diags *d = &w->d;
+	_cleanup_free_ char *name = xasprintf("%s/%s%s%s", node_dir, node_prefix, b->nodes[i]->hostname,
+					      compress_suffix(b->recipe->compression.method));
+	bool cached = b->opts->cache && b->opts->cache->dir;
+	char in_key[SHA256_HEX_LEN + 1] = "", key[SHA256_HEX_LEN + 1];
+	int r = 0;
+	if (cached && !b->memo->node_keys[i][0])
+		r = node_input_key(b, b->nodes[i], b->memo->node_keys[i], d);
+	if (r < 0)
+		return r;
+	if (cached) {
+		memcpy(in_key, b->memo->node_keys[i], sizeof(in_key));
+		int k = node_segment_cached(b, in_key, name, &w->size, w->manifest, d);
+		if (k != 0)
+			return k < 0 ? k : 0;
+	}
+	struct stage s = STAGE_INIT;
+	r = build_stage_node(b, b->nodes[i], &s, d);
+	if (r < 0)
+		return r;
+	const struct stage_entry *me = stage_find(&s, PAYLOAD_MANIFESTS "/node");
+	memcpy(w->manifest, me ? me->sha256 : "-", me ? SHA256_HEX_LEN + 1 : 2);
+	r = segment_write(b, &s, name, &w->size, key, d);
+	if (r == 0 && in_key[0] && key[0] && me) {
+		_cleanup_free_ char *note = xasprintf("%s %s\n", key, w->manifest);
+		cache_write(b->opts->cache, in_key, note, d);
+	}
+	stage_release(&s);
+	return r;
+}
+
+/* The nodes, shared by the workers: each takes the next one. */
+struct node_pool {
+	const char *node_dir, *node_prefix;
+	struct node_work *work;
+	size_t n, next;
+	size_t failed;          /* the first node that failed; n: none */
+	pthread_mutex_t lock;
+};
+
+/* A worker's own view of the build: the memo's shared parts (templates,
+ * the shared input key, the CA's hash, node_keys: made by the first node,
+ * read-only after) borrowed, its own context and PKI items; its own
+ * cache counts and options (no progress line). */
+struct worker {
+	struct node_pool *pool;
+	struct build view;
+	struct build_opts opts;
+	struct build_memo memo;
+	struct cache cache;
+	pthread_t thread;
+	bool started;
+};
+
+static void worker_init(struct worker *w, struct node_pool *pool, const struct build *b) {
+	*w = (struct worker){ .pool = pool, .view = *b, .opts = *b->opts, .memo = *b->memo };
+	w->memo.ctx = b->memo->ctx ? value_copy(b->memo->ctx) : NULL;
+	w->memo.ctx_set = w->memo.items_set = false;
+	w->memo.ctx_dir = w->memo.items_dir = NULL;
+	w->memo.items = NULL;
+	w->memo.n_items = 0;
+	if (b->opts->cache) {
+		w->cache = *b->opts->cache;
+		w->cache.hits = w->cache.misses = w->cache.damaged = 0;
+		w->cache.added = 0;
+		w->cache.made_paths = (struct strv)STRV_INIT;
+		w->cache.made_keys = (struct strv)STRV_INIT;
+		w->opts.cache = &w->cache;
+	}
+	w->opts.progress = NULL;
+	w->view.opts = &w->opts;
+	w->view.memo = &w->memo;
+}
+
+/* Its counts to the build's cache; what it made its own freed. */
+static void worker_end(struct worker *w, const struct build *b) {
+	if (b->opts->cache) {
+		b->opts->cache->hits += w->cache.hits;
+		b->opts->cache->misses += w->cache.misses;
+		b->opts->cache->damaged += w->cache.damaged;
+		b->opts->cache->added += w->cache.added;
+	}
+	value_free(w->memo.ctx);
+	if (w->memo.pki_dir != b->memo->pki_dir) {     /* made by the worker: none was shared */
+		free(w->memo.pki_dir);
+		free(w->memo.ca_hash);
+		free(w->memo.token_id);
+	}
+	free(w->memo.ctx_dir);
+	free(w->memo.items_dir);
+	pki_items_free(w->memo.items, w->memo.n_items);
+}
+
+static void *worker_run(void *arg) {
+	struct worker *w = arg;
+	struct node_pool *p = w->pool;
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		size_t i = p->next++;
+		bool stop = i >= p->n || p->failed < i;
+		pthread_mutex_unlock(&p->lock);
+		if (stop)
+			break;
+		struct node_work *nw = &p->work[i];
+		nw->r = node_segment(&w->view, i, p->node_dir, p->node_prefix, nw);
+		if (nw->r < 0) {
+			pthread_mutex_lock(&p->lock);
+			if (i < p->failed)
+				p->failed = i;
+			pthread_mutex_unlock(&p->lock);
+		}
+	}
+	return NULL;
+}
+
+static void *worker_thread(void *arg) {
+	worker_run(arg);
+	compress_thread_end();
+	return NULL;
+}
+
+/* Every node's segment, on every core: the first node on this thread
+ * (it makes what all share: the context, the templates read, the shared
+ * input key), then the rest on a worker per core. What the nodes said is
+ * told in their order, up to the first that failed, as one thread would
+ * have. */
+static int node_segments(const struct build *b, const char *node_dir, const char *node_prefix, uint64_t *sizes,
+			 struct buf *sums, struct diags *d) {
+	size_t n = b->n_nodes;
+	if (b->opts->cache && b->opts->cache->dir && !b->memo->node_keys)
+		b->memo->node_keys = xcalloc(n, sizeof(*b->memo->node_keys));
+	struct node_pool p = { .node_dir = node_dir, .node_prefix = node_prefix, .work = xcalloc(n, sizeof(*p.work)),
+			       .n = n, .next = 1, .failed = n };
+	pthread_mutex_init(&p.lock, NULL);
+	p.work[0].r = node_segment(b, 0, node_dir, node_prefix, &p.work[0]);
+	if (p.work[0].r < 0)
+		p.failed = 0;
+	unsigned cores = cores_available(MAX_SEGMENT_THREADS);
+	struct worker *w = xcalloc(cores, sizeof(*w));
+	if (p.failed == n && n > 1) {
+		for (unsigned t = 0; t < cores; t++)
+			worker_init(&w[t], &p, b);
+		/* this thread is the last worker */
+		for (unsigned t = 0; t + 1 < cores && n > 2; t++)
+			w[t].started = pthread_create(&w[t].thread, NULL, worker_thread, &w[t]) == 0;
+		worker_run(&w[cores - 1]);
+		for (unsigned t = 0; t < cores; t++) {
+			if (w[t].started)
+				pthread_join(w[t].thread, NULL);
+			worker_end(&w[t], b);
+		}
+	}
+	free(w);
+	int r = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i <= p.failed)
+			diags_append(d, &p.work[i].d);
+		else
+			diags_release(&p.work[i].d);
+		if (i == p.failed)
+			r = p.work[i].r;
+		if (i < p.failed) {
+			sizes[i] = p.work[i].size;
+			buf_printf(sums, "%s node\n", p.work[i].manifest);
+		}
+	}
+	pthread_mutex_destroy(&p.lock);
+	free(p.work);
+	return r;
+}
+
 int build_write_segments(const struct build *b, const char *shared_path, const char *node_dir, const char *node_prefix,
 			 const struct segment_opts *o, struct stage *ret_shared, struct segment_sizes *ret, struct diags *d) {
 	struct stat st;
@@ -1014,37 +1203,8 @@ int build_write_segments(const struct build *b, const char *shared_path, const c
 			r = segment_write(b, &s, role_path, &ret->role, key, d);
 		stage_release(&s);
 	}
-	bool cached = b->opts->cache && b->opts->cache->dir;
-	for (size_t i = 0; i < b->n_nodes && r == 0; i++) {
-		_cleanup_free_ char *name = xasprintf("%s/%s%s%s", node_dir, node_prefix, b->nodes[i]->hostname,
-						      compress_suffix(b->recipe->compression.method));
-		char in_key[SHA256_HEX_LEN + 1] = "", manifest[SHA256_HEX_LEN + 1];
-		if (cached && !b->memo->node_keys)
-			b->memo->node_keys = xcalloc(b->n_nodes, sizeof(*b->memo->node_keys));
-		if (cached && !b->memo->node_keys[i][0])
-			r = node_input_key(b, b->nodes[i], b->memo->node_keys[i], d);
-		if (cached && r == 0)
-			memcpy(in_key, b->memo->node_keys[i], sizeof(in_key));
-		int k = r == 0 && cached ? node_segment_cached(b, in_key, name, &ret->node[i], manifest, d) : 0;
-		if (k != 0) {
-			r = k < 0 ? k : 0;
-			buf_printf(&sums, "%s node\n", manifest);
-			continue;
-		}
-		if (r == 0)
-			r = build_stage_node(b, b->nodes[i], &s, d);
-		if (r < 0)
-			break;
-		const struct stage_entry *me = stage_find(&s, PAYLOAD_MANIFESTS "/node");
-		memcpy(manifest, me ? me->sha256 : "-", me ? SHA256_HEX_LEN + 1 : 2);
-		buf_printf(&sums, "%s node\n", manifest);
-		r = segment_write(b, &s, name, &ret->node[i], key, d);
-		if (r == 0 && in_key[0] && key[0] && me) {
-			_cleanup_free_ char *note = xasprintf("%s %s\n", key, manifest);
-			cache_write(b->opts->cache, in_key, note, d);
-		}
-		stage_release(&s);
-	}
+	if (r == 0 && b->n_nodes)
+		r = node_segments(b, node_dir, node_prefix, ret->node, &sums, d);
 	sha256_hex(sums.data ? sums.data : "", sums.len, ret->payload_sha256);
 	buf_release(&sums);
 	return r;

@@ -101,11 +101,17 @@ static int fail(struct compressor *c, const char *what) {
 
 /* A zstd context kept from the last compressor, with its workers: a build
  * of 1,000 nodes compresses 1,000 small segments, and would start and stop
- * the threads of each. (Compressors are made on one thread.) A process
+ * the threads of each. One per thread (compress_thread_end). A process
  * forked since has none of those workers: it neither uses nor frees the
  * context (it would wait for them forever). */
-static ZSTD_CCtx *spare_zstd;
-static pid_t spare_pid;
+static _Thread_local ZSTD_CCtx *spare_zstd;
+static _Thread_local pid_t spare_pid;
+
+void compress_thread_end(void) {
+	if (spare_zstd && spare_pid == getpid())
+		ZSTD_freeCCtx(spare_zstd);
+	spare_zstd = NULL;
+}
 
 static ZSTD_CCtx *zstd_context(void) {
 	ZSTD_CCtx *z = spare_zstd && spare_pid == getpid() ? spare_zstd : ZSTD_createCCtx();

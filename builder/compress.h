@@ -60,3 +60,6 @@ bool compressor_failed(const struct compressor *c);
 struct sha256;
 void compressor_sum(struct compressor *c, struct sha256 *h);
 void compressor_free(struct compressor *c);
+/* Frees what the calling thread keeps for its next compressor: a thread
+ * that compressed calls it before it ends. */
+void compress_thread_end(void);

@@ -66,6 +66,16 @@ void diags_print(const struct diags *d, FILE *f) {
 	}
 }
 
+void diags_append(struct diags *to, struct diags *from) {
+	for (size_t i = 0; i < from->n; i++) {
+		GROW(to->v, to->cap, to->n + 1);
+		to->v[to->n++] = from->v[i];
+		to->n_errors += from->v[i].level == DIAG_ERROR;
+	}
+	free(from->v);
+	*from = (struct diags)DIAGS_INIT;
+}
+
 void diags_release(struct diags *d) {
 	for (size_t i = 0; i < d->n; i++) {
 		free(d->v[i].file);

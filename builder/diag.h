@@ -51,3 +51,5 @@ int diag_batch_end(struct diag_batch *b);
 /* "file:line:col: error: msg" (parts that are unknown are left out). */
 void diags_print(const struct diags *d, FILE *f);
 void diags_release(struct diags *d);
+/* Moves every message of `from` to the end of `to`. */
+void diags_append(struct diags *to, struct diags *from);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,8 @@ struct memo {
 /* Open addressing by (dev, ino); a slot holds the last identity seen. */
 static struct memo *table;
 static size_t cap, count;
+/* Segments are made on threads: the table is used under this lock. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static uint64_t slot_of(uint64_t dev, uint64_t ino) {
 	uint64_t h = (dev * 0x9e3779b97f4a7c15ULL) ^ (ino * 0xc2b2ae3d27d4eb4fULL);
@@ -123,16 +126,19 @@ static int digest(void *ctx, const void *data, size_t len) {
 /* The remembered sum of the file `st` describes: true and `hex`. */
 static bool recall(const struct stat *st, bool any_ctime, char hex[SHA256_HEX_LEN + 1], uint64_t *ret_size) {
 	struct ident id = ident_of(st);
+	pthread_mutex_lock(&lock);
 	struct memo *m = find(id.dev, id.ino);
-	if (!hit(m, &id, any_ctime))
-		return false;
-	m->seen = true;
-	m->object |= any_ctime;
-	m->id.ctime_ns = id.ctime_ns;
-	memcpy(hex, m->sum, SHA256_HEX_LEN + 1);
-	if (ret_size)
+	bool found = hit(m, &id, any_ctime);
+	if (found) {
+		m->seen = true;
+		m->object |= any_ctime;
+		m->id.ctime_ns = id.ctime_ns;
+		memcpy(hex, m->sum, SHA256_HEX_LEN + 1);
+	}
+	pthread_mutex_unlock(&lock);
+	if (found && ret_size)
 		*ret_size = id.size;
-	return true;
+	return found;
 }
 
 static int sum_file(const char *path, bool any_ctime, char hex[SHA256_HEX_LEN + 1], uint64_t *ret_size, struct diags *d) {
@@ -171,8 +177,10 @@ static int sum_file(const char *path, bool any_ctime, char hex[SHA256_HEX_LEN + 
 	if (fstat(fd, &st) == 0) {
 		struct ident after = ident_of(&st);
 		if (same(&before, &after) && total == after.size) {
+			pthread_mutex_lock(&lock);
 			remember(&after, hex, started, true);
 			find(after.dev, after.ino)->object = any_ctime;
+			pthread_mutex_unlock(&lock);
 		}
 	}
 	close(fd);
@@ -194,7 +202,9 @@ void filesum_note(const char *path, const char *hex) {
 	if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
 		struct ident id = ident_of(&st);
 		/* Vouched for: saved as if hashed well after its change. */
+		pthread_mutex_lock(&lock);
 		remember(&id, hex, id.ctime_ns > id.mtime_ns ? id.ctime_ns + 2 * NS : id.mtime_ns + 2 * NS, true);
+		pthread_mutex_unlock(&lock);
 	}
 }
 

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,7 +29,7 @@ int stream_file(const char *path, stream_sink sink, void *ctx, uint64_t *ret_siz
 }
 
 int stream_fd(int fd, const char *path, stream_sink sink, void *ctx, uint64_t *ret_size, struct diags *d) {
-	static char chunk[1 << 17];
+	static _Thread_local char chunk[1 << 17];
 	uint64_t total = 0;
 	int r = 0;
 	for (;;) {
@@ -119,20 +120,23 @@ int atomic_open(struct atomic_file *f, const char *path, mode_t mode, struct dia
 
 /* Deferred syncing: one open file per file system written to. */
 #define SYNC_FS_MAX 16
+static pthread_mutex_t sync_lock = PTHREAD_MUTEX_INITIALIZER;   /* segments are written on threads */
 static bool sync_deferred;
 static int sync_fds[SYNC_FS_MAX];
 static dev_t sync_devs[SYNC_FS_MAX];
 static size_t n_sync;
 
 void fsutil_defer_sync(void) {
+	pthread_mutex_lock(&sync_lock);
 	sync_deferred = true;
+	pthread_mutex_unlock(&sync_lock);
 }
 
 /* Remembers the file system of `fd`; false when there is no room left
  * (the file is then synced at once). */
-static bool defer(int fd) {
+static bool defer_locked(int fd) {
 	struct stat st;
-	if (fstat(fd, &st) < 0)
+	if (!sync_deferred || fstat(fd, &st) < 0)
 		return false;
 	for (size_t i = 0; i < n_sync; i++)
 		if (sync_devs[i] == st.st_dev)
@@ -147,8 +151,16 @@ static bool defer(int fd) {
 	return true;
 }
 
+static bool defer(int fd) {
+	pthread_mutex_lock(&sync_lock);
+	bool r = defer_locked(fd);
+	pthread_mutex_unlock(&sync_lock);
+	return r;
+}
+
 int fsutil_sync_deferred(bool flush, struct diags *d) {
 	int r = 0;
+	pthread_mutex_lock(&sync_lock);
 	for (size_t i = 0; i < n_sync; i++) {
 		if (flush && syncfs(sync_fds[i]) < 0 && r == 0) {
 			r = -errno;
@@ -158,12 +170,13 @@ int fsutil_sync_deferred(bool flush, struct diags *d) {
 	}
 	n_sync = 0;
 	sync_deferred = false;
+	pthread_mutex_unlock(&sync_lock);
 	return r;
 }
 
 int atomic_commit(struct atomic_file *f, struct diags *d) {
 	int r = 0;
-	if (!(sync_deferred && defer(f->fd)) && fsync(f->fd) < 0) {
+	if (!defer(f->fd) && fsync(f->fd) < 0) {
 		r = -errno;
 		diag_error(d, NULL, "cannot write '%s': %s", f->tmp, strerror(errno));
 	}
@@ -217,7 +230,7 @@ int write_file_staged(const char *path, const void *data, size_t len, mode_t mod
 	}
 	(void)fchmod(fd, mode);
 	int r = write_all(fd, data, len);
-	if (r == 0 && !(sync_deferred && defer(fd)) && fsync(fd) < 0)
+	if (r == 0 && !defer(fd) && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;

@@ -575,7 +575,7 @@ static int read_members(const char *path, const struct srcloc *at, struct member
 }
 
 int image_archive_refs(const char *path, const struct srcloc *at, struct strv *ret, struct diags *d) {
-	struct members m;
+	struct members m = { 0 };
 	int r = read_members(path, at, &m, d);
 	if (r < 0)
 		return r;

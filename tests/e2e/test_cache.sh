@@ -164,4 +164,55 @@ check cache_max_needs_a_size test "$(tail -1 <<<"$err")" = "dlws-mkimage: build:
 
 rm -rf p/out/.cache
 (cd p && "$MK" -q --no-cache $M) && check no_cache_makes_no_cache test ! -e p/out/.cache
+
+# Node segments are made on every core. Sixteen workers built on all of
+# them equal the same build on one core (taskset: one worker thread), with
+# and without the cache, also after one worker's address changed (every
+# node's /etc/hosts names it: all sixteen and the role's made again); what the nodes say
+# is said once, in their order, as one thread says it.
+make_project many
+awk '{ print } /hostname: dlws-worker2,/ { for (i = 3; i <= 16; i++) printf "  - { hostname: dlws-worker%d, ip: 192.168.255.%d, mac: \"52:54:00:00:21:%02x\" }\n", i, 20 + i, i }' \
+	many/recipes/cluster.yaml >many/cluster.yaml && mv many/cluster.yaml many/recipes/cluster.yaml
+one_core() { # DIR ARGS...: a clean build in a copy of DIR, on one core
+	rm -rf "$WORK/one" && cp -a "$1" "$WORK/one" && rm -rf "$WORK/one/out/.cache"
+	(cd "$WORK/one" && taskset -c 0 "$MK" -q --no-cache "${@:2}")
+}
+err=$(cd many && "$MK" $W 2>&1 >/dev/null)
+if grep -qE '^build cache: [0-9]+ segments? reused, 18 made$' <<<"$err" && one_core many $W &&
+	[ "$(sums many)" = "$(sums "$WORK/one")" ]; then
+	pass nodes_on_every_core_equal_one_core
+else
+	fail nodes_on_every_core_equal_one_core "$err $(diff <(sums many) <(sums "$WORK/one") | head -5)"
+fi
+sed -i 's/dlws-worker9, ip: 192.168.255.29,/dlws-worker9, ip: 192.168.255.99,/' many/recipes/cluster.yaml
+err=$(cd many && "$MK" $W 2>&1 >/dev/null)
+if grep -qE '^build cache: [0-9]+ segments? reused, 17 made$' <<<"$err" && one_core many $W &&
+	[ "$(sums many)" = "$(sums "$WORK/one")" ]; then
+	pass address_change_on_every_core_equals_one_core
+else
+	fail address_change_on_every_core_equals_one_core "$err $(diff <(sums many) <(sums "$WORK/one") | head -5)"
+fi
+# an error in every node's config: said once, for the first node
+printf '{{ nosuch.name }}\n' >>many/recipes/templates/kubelet-config.yaml
+err=$(cd many && "$MK" $W 2>&1)
+rc=$?
+one=$(cd many && taskset -c 0 "$MK" $W 2>&1)
+if [ $rc = 1 ] && [ "$(grep -c "undefined name 'nosuch.name'" <<<"$err")" = 1 ] && [ "$err" = "$one" ]; then
+	pass node_errors_said_once_in_order
+else
+	fail node_errors_said_once_in_order "rc $rc: $err // one core: $one"
+fi
+# one in a later node's only: named for that node, and nothing written
+sed -i '$d' many/recipes/templates/kubelet-config.yaml
+printf '{{ if node.hostname == "dlws-worker11" }}{{ nosuch.name }}{{ end }}\n' >>many/recipes/templates/kubelet-config.yaml
+before=$(sums many)
+err=$(cd many && "$MK" $W 2>&1)
+rc=$?
+one=$(cd many && taskset -c 0 "$MK" $W 2>&1)
+if [ $rc = 1 ] && [ "$(grep -c "undefined name 'nosuch.name'" <<<"$err")" = 1 ] && [ "$err" = "$one" ] &&
+	[ "$(sums many)" = "$before" ]; then
+	pass later_node_error_said_once
+else
+	fail later_node_error_said_once "rc $rc: $err // one core: $one"
+fi
 finish
