@@ -168,30 +168,27 @@ rm -rf p/out/.cache
 # Node segments are made on every core. Sixteen workers built on all of
 # them equal the same build on one core (taskset: one worker thread), with
 # and without the cache, also after one worker's address changed (every
-# node's /etc/hosts names it: all sixteen and the role's made again); what the nodes say
-# is said once, in their order, as one thread says it.
+# node's /etc/hosts names it: all sixteen and the role's made again); what
+# the nodes say is said once, in their order, as one thread says it.
 make_project many
 awk '{ print } /hostname: dlws-worker2,/ { for (i = 3; i <= 16; i++) printf "  - { hostname: dlws-worker%d, ip: 192.168.255.%d, mac: \"52:54:00:00:21:%02x\" }\n", i, 20 + i, i }' \
 	many/recipes/cluster.yaml >many/cluster.yaml && mv many/cluster.yaml many/recipes/cluster.yaml
-one_core() { # DIR ARGS...: a clean build in a copy of DIR, on one core
-	rm -rf "$WORK/one" && cp -a "$1" "$WORK/one" && rm -rf "$WORK/one/out/.cache"
-	(cd "$WORK/one" && taskset -c 0 "$MK" -q --no-cache "${@:2}")
+# like_one_core NAME MADE: the worker recipe built here (MADE segments made)
+# equals a clean build of a copy on one core.
+like_one_core() {
+	local err
+	err=$(cd many && "$MK" $W 2>&1 >/dev/null)
+	rm -rf "$WORK/one" && cp -a many "$WORK/one" && rm -rf "$WORK/one/out/.cache"
+	if grep -qE "^build cache: [0-9]+ segments? reused, $2 made\$" <<<"$err" &&
+		(cd "$WORK/one" && taskset -c 0 "$MK" -q --no-cache $W) && [ "$(sums many)" = "$(sums "$WORK/one")" ]; then
+		pass "$1"
+	else
+		fail "$1" "$err $(diff <(sums many) <(sums "$WORK/one") | head -5)"
+	fi
 }
-err=$(cd many && "$MK" $W 2>&1 >/dev/null)
-if grep -qE '^build cache: [0-9]+ segments? reused, 18 made$' <<<"$err" && one_core many $W &&
-	[ "$(sums many)" = "$(sums "$WORK/one")" ]; then
-	pass nodes_on_every_core_equal_one_core
-else
-	fail nodes_on_every_core_equal_one_core "$err $(diff <(sums many) <(sums "$WORK/one") | head -5)"
-fi
+like_one_core nodes_on_every_core_equal_one_core 18
 sed -i 's/dlws-worker9, ip: 192.168.255.29,/dlws-worker9, ip: 192.168.255.99,/' many/recipes/cluster.yaml
-err=$(cd many && "$MK" $W 2>&1 >/dev/null)
-if grep -qE '^build cache: [0-9]+ segments? reused, 17 made$' <<<"$err" && one_core many $W &&
-	[ "$(sums many)" = "$(sums "$WORK/one")" ]; then
-	pass address_change_on_every_core_equals_one_core
-else
-	fail address_change_on_every_core_equals_one_core "$err $(diff <(sums many) <(sums "$WORK/one") | head -5)"
-fi
+like_one_core address_change_on_every_core_equals_one_core 17
 # an error in every node's config: said once, for the first node
 printf '{{ nosuch.name }}\n' >>many/recipes/templates/kubelet-config.yaml
 err=$(cd many && "$MK" $W 2>&1)
