@@ -1140,22 +1140,22 @@ static int node_segments(const struct build *b, const char *node_dir, const char
 	p.work[0].r = node_segment(b, 0, node_dir, node_prefix, &p.work[0]);
 	if (p.work[0].r < 0)
 		p.failed = 0;
-	unsigned cores = cores_available(MAX_SEGMENT_THREADS);
-	struct worker *w = xcalloc(cores, sizeof(*w));
 	if (p.failed == n && n > 1) {
-		for (unsigned t = 0; t < cores; t++)
+		unsigned workers = n > 2 ? cores_available(MAX_SEGMENT_THREADS) : 1;
+		struct worker *w = xcalloc(workers, sizeof(*w));
+		for (unsigned t = 0; t < workers; t++)
 			worker_init(&w[t], &p, b);
 		/* this thread is the last worker */
-		for (unsigned t = 0; t + 1 < cores && n > 2; t++)
+		for (unsigned t = 0; t + 1 < workers; t++)
 			w[t].started = pthread_create(&w[t].thread, NULL, worker_thread, &w[t]) == 0;
-		worker_run(&w[cores - 1]);
-		for (unsigned t = 0; t < cores; t++) {
+		worker_run(&w[workers - 1]);
+		for (unsigned t = 0; t < workers; t++) {
 			if (w[t].started)
 				pthread_join(w[t].thread, NULL);
 			worker_end(&w[t], b);
 		}
+		free(w);
 	}
-	free(w);
 	int r = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (i <= p.failed)

@@ -119,7 +119,17 @@ static ZSTD_CCtx *zstd_context(void) {
 	return z;
 }
 
-int compressor_new(const struct compression *comp, int fd, const char *path, struct compressor **ret, struct diags *d) {
+/* A thread per job (zstd) or block (xz) of `size` bytes, up to one per
+ * core: a node's small segment needs no more than one, and a build makes
+ * them on every core at once. */
+static unsigned threads_for(uint64_t size, uint64_t unit) {
+	unsigned cores = cores_available(MAX_THREADS);
+	uint64_t units = size ? (size + unit - 1) / unit : cores;
+	return units < cores ? (unsigned)(units ? units : 1) : cores;
+}
+
+int compressor_new(const struct compression *comp, int fd, const char *path, uint64_t size, struct compressor **ret,
+		   struct diags *d) {
 	struct compressor *c = xcalloc(1, sizeof(*c));
 	*c = (struct compressor){ .c = *comp, .fd = fd, .path = path, .d = d, .out = xmalloc(OUT_SIZE),
 				  .xz = LZMA_STREAM_INIT };
@@ -131,16 +141,17 @@ int compressor_new(const struct compression *comp, int fd, const char *path, str
 			abort();
 		/* Workers >= 1 even on one core: the output of zstd's
 		 * multi-threaded mode is the same for any number of them,
-		 * and differs from its single-threaded mode. */
+		 * and differs from its single-threaded mode. (xz's, too, for
+		 * any number of threads.) */
 		if (ZSTD_isError(ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_compressionLevel, level)) ||
 		    ZSTD_isError(ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_checksumFlag, 1)) ||
-		    ZSTD_isError(ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_nbWorkers, (int)cores_available(MAX_THREADS))) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_nbWorkers, (int)threads_for(size, ZSTD_JOB_SIZE))) ||
 		    ZSTD_isError(ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_jobSize, ZSTD_JOB_SIZE)))
 			r = fail(c, "libzstd without multi-threading");
 		break;
 	case COMPRESS_XZ: {
 		lzma_mt mt = {
-			.threads = cores_available(MAX_THREADS),
+			.threads = threads_for(size, XZ_BLOCK_SIZE),
 			.block_size = XZ_BLOCK_SIZE,
 			.preset = (uint32_t)level,
 			.check = LZMA_CHECK_CRC32,

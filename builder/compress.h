@@ -17,6 +17,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "diag.h"
 
@@ -45,8 +46,11 @@ int compress_level(const struct compression *c);
 char *compress_describe(const struct compression *c);
 
 struct compressor;
-/* A compressor writing to `fd`; `path` names it in messages. */
-int compressor_new(const struct compression *c, int fd, const char *path, struct compressor **ret, struct diags *d);
+/* A compressor writing to `fd`; `path` names it in messages. `size`: about
+ * how many bytes will come (0: unknown), for how many threads to use; the
+ * bytes written do not depend on it. */
+int compressor_new(const struct compression *c, int fd, const char *path, uint64_t size, struct compressor **ret,
+		   struct diags *d);
 /* Compresses `len` bytes. < 0: -errno of a failed write (not reported:
  * the caller names what it was writing), or -EIO when the compressor
  * itself failed (reported; compressor_failed). */

@@ -187,7 +187,7 @@ int initrd_write(const struct stage *s, const char *out_path, const struct compr
 	struct writer w = { .a = archive_write_new(), .e = archive_entry_new(), .mtime = mtime, .d = d, .out = out_path, .progress = progress };
 	if (!w.a || !w.e)
 		abort();
-	r = compressor_new(comp ? comp : &default_comp, f.fd, out_path, &w.z, d);
+	r = compressor_new(comp ? comp : &default_comp, f.fd, out_path, stage_file_bytes(&sorted), &w.z, d);
 	if (r < 0)
 		goto out;
 	sum = sha256_new();

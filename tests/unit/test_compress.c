@@ -44,13 +44,15 @@ static unsigned char *input(size_t *ret_len) {
 	return v;
 }
 
-/* Compresses `v` fed in pieces of `piece` bytes into `path`. */
-static void compress_to(const struct compression *c, const unsigned char *v, size_t len, size_t piece, const char *path) {
+/* Compresses `v` fed in pieces of `piece` bytes into `path`, told to
+ * expect `size` bytes (compressor_new). */
+static void compress_sized(const struct compression *c, const unsigned char *v, size_t len, size_t piece, const char *path,
+			   uint64_t size) {
 	struct diags d = DIAGS_INIT;
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	CHECK(fd >= 0);
 	struct compressor *z = NULL;
-	CHECK_INTEQ(compressor_new(c, fd, path, &z, &d), 0);
+	CHECK_INTEQ(compressor_new(c, fd, path, size, &z, &d), 0);
 	for (size_t off = 0; z && off < len; off += piece)
 		CHECK_INTEQ(compressor_write(z, v + off, len - off < piece ? len - off : piece), 0);
 	if (z)
@@ -59,6 +61,10 @@ static void compress_to(const struct compression *c, const unsigned char *v, siz
 	close(fd);
 	CHECK_INTEQ(d.n, 0);
 	diags_release(&d);
+}
+
+static void compress_to(const struct compression *c, const unsigned char *v, size_t len, size_t piece, const char *path) {
+	compress_sized(c, v, len, piece, path, 0);
 }
 
 static bool same_file(const char *a, const char *b) {
@@ -136,8 +142,9 @@ static void test_kernel_formats(void) {
 	CHECK_STREQ(head, "1f8b080000000000");
 }
 
-/* One core or all: zstd's and xz's bytes must not depend on it (cache keys
- * and reproducible builds). */
+/* One core or all, one thread (a small segment) or one per core: zstd's
+ * and xz's bytes must not depend on it (cache keys and reproducible
+ * builds). */
 static void test_cores(void) {
 	size_t len;
 	_cleanup_free_ unsigned char *v = input(&len);
@@ -158,6 +165,9 @@ static void test_cores(void) {
 		compress_to(&cs[i], v, len, 65536, b);
 		CHECK_INTEQ(sched_setaffinity(0, sizeof(all), &all), 0);
 		CHECK(same_file(a, b));
+		_cleanup_free_ char *small = xasprintf("%s/small%zu", root, i);
+		compress_sized(&cs[i], v, len, 65536, small, 1);
+		CHECK(same_file(a, small));
 	}
 }
 
@@ -193,7 +203,7 @@ static void test_write_error(void) {
 	int fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
 	CHECK(fd >= 0);
 	struct compressor *z = NULL;
-	CHECK_INTEQ(compressor_new(&(struct compression){ COMPRESS_GZIP, 1 }, fd, "/dev/full", &z, &d), 0);
+	CHECK_INTEQ(compressor_new(&(struct compression){ COMPRESS_GZIP, 1 }, fd, "/dev/full", 0, &z, &d), 0);
 	size_t len;
 	_cleanup_free_ unsigned char *v = input(&len);
 	int r = compressor_write(z, v, len);
