@@ -165,13 +165,13 @@ check cache_max_needs_a_size test "$(tail -1 <<<"$err")" = "dlws-mkimage: build:
 rm -rf p/out/.cache
 (cd p && "$MK" -q --no-cache $M) && check no_cache_makes_no_cache test ! -e p/out/.cache
 
-# Node segments are made on every core. Sixteen workers built on all of
+# Node segments are made on every core. Eight workers built on all of
 # them equal the same build on one core (taskset: one worker thread), with
 # and without the cache, also after one worker's address changed (every
-# node's /etc/hosts names it: all sixteen and the role's made again); what
+# node's /etc/hosts names it: all eight and the role's made again); what
 # the nodes say is said once, in their order, as one thread says it.
 make_project many
-awk '{ print } /hostname: dlws-worker2,/ { for (i = 3; i <= 16; i++) printf "  - { hostname: dlws-worker%d, ip: 192.168.255.%d, mac: \"52:54:00:00:21:%02x\" }\n", i, 20 + i, i }' \
+awk '{ print } /hostname: dlws-worker2,/ { for (i = 3; i <= 8; i++) printf "  - { hostname: dlws-worker%d, ip: 192.168.255.%d, mac: \"52:54:00:00:21:%02x\" }\n", i, 20 + i, i }' \
 	many/recipes/cluster.yaml >many/cluster.yaml && mv many/cluster.yaml many/recipes/cluster.yaml
 # like_one_core NAME MADE: the worker recipe built here (MADE segments made)
 # equals a clean build of a copy on one core.
@@ -186,9 +186,9 @@ like_one_core() {
 		fail "$1" "$err $(diff <(sums many) <(sums "$WORK/one") | head -5)"
 	fi
 }
-like_one_core nodes_on_every_core_equal_one_core 18
-sed -i 's/dlws-worker9, ip: 192.168.255.29,/dlws-worker9, ip: 192.168.255.99,/' many/recipes/cluster.yaml
-like_one_core address_change_on_every_core_equals_one_core 17
+like_one_core nodes_on_every_core_equal_one_core 10
+sed -i 's/dlws-worker5, ip: 192.168.255.25,/dlws-worker5, ip: 192.168.255.99,/' many/recipes/cluster.yaml
+like_one_core address_change_on_every_core_equals_one_core 9
 # an error in every node's config: said once, for the first node
 printf '{{ nosuch.name }}\n' >>many/recipes/templates/kubelet-config.yaml
 err=$(cd many && "$MK" $W 2>&1)
@@ -201,7 +201,7 @@ else
 fi
 # one in a later node's only: named for that node, and nothing written
 sed -i '$d' many/recipes/templates/kubelet-config.yaml
-printf '{{ if node.hostname == "dlws-worker11" }}{{ nosuch.name }}{{ end }}\n' >>many/recipes/templates/kubelet-config.yaml
+printf '{{ if node.hostname == "dlws-worker7" }}{{ nosuch.name }}{{ end }}\n' >>many/recipes/templates/kubelet-config.yaml
 before=$(sums many)
 err=$(cd many && "$MK" $W 2>&1)
 rc=$?
