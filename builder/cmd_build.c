@@ -177,24 +177,30 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	 * directory: pki.checked) */
 	struct strv checked = STRV_INIT;
 	for (int i = 0; i < n_rest && cache_dir; i++) {
+		/* named by its place, made yet or not: the name of its lock
+		 * (its parent's real path; a first build has no keys/ yet) */
 		const char *dir = builds[i]->recipe->pki.dir;
-		_cleanup_free_ char *real = realpath(dir, NULL);
-		_cleanup_free_ char *cwd = real ? NULL : getcwd(NULL, 0);
-		_cleanup_free_ char *abs = real ? xstrdup(real) : dir[0] == '/' || !cwd ? xstrdup(dir) : path_join(cwd, dir);
+		struct diags quiet = DIAGS_INIT;
+		_cleanup_free_ char *place = NULL;
+		if (lock_file_for(dir, false, &place, &quiet) < 0)
+			place = xstrdup(dir);
+		diags_release(&quiet);
 		char hex[SHA256_HEX_LEN + 1];
-		sha256_hex(abs, strlen(abs), hex);
+		sha256_hex(place, strlen(place), hex);
 		strv_push_take(&checked, xasprintf("%s/pki-checked-%.16s", cache_dir, hex));
 		builds[i]->pki.checked = checked.v[checked.n - 1];
 	}
 	for (int i = 0; i < n_rest && r == 0; i++)
 		r = build_check_pins(builds[i], &d);
-	if (r == 0)
-		r = cmd_pki_prepare(builds, (size_t)n_rest, ctx, false, &pki, &d);
+	/* The cache before the PKI: a first build's PKI remembers there what
+	 * it found sound (pki.checked). */
 	struct cache cache = CACHE_INIT;
 	if (r == 0 && cache_dir) {
 		cache_open(&cache, cache_dir, cache_max, &d);
 		opts.cache = &cache;
 	}
+	if (r == 0)
+		r = cmd_pki_prepare(builds, (size_t)n_rest, ctx, false, &pki, &d);
 	/* Outputs are written beside their targets and put in place together. */
 	struct pending out = PENDING_INIT;
 	struct strv disks_kept = STRV_INIT;

@@ -174,6 +174,20 @@ static int ensure_mode(const char *path, mode_t mode, struct diags *d) {
 	return 0;
 }
 
+/* write_file_atomic, and the sum of what it wrote noted (filesum_note):
+ * a file read back at once for its sum is too fresh for that sum to be
+ * kept (filesum.h), and the next build would read all of a new PKI again.
+ * Nothing but this run writes to the directory (it holds its lock). */
+static int write_noted(const char *path, const void *data, size_t len, mode_t mode, struct diags *d) {
+	int r = write_file_atomic(path, data, len, mode, d);
+	if (r == 0) {
+		char sum[SHA256_HEX_LEN + 1];
+		sha256_hex(data, len, sum);
+		filesum_note(path, sum);
+	}
+	return r;
+}
+
 static int save_bio(const char *path, BIO *bio, mode_t mode, struct diags *d) {
 	char *data = NULL;
 	long len = BIO_get_mem_data(bio, &data);
@@ -181,7 +195,7 @@ static int save_bio(const char *path, BIO *bio, mode_t mode, struct diags *d) {
 		diag_error(d, NULL, "cannot encode '%s'", path);
 		return -EIO;
 	}
-	int r = write_file_atomic(path, data, (size_t)len, mode, d);
+	int r = write_noted(path, data, (size_t)len, mode, d);
 	return r < 0 ? r : ensure_mode(path, mode, d);
 }
 
@@ -1013,7 +1027,7 @@ static int ensure_token(struct pki_run *run) {
 	r = token_generate(fresh, d);
 	if (r == 0) {
 		fresh[TOKEN_LEN] = '\n';
-		r = write_file_atomic(path, fresh, TOKEN_LEN + 1, KEY_MODE, d);
+		r = write_noted(path, fresh, TOKEN_LEN + 1, KEY_MODE, d);
 		fresh[TOKEN_LEN] = '\0';
 	}
 	if (r == 0)
@@ -1125,7 +1139,7 @@ static int ensure_derived(struct pki_run *run, const char *name, const char *tex
 	}
 	if (run->look)
 		return WOULD_CHANGE;
-	r = write_file_atomic(path, text, len, KEY_MODE, d);
+	r = write_noted(path, text, len, KEY_MODE, d);
 	if (r == 0)
 		r = ensure_mode(path, KEY_MODE, d);
 	if (r == 0)
