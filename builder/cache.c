@@ -143,9 +143,9 @@ void cache_write(struct cache *c, const char *key, const char *text, struct diag
 		sha256_hex(text, strlen(text), sum);
 		filesum_note(tmp, sum);         /* not read back to be summed */
 		cache_put(c, key, tmp, d);
-	}
-	else
+	} else {
 		diag_warning(d, NULL, "cannot add to the build cache '%s': %s", c->dir, quiet.n ? quiet.v[0].msg : "?");
+	}
 	unlink(tmp);
 	diags_release(&quiet);
 }
