@@ -451,9 +451,12 @@ static char *dnsmasq_conf(const struct boot_menu *m, const struct cluster *c) {
 			       "dhcp-boot=tag:!ipxe,tag:!efi64," IPXE_BIOS "\n");
 		dnsmasq_hosts(&b, m, c);
 	} else {
+		/* x86-64 UEFI firmware says client-arch 7 or 9 (dnsmasq's
+		 * X86-64_EFI and BC_EFI), as full mode's dhcp-match lines take. */
 		buf_printf(&b, "pxe-service=tag:!ipxe,x86PC,\"DL Workspace %s (BIOS)\"," IPXE_BIOS "\n"
-			       "pxe-service=tag:!ipxe,X86-64_EFI,\"DL Workspace %s (UEFI)\"," IPXE_EFI "\n",
-			       c->name, c->name);
+			       "pxe-service=tag:!ipxe,X86-64_EFI,\"DL Workspace %s (UEFI)\"," IPXE_EFI "\n"
+			       "pxe-service=tag:!ipxe,BC_EFI,\"DL Workspace %s (UEFI)\"," IPXE_EFI "\n",
+			       c->name, c->name, c->name);
 	}
 	return buf_steal(&b, NULL);
 }

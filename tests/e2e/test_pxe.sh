@@ -28,7 +28,7 @@ check role_entry_loads_role_segment bash -c "grep -A4 '^LABEL worker$' $b/pxelin
 	bsdtar -tf $b/worker/role.cpio.zst | grep -qx usr/share/oem/dlws/rootfs/etc/kubernetes/bootstrap-kubelet.conf && ! bsdtar -tf $b/worker/role.cpio.zst | grep -q '/kubelet\.conf$'"
 check shared_segment_stored_once bash -c "[ \$(find $b -name 'shared.cpio.zst' | wc -l) = 2 ] && ! bsdtar -tf $b/nodes/dlws-worker1.cpio.zst | grep -q opt/bin/kubectl"
 if command -v dnsmasq >/dev/null; then
-	check dnsmasq_conf_valid bash -c "dnsmasq --test -C $b/dnsmasq.conf 2>&1 | grep -q 'syntax check OK' && grep -qx 'dhcp-host=52:54:00:00:21:01,192.168.255.21,dlws-worker1' $b/dnsmasq.conf && grep -q 'client-arch,7' $b/dnsmasq.conf"
+	check dnsmasq_conf_valid bash -c "dnsmasq --test -C $b/dnsmasq.conf 2>&1 | grep -q 'syntax check OK' && grep -qx 'dhcp-host=52:54:00:00:21:01,192.168.255.21,dlws-worker1' $b/dnsmasq.conf && grep -q 'client-arch,7' $b/dnsmasq.conf && grep -q 'client-arch,9' $b/dnsmasq.conf"
 else
 	fail dnsmasq_conf_valid "dnsmasq is not installed (make deps installs dnsmasq-base)"
 fi
@@ -65,6 +65,10 @@ if (cd "$WORK/pp" && "$MK" -q recipes/worker.recipe) && dnsmasq --test -C "$WORK
 else
 	fail dnsmasq_proxy_mode "$(grep -v '^#' "$WORK/pp/out/pxe/dnsmasq.conf" 2>&1 | tr '\n' ' ')"
 fi
+# x86-64 UEFI firmware says client-arch 7 or 9 (dnsmasq's X86-64_EFI and
+# BC_EFI): proxy mode offers iPXE to both, as full mode's dhcp-match does.
+check dnsmasq_proxy_mode_uefi_arch_7_and_9 bash -c "grep -q '^pxe-service=tag:!ipxe,X86-64_EFI,.*,snponly.efi$' $WORK/pp/out/pxe/dnsmasq.conf &&
+	grep -q '^pxe-service=tag:!ipxe,BC_EFI,.*,snponly.efi$' $WORK/pp/out/pxe/dnsmasq.conf"
 
 # A node's segment holds its own identity (kubelet.conf, the client key
 # embedded) and no other node's: neither worker2's kubelet.conf nor its
