@@ -125,6 +125,9 @@ static int run(struct flash *f, const struct cmd_ctx *ctx, bool yes, struct flas
 		describe(f);
 	if (!yes && (r = confirm(f, d)) != 0)
 		return r;
+	r = flash_create(f, d);
+	if (r != 0)
+		return r;
 	if (ctx->verbosity > 1)
 		fprintf(stderr, "writing in %u MiB blocks, %s\n", FLASH_BLOCK_SIZE >> 20,
 			f->direct ? "O_DIRECT" : "through the page cache (the device does not take O_DIRECT)");

@@ -519,13 +519,45 @@ static int set_direct(int fd, bool on) {
 	return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
 }
 
+/* A file to create: its directory must take it. Made only once the write
+ * is confirmed (flash_create), so that a refusal leaves nothing behind. */
+static int check_new_file(const struct flash *f, struct diags *d) {
+	const char *slash = strrchr(f->target, '/');
+	_cleanup_free_ char *dir = !slash ? xstrdup(".") : slash == f->target ? xstrdup("/") : xstrndup(f->target, (size_t)(slash - f->target));
+	struct stat st;
+	int r = 0;
+	if (stat(dir, &st) < 0)
+		r = -errno;
+	else if (!S_ISDIR(st.st_mode))
+		r = -ENOTDIR;
+	else if (access(dir, W_OK | X_OK) < 0)
+		r = -errno;
+	if (r < 0)
+		diag_error(d, NULL, "cannot create '%s': %s", f->target, strerror(-r));
+	return r;
+}
+
+int flash_create(struct flash *f, struct diags *d) {
+	if (!f->create || f->fd >= 0)
+		return 0;
+	f->fd = open(f->target, O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, 0666);
+	if (f->fd < 0) {
+		int r = -errno;
+		diag_error(d, NULL, "cannot create '%s': %s", f->target, strerror(errno));
+		return r;
+	}
+	f->created = true;
+	f->direct = FLASH_BLOCK_SIZE % f->block == 0 && set_direct(f->fd, true) == 0;
+	return 0;
+}
+
 int flash_open_target(struct flash *f, struct diags *d) {
-	int flags = O_RDWR | O_CLOEXEC;
 	if (f->create)
-		flags |= O_CREAT | O_EXCL;
-	else if (f->is_block)
+		return check_new_file(f, d);
+	int flags = O_RDWR | O_CLOEXEC;
+	if (f->is_block)
 		flags |= O_EXCL;        /* block devices only: the kernel's claim, EBUSY while mounted or held */
-	f->fd = open(f->target, flags, 0666);
+	f->fd = open(f->target, flags);
 	if (f->fd < 0) {
 		if (errno == EBUSY)
 			return refuse(d, f, "busy: someone else holds it (mounted in another mount namespace, or opened exclusively)");
@@ -533,7 +565,6 @@ int flash_open_target(struct flash *f, struct diags *d) {
 		diag_error(d, NULL, "cannot open '%s' for writing: %s", f->target, strerror(errno));
 		return r;
 	}
-	f->created = f->create;
 	struct stat st;
 	if (fstat(f->fd, &st) < 0) {
 		int r = -errno;
@@ -552,7 +583,7 @@ int flash_open_target(struct flash *f, struct diags *d) {
 			f->block = (unsigned)lbs;
 		if (f->size < f->image_size)
 			return refuse(d, f, "too small: %llu bytes, the image has %llu", (unsigned long long)f->size, (unsigned long long)f->image_size);
-	} else if (!f->create && (!S_ISREG(st.st_mode) || st.st_dev != f->file_dev || st.st_ino != f->file_ino)) {
+	} else if (!S_ISREG(st.st_mode) || st.st_dev != f->file_dev || st.st_ino != f->file_ino) {
 		return refuse(d, f, "it changed since it was checked");
 	}
 	f->direct = FLASH_BLOCK_SIZE % f->block == 0 && set_direct(f->fd, true) == 0;

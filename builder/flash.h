@@ -4,7 +4,8 @@
  * go to diags, progress to a callback.
  *
  * Use: flash_new (facts, no writes) -> flash_check (refusals) ->
- * flash_open_target (exclusive open) -> flash_write -> flash_verify. */
+ * flash_open_target (exclusive open) -> [confirmed] flash_create (a new
+ * file only) -> flash_write -> flash_verify. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,7 +44,7 @@ struct flash {
 	bool allow_file;        /* a regular file may stand for the device */
 	bool is_block;
 	bool is_file;           /* a regular file (or, with create, none yet) */
-	bool create;            /* the file does not exist: flash_open_target makes it */
+	bool create;            /* the file does not exist: flash_create makes it */
 	mode_t target_mode;     /* S_IFMT of what is there */
 	dev_t rdev;             /* block device: its number */
 	dev_t file_dev;         /* regular file: st_dev and st_ino */
@@ -64,7 +65,7 @@ struct flash {
 
 	int fd;                 /* the target, from flash_open_target */
 	bool direct;            /* fd takes O_DIRECT */
-	bool created;           /* flash_open_target made the file */
+	bool created;           /* flash_create made the file */
 	char sha256[SHA256_HEX_LEN + 1];        /* the image's, set by flash_write */
 };
 
@@ -83,11 +84,17 @@ int flash_check(struct flash *f, struct diags *d);
 
 /* Opens the target for writing, exclusively: a block device another user
  * holds (mounted meanwhile) is FLASH_REFUSED, so is one that changed since
- * flash_check. Takes O_DIRECT where the target allows it. */
+ * flash_check. Takes O_DIRECT where the target allows it. A file to create
+ * (allow_file, missing) is not made here, only checked for: its directory
+ * must take it. */
 int flash_open_target(struct flash *f, struct diags *d);
 
+/* Makes that file, once the write is confirmed, so that a refusal leaves
+ * none behind; nothing to do for any other target. 0 or -errno (reported). */
+int flash_create(struct flash *f, struct diags *d);
+
 /* Writes the image from byte 0, in FLASH_BLOCK_SIZE blocks, and flushes;
- * sets f->sha256. A file made by flash_open_target is removed on failure.
+ * sets f->sha256. A file made by flash_create is removed on failure.
  * Returns 0 or -errno (reported). */
 int flash_write(struct flash *f, flash_progress_fn progress, void *ctx, struct diags *d);
 

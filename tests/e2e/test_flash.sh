@@ -90,6 +90,21 @@ if [ $? = 1 ] && grep -qx "dlws-mkimage: error: cannot open 'nosuch.img': No suc
 else
 	fail missing_device_without_allow_file "$(cat err)"
 fi
+# The file is made only once the write is confirmed: a refusal (no
+# terminal, no --yes) leaves none; its directory is checked before asking.
+"$MK" flash --allow-file img new.img </dev/null 2>err
+if [ $? = 3 ] && grep -qx "dlws-mkimage: error: refusing 'new.img': not confirmed, standard input is not a terminal (--yes writes without asking)" err &&
+	[ ! -e new.img ]; then
+	pass refused_new_file_left_no_file
+else
+	fail refused_new_file_left_no_file "$(cat err; ls -l new.img 2>&1)"
+fi
+"$MK" flash --allow-file img nodir/new.img </dev/null 2>err
+if [ $? = 1 ] && grep -qx "dlws-mkimage: error: cannot create 'nodir/new.img': No such file or directory" err && ! grep -q 'not confirmed' err; then
+	pass new_file_directory_checked_before_asking
+else
+	fail new_file_directory_checked_before_asking "$(cat err)"
+fi
 "$MK" flash --yes --allow-file img img 2>err
 if [ $? = 3 ] && grep -qx "dlws-mkimage: error: refusing 'img': it is the image itself" err; then pass refuse_image_onto_itself; else fail refuse_image_onto_itself "$(cat err)"; fi
 # ramfs takes no O_DIRECT: buffered writes, the same result.
@@ -151,6 +166,15 @@ else
 fi
 script -qec "'$MK' flash -q --yes img '$L2'" /dev/null >tty.out 2>&1
 if [ $? = 0 ] && ! grep -q 'left\|%\|verified' tty.out; then pass progress_quiet_on_terminal; else fail progress_quiet_on_terminal "$(cat tty.out)"; fi
+# Declined at the question: the file --allow-file would have made is not there.
+printf 'no\n' | script -qec "'$MK' flash --allow-file img declined.img" /dev/null >tty.out 2>&1
+rc=$?
+if [ $rc = 3 ] && grep -q "device: declined.img, a new regular file" tty.out && grep -q "not confirmed (typed 'no', not 'yes')" tty.out &&
+	[ ! -e declined.img ]; then
+	pass declined_new_file_left_no_file
+else
+	fail declined_new_file_left_no_file "rc=$rc $(cat tty.out; ls -l declined.img 2>&1)"
+fi
 
 # Mounted: the device itself (ext4), then a partition of a partitioned
 # loop device (vfat); and the image lying inside the target's filesystem.

@@ -92,6 +92,28 @@ static void test_refusals(void) {
 	flash_free(f);
 }
 
+/* A file to create is made only once the write is confirmed
+ * (flash_create): opening it checks its directory and makes nothing, so
+ * a refusal at the question leaves no file behind. */
+static void test_new_file_made_when_confirmed(void) {
+	struct diags d = DIAGS_INIT;
+	struct flash *f = NULL;
+	CHECK_INTEQ(flash_new("image", "declined", true, &f, &d), 0);
+	if (!f)
+		return;
+	CHECK_INTEQ(flash_check(f, &d), 0);
+	CHECK_INTEQ(flash_open_target(f, &d), 0);
+	CHECK_INTEQ(d.n, 0);
+	flash_free(f);
+	CHECK(access("declined", F_OK) < 0);
+
+	CHECK_INTEQ(flash_new("image", "nodir/new.img", true, &f, &d), 0);
+	CHECK_INTEQ(flash_check(f, &d), 0);
+	CHECK_INTEQ(flash_open_target(f, &d), -ENOENT);
+	check_one_error(&d, "cannot create 'nodir/new.img': No such file or directory");
+	flash_free(f);
+}
+
 /* Writes `image` onto a new file `target`; returns the open job. */
 static struct flash *write_new(const char *target, struct calls *c) {
 	struct diags d = DIAGS_INIT;
@@ -102,7 +124,9 @@ static struct flash *write_new(const char *target, struct calls *c) {
 	CHECK(f->create);
 	CHECK_INTEQ(flash_check(f, &d), 0);
 	CHECK_INTEQ(flash_open_target(f, &d), 0);
-	CHECK(f->created);
+	CHECK(!f->created && access(target, F_OK) < 0);
+	CHECK_INTEQ(flash_create(f, &d), 0);
+	CHECK(f->created && access(target, F_OK) == 0);
 	*c = (struct calls){ .monotonic = true };
 	CHECK_INTEQ(flash_write(f, record, c, &d), 0);
 	CHECK_INTEQ(d.n, 0);
@@ -187,6 +211,7 @@ int main(void) {
 	write_bytes("image", image, IMAGE_SIZE);
 	test_bad_images();
 	test_refusals();
+	test_new_file_made_when_confirmed();
 	test_write_and_verify(image);
 	test_verify_finds_changes();
 	free(image);
