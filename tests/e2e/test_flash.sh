@@ -166,6 +166,16 @@ else
 fi
 script -qec "'$MK' flash -q --yes img '$L2'" /dev/null >tty.out 2>&1
 if [ $? = 0 ] && ! grep -q 'left\|%\|verified' tty.out; then pass progress_quiet_on_terminal; else fail progress_quiet_on_terminal "$(cat tty.out)"; fi
+# -q still shows what it asks about, as --help and the man page say.
+printf 'no\n' | script -qec "'$MK' flash -q img '$L2'" /dev/null >tty.out 2>&1
+rc=$?
+if [ $rc = 3 ] && grep -q "^device: $L2, loop device of '$WORK/stick2'" tty.out && grep -q "type 'yes' to write" tty.out &&
+	"$MK" flash --help | grep -q -- '-q, --quiet .*(and the device summary when' &&
+	! grep -q 'no device summary' "$ROOT/man/dlws-mkimage.1"; then
+	pass quiet_shows_device_when_asking
+else
+	fail quiet_shows_device_when_asking "rc=$rc $(cat tty.out)"
+fi
 # Declined at the question: the file --allow-file would have made is not there.
 printf 'no\n' | script -qec "'$MK' flash --allow-file img declined.img" /dev/null >tty.out 2>&1
 rc=$?
