@@ -69,6 +69,14 @@ fi
 if [ "$(tr -cd '\r' <err | wc -c)" = 0 ] && ! grep -q 'left\|\[#' err; then pass progress_absent_off_terminal; else fail progress_absent_off_terminal "$(od -c err | head)"; fi
 "$MK" flash -q --yes img "$L" >out 2>err
 if [ $? = 0 ] && [ ! -s out ] && [ ! -s err ]; then pass flash_quiet_prints_nothing; else fail flash_quiet_prints_nothing "$(cat err)"; fi
+# A loop device takes O_DIRECT whatever its backing file's filesystem does
+# (the ramfs file below does not: the buffered fallback).
+"$MK" flash -v --yes img "$L" >out 2>err
+if [ $? = 0 ] && grep -qx 'writing in 4 MiB blocks, O_DIRECT' err && cmp -s -n "$size" img "$L"; then
+	pass flash_loop_device_uses_o_direct
+else
+	fail flash_loop_device_uses_o_direct "$(cat err)"
+fi
 
 # A regular file: only with --allow-file (then made when missing).
 "$MK" flash --yes --allow-file img file.img 2>err
