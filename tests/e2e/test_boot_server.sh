@@ -5,10 +5,14 @@
 # address, dnsmasq (full DHCP + TFTP) started from the published
 # dnsmasq.conf and nginx from the published nginx.conf, serving
 # `dlws-mkimage publish`'s root/current. QEMU nodes on taps of that bridge
-# boot by PXE (BIOS and UEFI): iPXE gets boot.ipxe, kernels and segments
-# over HTTP (nginx's access log shows them); a worker installs with its OS
-# image fetched over HTTP. Then `publish --rollback`, and the next boot gets
-# the old release. Nothing outside the namespace is reachable.
+# boot by PXE: UEFI as a server's firmware does (OVMF's own PXE, no option
+# ROM, gets snponly.efi over TFTP; dnsmasq's log shows it), BIOS through
+# QEMU's iPXE ROM (Debian ships no other BIOS PXE ROM, and SeaBIOS has no
+# PXE of its own, so undionly.kpxe is only fetched by TFTP here). iPXE gets
+# boot.ipxe, kernels and segments over HTTP (nginx's access log shows them);
+# a worker installs with its OS image fetched over HTTP. Then `publish
+# --rollback`, and the next boot gets the old release. Nothing outside the
+# namespace is reachable.
 . "$(dirname "$0")/../lib/e2e.sh"
 . "$ROOT/tests/lib/qemu-boot.sh"
 base=$ROOT/out/base
@@ -119,12 +123,16 @@ fi
 
 printf '#!/bin/sh\nexec ip netns exec %s qemu-system-x86_64 "$@"\n' "$ns" >"$WORK/qemu-ns"
 chmod +x "$WORK/qemu-ns"
-# net_boot NAME FIRMWARE TAP MAC [QEMU-ARGS...]
+# net_boot NAME FIRMWARE TAP MAC [QEMU-ARGS...]: FIRMWARE bios is SeaBIOS
+# with QEMU's iPXE ROM on the NIC, which asks for boot.ipxe at once; uefi is
+# OVMF with no option ROM on the NIC (romfile=): OVMF's own driver and PXE,
+# as on a server, fetch the first stage over TFTP.
 net_boot() {
 	local name=$1 fw=$2 tap=$3 mac=$4 log=$logs/bootserver-$1.log
 	shift 4
-	local args=(-boot n -netdev "tap,id=n0,ifname=$tap,script=no,downscript=no"
-		-device "virtio-net-pci,netdev=n0,mac=$mac" -m 1024 "$@")
+	local nic="virtio-net-pci,netdev=n0,mac=$mac"
+	[ "$fw" = uefi ] && nic="$nic,romfile="
+	local args=(-boot n -netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" -device "$nic" -m 1024 "$@")
 	if [ "$fw" = uefi ]; then
 		cp "$ovmf_vars" "$WORK/vars-$name.fd"
 		args+=(-machine q35 -drive "if=pflash,format=raw,readonly=on,file=$ovmf_code"
@@ -153,14 +161,30 @@ expect_node() {
 		fail "$name" "$(grep -E '^DLWS-(HOSTNAME|PAYLOAD|VERIFY)' "$c" | tr '\n' ' ')"
 	fi
 }
-# fetched NAME PATH...: nginx's access log shows each PATH served (200).
+# fetched NAME PATH...: nginx's access log shows each PATH served (200),
+# to the address FROM when it is set (the client of one boot).
 fetched() {
 	local name=$1 missing=""
 	shift
 	for p in "$@"; do
-		grep -q "\"GET $p HTTP/1\.[01]\" 200 " "$WORK/nginx-access.log" || missing="$missing $p"
+		grep -q "^${FROM:-[^ ]*} .*\"GET $p HTTP/1\.[01]\" 200 " "$WORK/nginx-access.log" || missing="$missing $p"
 	done
-	if [ -z "$missing" ]; then pass "$name"; else fail "$name" "not served over HTTP:$missing"; fi
+	if [ -z "$missing" ]; then pass "$name"; else fail "$name" "not served over HTTP${FROM:+ to $FROM}:$missing"; fi
+}
+# first_stage_over_tftp NAME BOOT LOG OFFSET IP FILE: dnsmasq's LOG, from
+# byte OFFSET on, shows FILE of current sent by TFTP to IP, and BOOT's
+# console that the firmware loaded it and iPXE then ran on the firmware's
+# network driver (SNP), not from an option ROM.
+first_stage_over_tftp() {
+	local name=$1 c=$WORK/console-$2 log=$3 offset=$4 ip=$5 file=$6
+	local sent
+	sent=$(tail -c +$((offset + 1)) "$log" | awk -v f="$srv/current/$file" -v ip="$ip" \
+		'$4 ~ /^dnsmasq-tftp/ && $5 == "sent" && $6 == f && $8 == ip { n++ } END { print n + 0 }')
+	if [ "$sent" -gt 0 ] && grep -qx "  NBP filename is $file" "$c" && grep -q 'net0: .* using SNP on ' "$c"; then
+		pass "$name"
+	else
+		fail "$name" "TFTP sends of $file to $ip: $sent; console: $(grep -E 'NBP|PXE|net0: .* using' "$c" | tr '\n' ' ')"
+	fi
 }
 
 : >"$WORK/nginx-access.log"
@@ -168,8 +192,10 @@ net_boot bios_etcd1 bios tap0 52:54:00:00:11:01 && expect_node bios_etcd1 dlws-e
 fetched bios_etcd1_over_http /boot.ipxe /etcd/vmlinuz /etcd/base.img /etcd/shared.cpio.zst /nodes/dlws-etcd1.cpio.zst
 if [ -f "$ovmf_code" ]; then
 	: >"$WORK/nginx-access.log"
+	offset=$(stat -c %s "$WORK/dnsmasq.log")
 	net_boot uefi_etcd1 uefi tap1 52:54:00:00:11:01 && expect_node uefi_etcd1 dlws-etcd1 out/pxe
-	fetched uefi_etcd1_over_http /boot.ipxe /etcd/vmlinuz /etcd/shared.cpio.zst /nodes/dlws-etcd1.cpio.zst
+	first_stage_over_tftp uefi_etcd1_first_stage_over_tftp uefi_etcd1 "$WORK/dnsmasq.log" "$offset" 192.168.255.11 snponly.efi
+	FROM=192.168.255.11 fetched uefi_etcd1_over_http /boot.ipxe /etcd/vmlinuz /etcd/base.img /etcd/shared.cpio.zst /nodes/dlws-etcd1.cpio.zst
 else
 	fail uefi_etcd1 "OVMF is not installed ($ovmf_code; make deps installs ovmf)"
 fi
