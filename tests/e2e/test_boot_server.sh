@@ -11,8 +11,10 @@
 # PXE of its own, so undionly.kpxe is only fetched by TFTP here). iPXE gets
 # boot.ipxe, kernels and segments over HTTP (nginx's access log shows them);
 # a worker installs with its OS image fetched over HTTP. Then `publish
-# --rollback`, and the next boot gets the old release. Nothing outside the
-# namespace is reachable.
+# --rollback`, and the next boot gets the old release. Last, proxy DHCP: a
+# second namespace on the bridge plays the network's own DHCP server, the
+# bundle rebuilt with `dhcp: proxy` gives only the boot files, and a UEFI
+# node boots from it. Nothing outside the two namespaces is reachable.
 . "$(dirname "$0")/../lib/e2e.sh"
 . "$ROOT/tests/lib/qemu-boot.sh"
 base=$ROOT/out/base
@@ -25,15 +27,16 @@ done
 ovmf_code=/usr/share/OVMF/OVMF_CODE_4M.fd ovmf_vars=/usr/share/OVMF/OVMF_VARS_4M.fd
 logs=${DLWS_TEST_LOGS:-$ROOT/out/test-logs}
 mkdir -p "$logs"
-ns=dlws-bs-$$
+ns=dlws-bs-$$ lan=dlws-bs-lan-$$
 srv=$WORK/srv/boot
 pids=()
 cleanup() {
-	# Everything still running in the namespace (dnsmasq, nginx, a QEMU).
-	ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+	# Everything still running in the namespaces (dnsmasq, nginx, a QEMU).
+	for n in "$ns" "$lan"; do ip netns pids "$n" 2>/dev/null | xargs -r kill 2>/dev/null; done
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	ip netns del "$ns" 2>/dev/null
+	ip netns del "$lan" 2>/dev/null
 	[ "$KEEP_WORK" = 1 ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -83,15 +86,20 @@ in_ns ip link set lo up
 in_ns ip link add br0 type bridge
 in_ns ip addr add 192.168.255.1/24 dev br0
 in_ns ip link set br0 up
-for t in tap0 tap1 tap2 tap3; do
+for t in tap0 tap1 tap2 tap3 tap4; do
 	in_ns ip tuntap add "$t" mode tap && in_ns ip link set "$t" master br0 up
 done
 # The servers, from the published configs (dnsmasq and nginx run as root:
-# the tree lies in this test's private directory).
-in_ns dnsmasq --keep-in-foreground --conf-file="$srv/current/dnsmasq.conf" --interface=br0 --bind-interfaces \
-	--user=root --pid-file="$WORK/dnsmasq.pid" --dhcp-leasefile="$WORK/leases" --log-dhcp \
-	--log-facility="$WORK/dnsmasq.log" &
-pids+=($!)
+# the tree lies in this test's private directory). The options only place
+# dnsmasq's files and log what it does (log-dhcp, and every TFTP file sent).
+# start_dnsmasq NAME: its pid in $WORK/NAME.pid, its log in $WORK/NAME.log.
+start_dnsmasq() {
+	in_ns dnsmasq --keep-in-foreground --conf-file="$srv/current/dnsmasq.conf" --interface=br0 --bind-interfaces \
+		--user=root --pid-file="$WORK/$1.pid" --dhcp-leasefile="$WORK/$1.leases" --log-dhcp \
+		--log-facility="$WORK/$1.log" &
+	pids+=($!)
+}
+start_dnsmasq dnsmasq
 cat >"$WORK/nginx-main.conf" <<EOF
 daemon off;
 user root;
@@ -233,8 +241,66 @@ else
 fi
 net_boot bios_etcd1_after_rollback bios tap3 52:54:00:00:11:01 &&
 	expect_node bios_etcd1_after_rollback dlws-etcd1 "$WORK/release-a"
+
+# Proxy DHCP (the default): the network's own DHCP server, a plain dnsmasq
+# in a second namespace joined to the bridge by a veth, hands out addresses
+# (not the nodes' own: it knows nothing of them); the bundle's dnsmasq, built
+# and published again (release C) with `dhcp: proxy`, only the boot files.
+# A UEFI node boots by its firmware's PXE.
+proxy_boot() {
+	local mac=52:54:00:00:11:01 ip
+	sed -i 's/dhcp: full /dhcp: proxy/; /^  range:/d' recipes/cluster.yaml
+	echo '# release C' >>recipes/templates/cloud-config.yml
+	if ! build || ! grep -qx 'dhcp-range=192.168.255.0,proxy,255.255.255.0' out/pxe/dnsmasq.conf ||
+		! "$MK" -q publish out/pxe "$srv" >/dev/null; then
+		fail proxy_publish "the proxy-mode bundle did not build or publish"
+		return
+	fi
+	# The full-mode dnsmasq leaves the bridge (by its pid file: $! is the
+	# subshell of in_ns) before the proxy takes its ports.
+	local old
+	old=$(cat "$WORK/dnsmasq.pid") && kill "$old"
+	for _ in $(seq 50); do
+		kill -0 "$old" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! { ip netns add "$lan" && ip netns exec "$lan" ip link set lo up &&
+		ip -n "$ns" link add lan0 type veth peer name eth0 netns "$lan" && ip -n "$ns" link set lan0 master br0 up &&
+		ip -n "$lan" addr add 192.168.255.254/24 dev eth0 && ip -n "$lan" link set eth0 up; }; then
+		fail proxy_setup "cannot join a second namespace to the bridge"
+		return
+	fi
+	ip netns exec "$lan" dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 --interface=eth0 --bind-interfaces \
+		--dhcp-range=192.168.255.50,192.168.255.59,255.255.255.0,1h --user=root --pid-file="$WORK/lan-dhcp.pid" \
+		--dhcp-leasefile="$WORK/lan-dhcp.leases" --log-dhcp --log-facility="$WORK/lan-dhcp.log" &
+	pids+=($!)
+	start_dnsmasq dnsmasq-proxy
+	for _ in $(seq 50); do
+		[ -s "$WORK/lan-dhcp.pid" ] && [ -s "$WORK/dnsmasq-proxy.pid" ] && break
+		sleep 0.2
+	done
+	: >"$WORK/nginx-access.log"
+	net_boot proxy_uefi_etcd1 uefi tap4 $mac && expect_node proxy_uefi_etcd1 dlws-etcd1 out/pxe
+	ip=$(awk -v mac=$mac '$2 == mac { print $3 }' "$WORK/lan-dhcp.leases" 2>/dev/null)
+	if [[ $ip == 192.168.255.5[0-9] ]] && grep -q "PXE(br0) $mac proxy\$" "$WORK/dnsmasq-proxy.log" &&
+		! grep -qE 'DHCP(OFFER|ACK)' "$WORK/dnsmasq-proxy.log"; then
+		pass proxy_address_from_network_dhcp
+	else
+		fail proxy_address_from_network_dhcp "lease '${ip:-none}' from the network's server; proxy: $(grep -E 'PXE\(|DHCP(OFFER|ACK)' "$WORK/dnsmasq-proxy.log" | tail -3 | tr '\n' ' ')"
+	fi
+	first_stage_over_tftp proxy_first_stage_over_tftp proxy_uefi_etcd1 "$WORK/dnsmasq-proxy.log" 0 "${ip:-none}" snponly.efi
+	FROM=${ip:-none} fetched proxy_uefi_etcd1_over_http /boot.ipxe /etcd/vmlinuz /etcd/base.img /etcd/shared.cpio.zst /nodes/dlws-etcd1.cpio.zst
+}
+if [ -f "$ovmf_code" ]; then
+	proxy_boot
+else
+	fail proxy_uefi_etcd1 "OVMF is not installed ($ovmf_code; make deps installs ovmf)"
+fi
+
 if [ "$FAILED" = 1 ]; then
-	cp "$WORK/dnsmasq.log" "$logs/bootserver-dnsmasq.log" 2>/dev/null
+	for f in dnsmasq.log dnsmasq-proxy.log lan-dhcp.log; do
+		[ -f "$WORK/$f" ] && cp "$WORK/$f" "$logs/bootserver-$f"
+	done
 	cp "$WORK/nginx-access.log" "$logs/bootserver-nginx-access.log" 2>/dev/null
 	echo "logs kept in $logs (bootserver-*)"
 fi
