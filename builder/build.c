@@ -1009,7 +1009,8 @@ static int node_segment(const struct build *b, size_t i, const char *node_dir, c
 	bool cached = b->opts->cache && b->opts->cache->dir;
 	char in_key[SHA256_HEX_LEN + 1] = "", key[SHA256_HEX_LEN + 1];
 	int r = 0;
-	if (cached && !b->memo->node_keys[i][0])
+	/* wanted without a cache too: the build's inputs_sha256 */
+	if (!b->memo->node_keys[i][0])
 		r = node_input_key(b, b->nodes[i], b->memo->node_keys[i], d);
 	if (r < 0)
 		return r;
@@ -1132,7 +1133,7 @@ static void *worker_thread(void *arg) {
 static int node_segments(const struct build *b, const char *node_dir, const char *node_prefix, uint64_t *sizes,
 			 struct buf *sums, struct diags *d) {
 	size_t n = b->n_nodes;
-	if (b->opts->cache && b->opts->cache->dir && !b->memo->node_keys)
+	if (!b->memo->node_keys)
 		b->memo->node_keys = xcalloc(n, sizeof(*b->memo->node_keys));
 	struct node_pool p = { .node_dir = node_dir, .node_prefix = node_prefix, .work = xcalloc(n, sizeof(*p.work)),
 			       .n = n, .next = 1, .failed = n };
@@ -1174,6 +1175,84 @@ static int node_segments(const struct build *b, const char *node_dir, const char
 	return r;
 }
 
+/* One input file's line: its sum, or "-" for none (an optional base
+ * file the recipe leaves out). */
+static int input_line(struct sha256 *h, const char *what, const char *path, struct diags *d) {
+	char sum[SHA256_HEX_LEN + 1] = "-";
+	if (path) {
+		int r = filesum(path, sum, NULL, d);
+		if (r < 0)
+			return r;
+	}
+	_cleanup_free_ char *line = xasprintf("%s %s\n", what, sum);
+	sha256_update(h, line, strlen(line));
+	return 0;
+}
+
+int build_inputs_sum(const struct build *b, const struct stage *shared, size_t first, size_t n,
+		     char ret[SHA256_HEX_LEN + 1], struct diags *d) {
+	const struct recipe *rc = b->recipe;
+	struct sha256 *h = sha256_new();
+	_cleanup_free_ char *how = compress_describe(&rc->compression);
+	_cleanup_free_ char *salt = xasprintf("dlws-mkimage %s inputs\n%s\nmtime %lld\n", DLWS_VERSION, how,
+					      (long long)b->opts->epoch);
+	sha256_update(h, salt, strlen(salt));
+	int r = input_line(h, "recipe", rc->path, d);
+	if (r == 0)
+		r = input_line(h, "cluster", rc->cluster_path, d);
+	if (r == 0)
+		r = input_line(h, "kernel", rc->base.kernel, d);
+	if (r == 0)
+		r = input_line(h, "initrd", rc->base.initrd, d);
+	if (r == 0)
+		r = input_line(h, "image", rc->base.image, d);
+	/* The files the payload takes from outside as they are (overlays,
+	 * files, images, the agent), by the path the initrd would give them
+	 * (a medium keeps large ones elsewhere) and in that order; the OS
+	 * image is above, whether an output carries it or serves it. What
+	 * the build writes itself is made from the recipe, and from the
+	 * templates and values the keys below hold. */
+	struct strv files = STRV_INIT;
+	for (size_t i = 0; i < shared->n && r == 0; i++) {
+		const struct stage_entry *e = &shared->v[i];
+		if (e->type != STAGE_FILE || !e->src || (rc->base.image && streq(e->src, rc->base.image)))
+			continue;
+		const char *path = e->path;
+		_cleanup_free_ char *inner = NULL;
+		if (e->on_medium && strncmp(path, PAYLOAD_LARGE "/", strlen(PAYLOAD_LARGE "/")) == 0)
+			path = inner = path_join(PAYLOAD_DIR, path + strlen(PAYLOAD_LARGE "/"));
+		strv_push_take(&files, xasprintf("file %s %o %s\n", path, e->mode, e->sha256));
+	}
+	strv_sort(&files);
+	for (size_t i = 0; i < files.n; i++)
+		sha256_update(h, files.v[i], strlen(files.v[i]));
+	strv_release(&files);
+	char key[SHA256_HEX_LEN + 1];
+	if (r == 0 && build_has_role_segment(b)) {
+		r = node_input_key(b, NULL, key, d);
+		if (r == 0) {
+			sha256_update(h, "role ", 5);
+			sha256_update(h, key, SHA256_HEX_LEN);
+		}
+	}
+	if (r == 0 && n && !b->memo->node_keys)
+		b->memo->node_keys = xcalloc(b->n_nodes, sizeof(*b->memo->node_keys));
+	for (size_t i = first; i < first + n && r == 0; i++) {
+		if (!b->memo->node_keys[i][0])
+			r = node_input_key(b, b->nodes[i], b->memo->node_keys[i], d);
+		if (r == 0) {
+			_cleanup_free_ char *line = xasprintf("node %s %s\n", b->nodes[i]->hostname, b->memo->node_keys[i]);
+			sha256_update(h, line, strlen(line));
+		}
+	}
+	if (r < 0) {
+		sha256_free(h);
+		return r;
+	}
+	sha256_final_hex(h, ret);
+	return 0;
+}
+
 int build_write_segments(const struct build *b, const char *shared_path, const char *node_dir, const char *node_prefix,
 			 const struct segment_opts *o, struct stage *ret_shared, struct segment_sizes *ret, struct diags *d) {
 	struct stat st;
@@ -1188,23 +1267,26 @@ int build_write_segments(const struct build *b, const char *shared_path, const c
 		manifest_sum(&s, "shared", &sums);
 	if (r == 0)
 		r = segment_write(b, &s, shared_path, &ret->shared, key, d);
-	if (r == 0 && ret_shared)
-		*ret_shared = s;
-	else
-		stage_release(&s);
 	if (r == 0 && build_has_role_segment(b)) {
 		_cleanup_free_ char *dir = xstrndup(shared_path, (size_t)(strrchr(shared_path, '/') - shared_path));
 		_cleanup_free_ char *role_file = build_segment_file(b, BUILD_ROLE_SEGMENT);
 		_cleanup_free_ char *role_path = path_join(dir, role_file);
-		r = build_stage_node(b, NULL, &s, d);
+		struct stage rs = STAGE_INIT;
+		r = build_stage_node(b, NULL, &rs, d);
 		if (r == 0)
-			manifest_sum(&s, "role", &sums);
+			manifest_sum(&rs, "role", &sums);
 		if (r == 0)
-			r = segment_write(b, &s, role_path, &ret->role, key, d);
-		stage_release(&s);
+			r = segment_write(b, &rs, role_path, &ret->role, key, d);
+		stage_release(&rs);
 	}
 	if (r == 0 && b->n_nodes)
 		r = node_segments(b, node_dir, node_prefix, ret->node, &sums, d);
+	if (r == 0)
+		r = build_inputs_sum(b, &s, 0, b->n_nodes, ret->inputs_sha256, d);
+	if (r == 0 && ret_shared)
+		*ret_shared = s;
+	else
+		stage_release(&s);
 	sha256_hex(sums.data ? sums.data : "", sums.len, ret->payload_sha256);
 	buf_release(&sums);
 	return r;
@@ -1247,7 +1329,7 @@ int build_write_initrd_output(const struct build *b, struct pending *out, struct
 		r = build_check_initrd_size(b, &sizes, rc->outputs.max_initrd, &rc->outputs.initrd_loc, "max_size", d);
 	struct buildinfo info;
 	buildinfo_init(&info, &b, 1);
-	buildinfo_add_build(&info, b, rc->outputs.initrd, sizes.payload_sha256, NULL, 0);
+	buildinfo_add_build(&info, b, rc->outputs.initrd, sizes.payload_sha256, sizes.inputs_sha256, NULL, 0);
 	segment_sizes_release(&sizes);
 	if (r == 0) {
 		_cleanup_free_ char *meta = path_join(tmp, BUILDINFO_FILE);

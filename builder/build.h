@@ -21,7 +21,8 @@
 struct build_opts {
 	const char *const *sets;        /* "KEY=VALUE" overrides of template values */
 	size_t n_sets;
-	time_t epoch;                   /* SOURCE_DATE_EPOCH: mtimes in outputs */
+	time_t epoch;                   /* SOURCE_DATE_EPOCH: mtimes in outputs (0 when unset) */
+	bool epoch_set;                 /* SOURCE_DATE_EPOCH was given: the build time in metadata */
 	time_t now;                     /* for certificate validity */
 	struct cache *cache;            /* segments made before (cache.h); NULL: none */
 	struct progress *progress;      /* the status line of long steps (progress.h); NULL: none */
@@ -108,8 +109,18 @@ struct segment_sizes {
 	/* What the segments deliver: sha256 over their manifests' sums (shared,
 	 * role, nodes in order), for build metadata. */
 	char payload_sha256[SHA256_HEX_LEN + 1];
+	char inputs_sha256[SHA256_HEX_LEN + 1];         /* build_inputs_sum of every node */
 };
 void segment_sizes_release(struct segment_sizes *s);
+/* The sha256 of what the payload of nodes[first..first+n) (and of the
+ * role, when it has a segment) is made from, whatever output carries it:
+ * the tool's version, the compression and SOURCE_DATE_EPOCH; the recipe
+ * and cluster files; the base kernel, initrd and OS image; each file the
+ * `shared` stage takes from outside as it is; the role's and each node's
+ * input key (templates, the values they name, PKI files). Equal sums:
+ * the same inputs, hence the same payload bytes. */
+int build_inputs_sum(const struct build *b, const struct stage *shared, size_t first, size_t n,
+		     char ret[SHA256_HEX_LEN + 1], struct diags *d);
 /* Writes the shared segment to `shared_path` and each node's segment to
  * "<node_dir>/<node_prefix><hostname>.cpio.zst" (build_segment_file), the
  * shared one as `o` says;

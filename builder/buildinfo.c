@@ -51,7 +51,7 @@ void buildinfo_init(struct buildinfo *info, const struct build *const *builds, s
 	strftime(built, sizeof(built), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	*info = (struct buildinfo){
 		.tool_version = xstrdup(DLWS_VERSION),
-		.built = xstrdup(built),
+		.built = n && builds[0]->opts->epoch_set ? xstrdup(built) : NULL,
 		.cluster = xstrdup(n ? builds[0]->cluster->name : ""),
 	};
 	const struct boot_server *bs = n ? &builds[0]->cluster->boot_server : NULL;
@@ -77,7 +77,7 @@ static void copy_entry(struct boot_menu *m, const struct boot_entry *e) {
 }
 
 void buildinfo_add_build(struct buildinfo *info, const struct build *b, const char *output, const char *payload_sha256,
-			 const struct boot_menu *menu, size_t first) {
+			 const char *inputs_sha256, const struct boot_menu *menu, size_t first) {
 	_cleanup_free_ char *out_abs = absolute(output);
 	_cleanup_free_ char *rabs = absolute(b->recipe->path);
 	_cleanup_free_ char *rel = relative(out_abs, rabs);
@@ -85,6 +85,7 @@ void buildinfo_add_build(struct buildinfo *info, const struct build *b, const ch
 	for (size_t k = 0; k < b->n_nodes; k++)
 		strv_push(&r->nodes, b->nodes[k]->hostname);
 	r->payload_sha256 = xstrdup(payload_sha256 ? payload_sha256 : "");
+	r->inputs_sha256 = xstrdup(inputs_sha256 ? inputs_sha256 : "");
 	for (size_t i = first; menu && i < menu->n; i++)
 		copy_entry(&r->entries, &menu->v[i]);
 }
@@ -94,6 +95,7 @@ void buildinfo_add_kept(struct buildinfo *info, const struct buildinfo_recipe *k
 	for (size_t k = 0; k < kept->nodes.n; k++)
 		strv_push(&r->nodes, kept->nodes.v[k]);
 	r->payload_sha256 = xstrdup(kept->payload_sha256 ? kept->payload_sha256 : "");
+	r->inputs_sha256 = xstrdup(kept->inputs_sha256 ? kept->inputs_sha256 : "");
 	for (size_t i = 0; i < kept->entries.n; i++)
 		copy_entry(&r->entries, &kept->entries.v[i]);
 }
@@ -102,7 +104,7 @@ char *buildinfo_json(const struct buildinfo *info) {
 	json_object *root = json_checked(json_object_new_object());
 	json_object_object_add(root, "tool", json_str("dlws-mkimage"));
 	json_object_object_add(root, "version", json_str(info->tool_version));
-	json_object_object_add(root, "built", json_str(info->built));
+	json_object_object_add(root, "built", info->built ? json_str(info->built) : NULL);
 	json_object_object_add(root, "cluster", json_str(info->cluster));
 	if (info->server_root) {
 		json_object *bs = json_checked(json_object_new_object());
@@ -119,6 +121,8 @@ char *buildinfo_json(const struct buildinfo *info) {
 		json_object_object_add(o, "recipe", json_str(r->recipe));
 		json_object_object_add(o, "nodes", json_str_array(&r->nodes));
 		json_object_object_add(o, "payload_sha256", json_str(r->payload_sha256 ? r->payload_sha256 : ""));
+		json_object_object_add(o, "inputs_sha256",
+				       r->inputs_sha256 && r->inputs_sha256[0] ? json_str(r->inputs_sha256) : NULL);
 		json_object *entries = json_checked(json_object_new_array());
 		for (size_t k = 0; k < r->entries.n; k++) {
 			const struct boot_entry *e = &r->entries.v[k];
@@ -225,7 +229,7 @@ int buildinfo_parse(const char *text, size_t len, const char *path, struct build
 	}
 	const char *v = get_str(root, "version"), *built = get_str(root, "built"), *cluster = get_str(root, "cluster");
 	ret->tool_version = xstrdup(v ? v : "");
-	ret->built = xstrdup(built ? built : "");
+	ret->built = built ? xstrdup(built) : NULL;
 	ret->cluster = xstrdup(cluster ? cluster : "");
 	json_object *bs;
 	if (json_object_object_get_ex(root, "boot_server", &bs) && json_object_is_type(bs, json_type_object) &&
@@ -240,7 +244,9 @@ int buildinfo_parse(const char *text, size_t len, const char *path, struct build
 		if (ok) {
 			struct buildinfo_recipe *br = add_recipe(ret, name, role, recipe);
 			const char *payload = get_str(o, "payload_sha256");
+			const char *inputs = get_str(o, "inputs_sha256");
 			br->payload_sha256 = xstrdup(payload ? payload : "");
+			br->inputs_sha256 = xstrdup(inputs ? inputs : "");
 			ok = read_strings(o, "nodes", &br->nodes) && json_object_object_get_ex(o, "entries", &entries) &&
 			     json_object_is_type(entries, json_type_array);
 			for (size_t k = 0; ok && k < json_object_array_length(entries); k++)
@@ -265,6 +271,7 @@ void buildinfo_release(struct buildinfo *info) {
 		free(info->recipes[i].recipe);
 		strv_release(&info->recipes[i].nodes);
 		free(info->recipes[i].payload_sha256);
+		free(info->recipes[i].inputs_sha256);
 		boot_menu_release(&info->recipes[i].entries);
 	}
 	free(info->recipes);

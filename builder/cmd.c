@@ -1,6 +1,7 @@
 /* What the commands share: common options, reporting, build options. */
 #include "cmd.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,22 +47,34 @@ int cmd_report(struct diags *d, int r) {
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-static time_t source_date_epoch(void) {
+/* SOURCE_DATE_EPOCH: unset or empty is 0 (and no build time is
+ * recorded); anything but a decimal count of seconds is refused, as the
+ * reproducible-builds specification asks. */
+static int source_date_epoch(time_t *ret, bool *ret_set, struct diags *d) {
 	const char *s = getenv("SOURCE_DATE_EPOCH");
+	*ret = 0;
+	*ret_set = false;
 	if (!s || !*s)
 		return 0;
 	char *end;
+	errno = 0;
 	long long v = strtoll(s, &end, 10);
-	return *end || v < 0 ? 0 : (time_t)v;
+	if (*end || errno || v < 0 || s[0] < '0' || s[0] > '9' || v > (long long)253402300799) {
+		diag_error(d, NULL, "SOURCE_DATE_EPOCH is '%s', not a count of seconds since 1970", s);
+		return -EINVAL;
+	}
+	*ret = (time_t)v;
+	*ret_set = true;
+	return 0;
 }
 
-struct build_opts cmd_build_opts(const char *const *sets, size_t n_sets) {
-	return (struct build_opts){
+int cmd_build_opts(const char *const *sets, size_t n_sets, struct build_opts *ret, struct diags *d) {
+	*ret = (struct build_opts){
 		.sets = sets,
 		.n_sets = n_sets,
-		.epoch = source_date_epoch(),
 		.now = time(NULL),
 	};
+	return source_date_epoch(&ret->epoch, &ret->epoch_set, d);
 }
 
 static void lock_waiting(void *ctx, const char *path, const char *who) {

@@ -42,8 +42,9 @@ void cmd_progress_init(const struct cmd_ctx *ctx, bool at_once, struct progress 
 /* Prints and releases `d`; the exit status for r (< 0: failure). A command
  * with a progress line ends it first (progress_abort). */
 int cmd_report(struct diags *d, int r);
-/* Build options from --set pairs and the environment (SOURCE_DATE_EPOCH). */
-struct build_opts cmd_build_opts(const char *const *sets, size_t n_sets);
+/* The options of a build: --set values, SOURCE_DATE_EPOCH (a bad one is
+ * reported: -EINVAL), the time now. */
+int cmd_build_opts(const char *const *sets, size_t n_sets, struct build_opts *ret, struct diags *d);
 /* --no-wait, for the commands that take locks (lock.h). */
 #define CMD_NO_WAIT_HELP "      --no-wait         fail at once when another dlws-mkimage holds what this needs\n"
 

@@ -139,12 +139,12 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 		strv_release(&sets);
 		return cmd_usage_error("build", "needs at least one RECIPE");
 	}
-	struct build_opts opts = cmd_build_opts((const char *const *)sets.v, sets.n);
+	struct build_opts opts;
+	struct diags d = DIAGS_INIT;
+	int r = cmd_build_opts((const char *const *)sets.v, sets.n, &opts, &d);
 	struct progress progress;
 	cmd_progress_init(ctx, false, &progress);
 	opts.progress = &progress;
-	struct diags d = DIAGS_INIT;
-	int r = 0;
 	/* Every recipe is loaded and checked before anything is written. */
 	struct build **builds = xcalloc((size_t)n_rest, sizeof(*builds));
 	for (int i = 0; i < n_rest; i++) {

@@ -123,11 +123,13 @@ int cmd_certs(int argc, char **argv, struct cmd_ctx *ctx) {
 		return cmd_usage_error("certs", "takes --list or --rotate-token, not both");
 	if (json && !list)
 		return cmd_usage_error("certs", "--json goes with --list");
-	struct build_opts opts = cmd_build_opts(NULL, 0);
+	struct build_opts opts;
 	struct diags d = DIAGS_INIT;
 	struct build *b = NULL;
 	struct lock_set locks = LOCK_SET_INIT;
-	int r = build_load(argv[optind], &opts, &b, &d);
+	int r = cmd_build_opts(NULL, 0, &opts, &d);
+	if (r == 0)
+		r = build_load(argv[optind], &opts, &b, &d);
 	/* A listing reads the PKI as a whole: not while a build changes it. */
 	if (r == 0)
 		r = cmd_lock(&b, 1, false, list, no_wait, "certs", ctx, &locks, &d);

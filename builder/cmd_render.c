@@ -87,11 +87,13 @@ int cmd_render(int argc, char **argv, struct cmd_ctx *ctx) {
 		strv_release(&sets);
 		return cmd_usage_error("render", "needs exactly one RECIPE");
 	}
-	struct build_opts opts = cmd_build_opts((const char *const *)sets.v, sets.n);
+	struct build_opts opts;
 	struct diags d = DIAGS_INIT;
 	struct build *b = NULL;
 	char *tmpdir = NULL;
-	int r = build_load(argv[optind], &opts, &b, &d);
+	int r = cmd_build_opts((const char *const *)sets.v, sets.n, &opts, &d);
+	if (r == 0)
+		r = build_load(argv[optind], &opts, &b, &d);
 	if (r == 0 && node && !cluster_find_node(b->cluster, node)) {
 		diag_error(&d, NULL, "no node '%s' in '%s'", node, b->cluster->path);
 		r = -ENOENT;

@@ -658,15 +658,22 @@ static int write_meta(struct disk_ctx *c, struct disk_node *n) {
 	const struct build *const one[] = { n->dr->b };
 	struct stage_entry man = { .data = n->manifest.data ? n->manifest.data : "", .size = n->manifest.len };
 	sha256_hex(man.data, n->manifest.len, man.sha256);
+	size_t i = 0;
+	while (i + 1 < one[0]->n_nodes && one[0]->nodes[i] != n->node)
+		i++;
+	char inputs[SHA256_HEX_LEN + 1];
+	int r = build_inputs_sum(one[0], &n->dr->shared, i, 1, inputs, c->d);
+	if (r < 0)
+		return r;
 	struct buildinfo info;
 	buildinfo_init(&info, one, 1);
-	buildinfo_add_build(&info, one[0], n->dr->b->recipe->outputs.disk, man.sha256, NULL, 0);
+	buildinfo_add_build(&info, one[0], n->dr->b->recipe->outputs.disk, man.sha256, inputs, NULL, 0);
 	strv_release(&info.recipes[0].nodes);
 	strv_push(&info.recipes[0].nodes, n->node->hostname);
 	char *json = buildinfo_json(&info);
 	buildinfo_release(&info);
 	struct stage_entry meta = { .data = json, .size = strlen(json) };
-	int r = put_file(c, n, n->oem, LAYOUT_DISK_MANIFEST, &man, 0644, NULL);
+	r = put_file(c, n, n->oem, LAYOUT_DISK_MANIFEST, &man, 0644, NULL);
 	if (r == 0)
 		r = put_file(c, n, n->oem, LAYOUT_DISK_BUILDINFO, &meta, 0644, NULL);
 	free(json);

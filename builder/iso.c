@@ -30,6 +30,7 @@ struct iso_ctx {
 	struct diags *d;
 	const char *out;
 	char payload_sha256[SHA256_HEX_LEN + 1];        /* of the segments fill() wrote */
+	char inputs_sha256[SHA256_HEX_LEN + 1];         /* and of what they are made from */
 	/* The large files the medium carries by path: libisofs reads them
 	 * while writing, so they are checked unchanged after it. */
 	struct stage large;
@@ -181,6 +182,7 @@ static int fill(struct iso_ctx *c, const struct build *b, const char *work) {
 	int r = build_write_segments(b, shared, ndir, "", &(struct segment_opts){ .large_threshold = rc->outputs.iso_large },
 				     large, &sizes, c->d);
 	memcpy(c->payload_sha256, sizes.payload_sha256, sizeof(c->payload_sha256));
+	memcpy(c->inputs_sha256, sizes.inputs_sha256, sizeof(c->inputs_sha256));
 	segment_sizes_release(&sizes);
 	_cleanup_free_ char *k = xasprintf("%s/vmlinuz", rc->name);
 	_cleanup_free_ char *bi = xasprintf("%s/base.img", rc->name);
@@ -234,7 +236,7 @@ static int add_boot(struct iso_ctx *c, const struct build *b, const char *work, 
 	const char *iso = b->recipe->outputs.iso;
 	_cleanup_free_ char *iso_dir = strrchr(iso, '/') ? xstrndup(iso, (size_t)(strrchr(iso, '/') - iso)) : xstrdup(".");
 	buildinfo_init(&info, &b, 1);
-	buildinfo_add_build(&info, b, iso_dir, c->payload_sha256, &menu, 0);
+	buildinfo_add_build(&info, b, iso_dir, c->payload_sha256, c->inputs_sha256, &menu, 0);
 	if (r == 0)
 		r = add_text(c, work, BUILDINFO_FILE, buildinfo_json(&info));
 	buildinfo_release(&info);

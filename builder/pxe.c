@@ -72,7 +72,7 @@ static char *image_url(const struct build *b) {
 /* One recipe's part of the bundle: its kernel, base initrd and segments,
  * the OS image its installs fetch, and its entries in the menu. */
 static int add_recipe(const struct build *b, const char *tmp, struct boot_menu *menu, char payload[SHA256_HEX_LEN + 1],
-		      struct diags *d) {
+		      char inputs[SHA256_HEX_LEN + 1], struct diags *d) {
 	const struct recipe *rc = b->recipe;
 	_cleanup_free_ char *dir = path_join(tmp, rc->name);
 	_cleanup_free_ char *nodes = path_join(tmp, "nodes");
@@ -104,6 +104,7 @@ static int add_recipe(const struct build *b, const char *tmp, struct boot_menu *
 	if (r == 0)
 		r = build_check_initrd_size(b, &sizes, rc->outputs.max_pxe_initrd, &rc->outputs.pxe_loc, "max_initrd", d);
 	memcpy(payload, sizes.payload_sha256, SHA256_HEX_LEN + 1);
+	memcpy(inputs, sizes.inputs_sha256, SHA256_HEX_LEN + 1);
 	segment_sizes_release(&sizes);
 	if (r < 0)
 		return r;
@@ -288,10 +289,10 @@ static int add_recipes(const struct build *const *builds, size_t n, const char *
 		while (b < n && !streq(builds[b]->recipe->name, k->name))
 			b++;
 		size_t first = menu->n;
-		char payload[SHA256_HEX_LEN + 1] = "";
+		char payload[SHA256_HEX_LEN + 1] = "", inputs[SHA256_HEX_LEN + 1] = "";
 		if (b < n) {
-			r = add_recipe(builds[b], tmp, menu, payload, d);
-			buildinfo_add_build(info, builds[b], path, payload, menu, first);
+			r = add_recipe(builds[b], tmp, menu, payload, inputs, d);
+			buildinfo_add_build(info, builds[b], path, payload, inputs, menu, first);
 			done[b] = true;
 		} else {
 			r = keep_recipe(k, path, tmp, &sums, menu, d);
@@ -303,9 +304,9 @@ static int add_recipes(const struct build *const *builds, size_t n, const char *
 		if (done[b])
 			continue;
 		size_t first = menu->n;
-		char payload[SHA256_HEX_LEN + 1] = "";
-		r = add_recipe(builds[b], tmp, menu, payload, d);
-		buildinfo_add_build(info, builds[b], path, payload, menu, first);
+		char payload[SHA256_HEX_LEN + 1] = "", inputs[SHA256_HEX_LEN + 1] = "";
+		r = add_recipe(builds[b], tmp, menu, payload, inputs, d);
+		buildinfo_add_build(info, builds[b], path, payload, inputs, menu, first);
 	}
 	free(done);
 	strv_release(&sums);

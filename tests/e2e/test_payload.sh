@@ -181,4 +181,58 @@ SOURCE_DATE_EPOCH=0 "$MK" -q recipes/master.recipe && "$MK" -q recipes/worker.re
 if sha256sum -c --quiet "$WORK/first"; then pass reproducible_segments; else fail reproducible_segments "a second build differs"; fi
 SOURCE_DATE_EPOCH=1700000000 "$MK" -q recipes/master.recipe
 if bsdtar -tvf $m/shared.cpio.zst | grep -q 'Nov 14  2023'; then pass source_date_epoch_sets_mtimes; else fail source_date_epoch_sets_mtimes "$(bsdtar -tvf $m/shared.cpio.zst | head -1)"; fi
+# Build metadata: the build time is SOURCE_DATE_EPOCH's (null without it),
+# and inputs_sha256 names what the payload is made from, whatever output
+# carries it: equal in the initrd directory, the PXE tree and the ISO,
+# the same with or without the build cache, changed by a changed input.
+meta() { # OUTPUT-DIR-OR-ISO -> dlws-build.json on stdout
+	if [ -d "$1" ]; then
+		cat "$1/dlws-build.json"
+	else
+		rm -f "$WORK/iso-meta" && xorriso -osirrox on -indev "$1" -extract /dlws-build.json "$WORK/iso-meta" >/dev/null 2>&1
+		cat "$WORK/iso-meta"
+	fi
+}
+field() { # OUTPUT PYTHON-EXPR over m (the metadata) and r (the master recipe's entry)
+	meta "$1" | python3 -c "import json, sys; m = json.load(sys.stdin); r = [x for x in m['recipes'] if x['name'] == 'master'][0]; print($2)"
+}
+built=$(field $m "m['built']")
+if [ "$built" = 2023-11-14T22:13:20Z ]; then pass build_time_is_source_date_epoch; else fail build_time_is_source_date_epoch "built $built"; fi
+"$MK" -q recipes/master.recipe
+in_initrd=$(field $m "r['inputs_sha256']") in_pxe=$(field out/pxe "r['inputs_sha256']") in_iso=$(field out/master.iso "r['inputs_sha256']")
+if [ "$(field $m "m['built']")" = None ] && [ ${#in_initrd} = 64 ] && [ "$in_initrd" = "$in_pxe" ] && [ "$in_pxe" = "$in_iso" ]; then
+	pass inputs_sha256_same_in_every_output
+else
+	fail inputs_sha256_same_in_every_output "built $(field $m "m['built']"); initrd $in_initrd, pxe $in_pxe, iso $in_iso"
+fi
+"$MK" -q --no-cache recipes/master.recipe
+if [ "$(field $m "r['inputs_sha256']")" = "$in_initrd" ] && [ "$(field out/master.iso "r['inputs_sha256']")" = "$in_iso" ]; then
+	pass inputs_sha256_without_cache
+else
+	fail inputs_sha256_without_cache "$(field $m "r['inputs_sha256']") against $in_initrd"
+fi
+# A template, an overlay file, an operator's key: each changes it (and a
+# build with that input put back gives the first value again).
+changed=
+for mut in "echo '# edited' >>recipes/templates/kubeadm.yaml" "echo edited >>overlays/common/etc/sysctl.d/90-dlws.conf" \
+	"sed -i 's/operator@dlws-lab/operator2@dlws-lab/' recipes/cluster.yaml"; do
+	cp -a recipes "$WORK/recipes.keep" && cp -a overlays "$WORK/overlays.keep"
+	eval "$mut"
+	"$MK" -q recipes/master.recipe && [ "$(field $m "r['inputs_sha256']")" != "$in_initrd" ] || changed="$changed [$mut]"
+	rm -rf recipes overlays && mv "$WORK/recipes.keep" recipes && mv "$WORK/overlays.keep" overlays
+done
+"$MK" -q recipes/master.recipe
+if [ -z "$changed" ] && [ "$(field $m "r['inputs_sha256']")" = "$in_initrd" ]; then
+	pass inputs_sha256_follows_inputs
+else
+	fail inputs_sha256_follows_inputs "unchanged by:$changed; back: $(field $m "r['inputs_sha256']") against $in_initrd"
+fi
+sha256sum out/master-initrd/* >"$WORK/before-bad-epoch"
+err=$(SOURCE_DATE_EPOCH=1e9 "$MK" recipes/master.recipe 2>&1 >/dev/null)
+rc=$?
+if [ $rc = 1 ] && [ "$err" = "dlws-mkimage: error: SOURCE_DATE_EPOCH is '1e9', not a count of seconds since 1970" ] && sha256sum --quiet -c "$WORK/before-bad-epoch"; then
+	pass bad_source_date_epoch_refused
+else
+	fail bad_source_date_epoch_refused "rc $rc: $err"
+fi
 finish

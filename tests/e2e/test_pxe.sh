@@ -49,7 +49,7 @@ fi
 if python3 - "$b/dlws-build.json" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
-assert m["tool"] == "dlws-mkimage" and m["built"] == "1970-01-01T00:00:00Z" and m["cluster"] == "dlws-lab", m
+assert m["tool"] == "dlws-mkimage" and m["built"] is None and all(len(r["inputs_sha256"]) == 64 for r in m["recipes"]) and m["cluster"] == "dlws-lab", m
 assert [(r["name"], r["role"], r["recipe"], r["nodes"]) for r in m["recipes"]] == [
     ("worker", "worker", "../../recipes/worker.recipe", ["dlws-worker1", "dlws-worker2"]),
     ("etcd", "etcd", "../../recipes/etcd.recipe", ["dlws-etcd1"])], m["recipes"]

@@ -48,7 +48,7 @@ static void test_parse_roundtrip(void) {
 				  .cluster = xstrdup("lab"), .server_address = xstrdup("10.0.0.1"),
 				  .server_root = xstrdup("/srv/boot") };
 	struct buildinfo_recipe r = { .name = "worker", .role = "worker", .recipe = "../../recipes/worker.recipe",
-				      .payload_sha256 = "ab" };
+				      .payload_sha256 = "ab", .inputs_sha256 = "cd" };
 	strv_push(&r.nodes, "w1");
 	struct boot_entry *e = boot_menu_add(&r.entries, "w1", "w1: worker", "worker/vmlinuz", "console=ttyS0");
 	strv_push(&e->initrds, "worker/base.img");
@@ -62,14 +62,33 @@ static void test_parse_roundtrip(void) {
 	if (back.n_recipes == 1) {
 		CHECK_STREQ(back.recipes[0].name, "worker");
 		CHECK_STREQ(back.recipes[0].payload_sha256, "ab");
+		CHECK_STREQ(back.recipes[0].inputs_sha256, "cd");
 		CHECK_STREQ(back.recipes[0].nodes.v[0], "w1");
 		CHECK_INTEQ(back.recipes[0].entries.n, 1);
 		CHECK_STREQ(back.recipes[0].entries.v[0].mac, "52:54:00:00:00:01");
 		CHECK_STREQ(back.recipes[0].entries.v[0].initrds.v[0], "worker/base.img");
 	}
 	CHECK_STREQ(back.server_root, "/srv/boot");
+	CHECK_STREQ(back.built, "1970-01-01T00:00:00Z");
 	buildinfo_release(&back);
 	free(json);
+	/* No SOURCE_DATE_EPOCH: no build time, null; metadata of an earlier
+	 * version without inputs_sha256 reads as "" (unknown). */
+	free(info.built);
+	info.built = NULL;
+	json = buildinfo_json(&info);
+	CHECK(strstr(json, "\"built\": null") != NULL);
+	CHECK(buildinfo_parse(json, strlen(json), "t", &back, &d) == 0);
+	CHECK(back.built == NULL);
+	buildinfo_release(&back);
+	free(json);
+	static const char old[] = "{\"tool\":\"dlws-mkimage\",\"built\":\"2020-01-01T00:00:00Z\",\"recipes\":[{\"name\":\"w\","
+				  "\"role\":\"worker\",\"recipe\":\"r\",\"nodes\":[],\"payload_sha256\":\"ab\",\"entries\":[]}]}";
+	CHECK(buildinfo_parse(old, strlen(old), "t", &back, &d) == 0);
+	CHECK_STREQ(back.built, "2020-01-01T00:00:00Z");
+	if (back.n_recipes == 1)
+		CHECK_STREQ(back.recipes[0].inputs_sha256, "");
+	buildinfo_release(&back);
 	/* Paths that leave the output are refused. */
 	static const char *const bad[] = {
 		"{\"tool\":\"dlws-mkimage\",\"recipes\":[{\"name\":\"w\",\"role\":\"worker\",\"recipe\":\"r\",\"nodes\":[],"
