@@ -250,6 +250,23 @@ static uint64_t prune(struct cache *c) {
 		total += (uint64_t)st.st_size;
 	}
 	closedir(dh);
+	/* Spares (cache_spare) only spare writes: the first to go. */
+	_cleanup_free_ char *spares = path_join(c->dir, "spares");
+	dh = opendir(spares);
+	while (dh && (de = readdir(dh))) {
+		if (de->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *path = path_join(spares, de->d_name);
+		struct stat st;
+		if (lstat(path, &st) < 0)
+			continue;
+		if (total + (uint64_t)st.st_size > c->max || !S_ISREG(st.st_mode))
+			unlink(path);
+		else
+			total += (uint64_t)st.st_size;
+	}
+	if (dh)
+		closedir(dh);
 	if (n)
 		qsort(v, n, sizeof(*v), by_use);
 	for (size_t i = 0; i < n; i++) {
@@ -319,8 +336,9 @@ static void tidy(struct cache *c) {
 	diags_release(&quiet);
 }
 
-/* outputs/<sha256 of the output's absolute path>. */
-static char *output_record(const struct cache *c, const char *path) {
+/* <dir>/<sha256 of the output's absolute path>: NULL when its directory
+ * does not exist. */
+static char *per_output(const struct cache *c, const char *dir_name, const char *path) {
 	const char *slash = strrchr(path, '/');
 	_cleanup_free_ char *dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup(".");
 	_cleanup_free_ char *real = realpath(dir[0] ? dir : "/", NULL);
@@ -329,7 +347,29 @@ static char *output_record(const struct cache *c, const char *path) {
 	_cleanup_free_ char *abs = xasprintf("%s/%s", real, slash ? slash + 1 : path);
 	char hex[SHA256_HEX_LEN + 1];
 	sha256_hex(abs, strlen(abs), hex);
-	return xasprintf("%s/outputs/%s", c->dir, hex);
+	return xasprintf("%s/%s/%s", c->dir, dir_name, hex);
+}
+
+static char *output_record(const struct cache *c, const char *path) {
+	return per_output(c, "outputs", path);
+}
+
+char *cache_spare(struct cache *c, const char *path) {
+	if (!c || !c->dir)
+		return NULL;
+	_cleanup_free_ char *dir = path_join(c->dir, "spares");
+	if (mkdir_p(dir, 0755) < 0)
+		return NULL;
+	char *spare = per_output(c, "spares", path);
+	/* After this build the spare is the output it replaces: counted now,
+	 * as what grows (the count errs high, not low). */
+	struct stat out, old;
+	if (spare && stat(path, &out) == 0 && S_ISREG(out.st_mode)) {
+		uint64_t had = stat(spare, &old) == 0 ? (uint64_t)old.st_size : 0;
+		if ((uint64_t)out.st_size > had)
+			c->added += (uint64_t)out.st_size - had;
+	}
+	return spare;
 }
 
 static char *identity(const char *path) {

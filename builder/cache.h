@@ -8,6 +8,9 @@
  *                         an entry without it does not exist
  *   tmp/                  entries being added (temp + rename: a crash or a
  *                         concurrent build never leaves half an entry)
+ *   spares/<sha of path>  the file an output file replaced, kept so that
+ *                         the next build writes over its blocks
+ *                         (cache_spare); counted, and dropped first
  *   outputs/<sha of path> "<key> <identity>" of an output file made from
  *                         `key`: a build that would make it again from the
  *                         same key leaves it as it is (cache_output_fresh)
@@ -77,3 +80,8 @@ bool cache_output_fresh(const struct cache *c, const char *path, const char *key
  * cache_outputs_record once the outputs are in place. */
 void cache_output_made(struct cache *c, const char *path, const char *key);
 void cache_outputs_record(struct cache *c);
+/* Where the file at `path` (an output file) goes when a new one replaces
+ * it, for the build after to write over (atomic_open_over,
+ * pending_add_keeping); NULL without a cache. Only an output's own
+ * builds, which hold its lock, use it. */
+char *cache_spare(struct cache *c, const char *path);

@@ -118,6 +118,33 @@ int atomic_open(struct atomic_file *f, const char *path, mode_t mode, struct dia
 	return 0;
 }
 
+int atomic_open_over(struct atomic_file *f, const char *path, mode_t mode, const char *spare, bool *ret_reused,
+		     struct diags *d) {
+	*ret_reused = false;
+	int fd = spare ? open(spare, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) : -1;
+	struct stat st;
+	/* A write lease is granted only while no other descriptor of the
+	 * file is open: nobody reads the old image (a VM booted from it, a
+	 * flash) while it is written over. Released at once: nothing opens
+	 * the spare's name but builds of this output, which hold its lock. */
+	bool usable = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+		      fcntl(fd, F_SETLEASE, F_WRLCK) == 0;
+	if (usable)
+		(void)fcntl(fd, F_SETLEASE, F_UNLCK);
+	char *tmp = xasprintf("%s.tmp", path);
+	if (usable && rename(spare, tmp) == 0 && fcntl(fd, F_SETFL, 0) == 0 && fchmod(fd, mode) == 0) {
+		f->path = xstrdup(path);
+		f->tmp = tmp;
+		f->fd = fd;
+		*ret_reused = true;
+		return 0;
+	}
+	free(tmp);
+	if (fd >= 0)
+		close(fd);
+	return atomic_open(f, path, mode, d);
+}
+
 /* Deferred syncing: one open file per file system written to. */
 #define SYNC_FS_MAX 16
 static pthread_mutex_t sync_lock = PTHREAD_MUTEX_INITIALIZER;   /* segments are written on threads */
@@ -654,6 +681,29 @@ int copy_file(const char *src, const char *dst, unsigned mode, struct diags *d) 
 void pending_add(struct pending *p, const char *tmp, const char *dst) {
 	strv_push(&p->tmp, tmp);
 	strv_push(&p->dst, dst);
+	strv_push(&p->keep, "");
+}
+
+void pending_add_keeping(struct pending *p, const char *tmp, const char *dst, const char *keep) {
+	strv_push(&p->tmp, tmp);
+	strv_push(&p->dst, dst);
+	strv_push(&p->keep, keep ? keep : "");
+}
+
+/* `tmp` over `dst`, what `dst` was moved to `keep`; false (errno set)
+ * when that cannot be done, and nothing was. */
+static bool replace_keeping(const char *tmp, const char *dst, const char *keep) {
+	struct stat st;
+	if (lstat(dst, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		errno = EINVAL;
+		return false;
+	}
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_EXCHANGE) < 0)
+		return false;
+	/* the old file is at `tmp` now: kept, or let go */
+	if (rename(tmp, keep) < 0)
+		unlink(tmp);
+	return true;
 }
 
 int pending_commit(struct pending *p, struct diags *d) {
@@ -667,6 +717,8 @@ int pending_commit(struct pending *p, struct diags *d) {
 			}
 		} else if (lstat(p->tmp.v[i], &st) == 0 && S_ISDIR(st.st_mode)) {
 			r = dir_replace(p->tmp.v[i], p->dst.v[i], d);
+		} else if (p->keep.v[i][0] && replace_keeping(p->tmp.v[i], p->dst.v[i], p->keep.v[i])) {
+			continue;
 		} else if (rename(p->tmp.v[i], p->dst.v[i]) < 0) {
 			r = -errno;
 			diag_error(d, NULL, "cannot rename '%s' to '%s': %s", p->tmp.v[i], p->dst.v[i], strerror(errno));
@@ -679,6 +731,7 @@ int pending_commit(struct pending *p, struct diags *d) {
 void pending_remove(struct pending *p, const char *dst) {
 	strv_push(&p->tmp, "");
 	strv_push(&p->dst, dst);
+	strv_push(&p->keep, "");
 }
 
 void pending_fresh(struct pending *p, const char *tmp, const char *dst) {
@@ -693,4 +746,5 @@ void pending_abort(struct pending *p) {
 			rm_rf(p->tmp.v[i]);
 	strv_release(&p->tmp);
 	strv_release(&p->dst);
+	strv_release(&p->keep);
 }

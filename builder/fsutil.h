@@ -39,6 +39,18 @@ struct atomic_file {
 };
 #define ATOMIC_FILE_INIT { NULL, NULL, -1 }
 int atomic_open(struct atomic_file *f, const char *path, mode_t mode, struct diags *d);
+/* atomic_open, writing over the blocks of the file `spare` (a large
+ * output this one replaced, kept for that: see pending_add_keeping)
+ * instead of new ones, when that is safe: `spare` is a regular file with
+ * no other name that no process has open (a write lease can be taken),
+ * on the file system of the target; else a new file as atomic_open. The
+ * writer must write every byte it wants and then cut the file there
+ * (ftruncate): what the spare held past that is not the new file's.
+ * Writing over allocated blocks spares the file system allocating them,
+ * and freeing the old ones (discarding them, on a file system mounted
+ * with `discard`). *ret_reused says which it was. */
+int atomic_open_over(struct atomic_file *f, const char *path, mode_t mode, const char *spare, bool *ret_reused,
+		     struct diags *d);
 int atomic_commit(struct atomic_file *f, struct diags *d);
 void atomic_abort(struct atomic_file *f);
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct diags *d);
@@ -125,12 +137,20 @@ int copy_file(const char *src, const char *dst, unsigned mode, struct diags *d);
  * together at the end: a build either replaces all its outputs or none. */
 struct pending {
 	struct strv tmp, dst;
+	/* per entry: where the file it replaces is kept (pending_add_keeping), or "" */
+	struct strv keep;
 	/* Outputs found up to date and left as they are (pending_fresh);
 	 * the caller reports and releases them. */
 	struct strv fresh;
 };
-#define PENDING_INIT { STRV_INIT, STRV_INIT, STRV_INIT }
+#define PENDING_INIT { STRV_INIT, STRV_INIT, STRV_INIT, STRV_INIT }
 void pending_add(struct pending *p, const char *tmp, const char *dst);
+/* pending_add for a file: the file `dst` it replaces is moved to `keep`
+ * (exchanged with the new one, then renamed: readers of `dst` see the
+ * old file or the new, never none), for atomic_open_over to write the
+ * next one over; removed instead when it has another name or cannot be
+ * moved there. */
+void pending_add_keeping(struct pending *p, const char *tmp, const char *dst, const char *keep);
 /* `dst` is an output this build no longer makes: removed with the commit,
  * so that a stale one is not taken for this build's. */
 void pending_remove(struct pending *p, const char *dst);

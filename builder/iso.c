@@ -339,7 +339,8 @@ static int read_image(struct burn_source *src, unsigned char *buf, size_t chunk)
 	}
 }
 
-static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_path, uint64_t *ret_size) {
+static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_path, const char *spare,
+		       uint64_t *ret_size) {
 	/* The image this one replaces: its cached pages would be dropped at
 	 * the rename anyway. Given back now (the file stays as it is on disk),
 	 * the new image's pages are those instead of other files' caches. */
@@ -353,7 +354,8 @@ static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_pa
 	if (k < 0)
 		return iso_fail(c, k, "image generation");
 	struct atomic_file f = ATOMIC_FILE_INIT;
-	int r = atomic_open(&f, tmp_path, 0644, c->d);
+	bool over = false;
+	int r = atomic_open_over(&f, tmp_path, 0644, spare, &over, c->d);
 	const size_t chunk = FIFO_BYTES / 2;
 	unsigned char *buf = xmalloc(chunk);
 	uint64_t total = 0, written_back = 0;
@@ -384,6 +386,11 @@ static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_pa
 		diag_error(c->d, NULL, "cannot write '%s': libisofs gave %llu bytes of a %llu-byte image", c->out,
 			   (unsigned long long)total, (unsigned long long)size);
 		r = -EIO;
+	}
+	/* written over a spare: what it held past the image is not the image's */
+	if (r == 0 && over && ftruncate(f.fd, (off_t)total) < 0) {
+		r = -errno;
+		diag_error(c->d, NULL, "cannot write '%s': %s", f.tmp, strerror(errno));
 	}
 	if (r == 0)
 		progress_end(c->progress);
@@ -452,10 +459,13 @@ int iso_write(const struct build *b, struct pending *out, struct diags *d) {
 	sha256_final_hex(c.key, key);
 	bool fresh = r == 0 && cache_output_fresh(b->opts->cache, rc->outputs.iso, key);
 	struct stat st;
-	if (fresh && stat(rc->outputs.iso, &st) == 0)
+	_cleanup_free_ char *spare = NULL;
+	if (fresh && stat(rc->outputs.iso, &st) == 0) {
 		size = (uint64_t)st.st_size;
-	else if (r == 0)
-		r = write_image(&c, opts, tmp, &size);
+	} else if (r == 0) {
+		spare = cache_spare(b->opts->cache, rc->outputs.iso);
+		r = write_image(&c, opts, tmp, spare, &size);
+	}
 	for (size_t i = 0; i < c.large.n && r == 0; i++)
 		if (c.large.v[i].on_medium)
 			r = stage_entry_unchanged(&c.large.v[i], d);
@@ -481,7 +491,7 @@ int iso_write(const struct build *b, struct pending *out, struct diags *d) {
 		pending_fresh(out, NULL, rc->outputs.iso);
 		return 0;
 	}
-	pending_add(out, tmp, rc->outputs.iso);
+	pending_add_keeping(out, tmp, rc->outputs.iso, spare);
 	cache_output_made(b->opts->cache, rc->outputs.iso, key);
 	return 0;
 }

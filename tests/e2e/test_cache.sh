@@ -122,6 +122,59 @@ else
 	fail template_change_rebuild_equals_clean_build "$(diff <(sums p) <(sums "$WORK/clean") | head -5)"
 fi
 
+# The ISO a build replaces is kept in the cache (spares/<sha of its
+# path>), and the next build that changes the ISO writes over that file's
+# blocks and exchanges it into place: the ISO is then that inode, and byte
+# for byte a clean build's, also when the spare was longer. A spare that
+# a process still reads, or an ISO with another name, is left as it is.
+spare() { printf '%s/out/%s' "$(cd p && pwd -P)" "$1" | sha256sum | sed 's| .*||; s|^|p/out/.cache/spares/|'; }
+sw=$(spare worker.iso)
+cp p/recipes/templates/kubelet-config.yaml "$WORK/kubelet-config.keep"
+edit_rebuild() { echo "# $1" >>p/recipes/templates/kubelet-config.yaml && (cd p && "$MK" -q $M $W); }
+edit_rebuild spare-1
+ino=$(stat -c %i "$sw" 2>/dev/null)
+edit_rebuild spare-2
+if [ -n "$ino" ] && [ "$(stat -c %i p/out/worker.iso)" = "$ino" ] && [ -f "$sw" ] && clean p $M $W &&
+	[ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
+	pass iso_written_over_its_spare
+else
+	fail iso_written_over_its_spare "spare inode ${ino:-none}, ISO $(stat -c %i p/out/worker.iso); $(diff <(sums p) <(sums "$WORK/clean") | head -3)"
+fi
+head -c 3M /dev/urandom >>"$sw"
+ino=$(stat -c %i "$sw")
+edit_rebuild spare-3
+if [ "$(stat -c %i p/out/worker.iso)" = "$ino" ] && clean p $M $W && [ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
+	pass longer_spare_cut_to_the_image
+else
+	fail longer_spare_cut_to_the_image "$(stat -c '%i %s' p/out/worker.iso) against $ino; $(diff <(sums p) <(sums "$WORK/clean") | head -3)"
+fi
+# Held open (a VM booted from the old image, say): not written over.
+sleep 600 <"$sw" &
+holder=$!
+held=$(sha256sum <"$sw") ino=$(stat -c %i "$sw")
+edit_rebuild spare-4
+if [ "$(stat -c %i p/out/worker.iso)" != "$ino" ] && [ "$(stat -L -c %i /proc/$holder/fd/0)" = "$ino" ] &&
+	[ "$(sha256sum </proc/$holder/fd/0)" = "$held" ] && clean p $M $W && [ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
+	pass spare_held_open_left_alone
+else
+	fail spare_held_open_left_alone "ISO $(stat -c %i p/out/worker.iso), spare was $ino"
+fi
+kill $holder 2>/dev/null
+wait $holder 2>/dev/null
+# An ISO with another name (kept by hand) never becomes a spare.
+ln p/out/worker.iso "$WORK/kept.iso"
+kept=$(sha256sum <"$WORK/kept.iso")
+edit_rebuild spare-5 && edit_rebuild spare-6
+if [ "$(sha256sum <"$WORK/kept.iso")" = "$kept" ] && [ "$(stat -c %h "$WORK/kept.iso")" = 1 ] && clean p $M $W &&
+	[ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
+	pass iso_with_another_name_left_alone
+else
+	fail iso_with_another_name_left_alone "kept.iso changed or still linked ($(stat -c %h "$WORK/kept.iso") names)"
+fi
+rm -f "$WORK/kept.iso"
+cp "$WORK/kubelet-config.keep" p/recipes/templates/kubelet-config.yaml
+(cd p && "$MK" -q $M $W) && clean p $M $W || fail spares "rebuild failed"
+
 # Damaged entries: the largest truncated, another with a byte flipped.
 mapfile -t objs < <(find p/out/.cache/objects -type f ! -name '*.sum' -printf '%s %p\n' | sort -rn | awk '{ print $2 }')
 truncate -s 100 "${objs[0]}"
@@ -161,8 +214,8 @@ check no_temp_left_in_cache test -z "$(ls -A p/out/.cache/tmp)"
 # --cache-max: what stays fits (the entries of this build alone do not, so
 # the oldest go).
 (cd p && "$MK" -q --cache-max 20K $M $W) || fail cache_max "build failed"
-size=$(find p/out/.cache/objects -type f ! -name '*.sum' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
-check "cache_max_bounds_the_cache ($size bytes)" test "$size" -le 20480
+size=$(find p/out/.cache/objects p/out/.cache/spares -type f ! -name '*.sum' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+check "cache_max_bounds_the_cache ($size bytes, spares too)" test "$size" -le 20480
 err=$(cd p && "$MK" --cache-max lots $M 2>&1)
 check cache_max_needs_a_size test "$(tail -1 <<<"$err")" = "dlws-mkimage: build: --cache-max takes a size such as 2G, not 'lots' (see --help)"
 
