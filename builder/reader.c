@@ -2,6 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -948,7 +949,151 @@ static bool b64_is_private_key(const char *s, size_t len) {
 	return dec && memmem(dec, n, "PRIVATE KEY", 11);
 }
 
-static const char *const secret_keys[] = { "client-key-data", "token-secret", "password", "private-key", "private_key" };
+/* Keys whose value is a secret, matched whole and case-sensitively. */
+static const char *const secret_keys[] = {
+	"client-key-data", "token-secret", "token", "id-token", "refresh-token", "access-token", "password",
+	"private-key", "private_key", "certificateKey", "certificate-key", "secret", "client-secret", "clientSecret",
+	"identitytoken", "auth",
+};
+/* Command-line flags whose value is a secret (kubeadm join and init). */
+static const char *const secret_flags[] = {
+	"--token", "--discovery-token", "--tls-bootstrap-token", "--certificate-key", "--password",
+};
+
+static bool is_word_char(char c) {
+	return isalnum((unsigned char)c) || c == '-' || c == '_';
+}
+
+/* A bootstrap token at `at`: [a-z0-9]{6}.[a-z0-9]{16}, not followed by
+ * more of it. */
+static bool is_bootstrap_token(const char *at, size_t left) {
+	if (left < 23 || at[6] != '.' || (left > 23 && is_token_char(at[23])))
+		return false;
+	for (size_t k = 0; k < 23; k++)
+		if (k != 6 && !is_token_char(at[k]))
+			return false;
+	return true;
+}
+
+/* Where a PEM private key block that starts at `i` ends (past its END
+ * line's dashes, or `len` when it does not end), or 0 when none starts
+ * there. Also percent-encoded ("-----BEGIN%20RSA%20PRIVATE%20KEY-----"). */
+static size_t private_key_end(const char *text, size_t len, size_t i) {
+	const char *at = text + i, *end = text + len;
+	if (len - i < 15 || strncmp(at, "-----BEGIN", 10) != 0)
+		return 0;
+	size_t span = (size_t)(end - at - 10) < 200 ? (size_t)(end - at - 10) : 200;
+	const char *head_end = memmem(at + 10, span, "-----", 5);
+	if (!head_end || !memmem(at + 10, (size_t)(head_end - at - 10), "PRIVATE", 7) ||
+	    !memmem(at + 10, (size_t)(head_end - at - 10), "KEY", 3))
+		return 0;
+	const char *endm = memmem(head_end + 5, (size_t)(end - head_end - 5), "-----END", 8);
+	if (!endm)
+		return len;
+	span = (size_t)(end - endm - 8) < 200 ? (size_t)(end - endm - 8) : 200;
+	const char *close = memmem(endm + 8, span, "-----", 5);
+	return close ? (size_t)(close + 5 - text) : len;
+}
+
+/* "key: |" or "key: >": every more indented line after it is the value. */
+static size_t mask_block(struct buf *b, const char *text, size_t len, size_t i, size_t key_col) {
+	while (i < len) {
+		size_t eol = i;
+		while (eol < len && text[eol] != '\n')
+			eol++;
+		size_t ind = 0;
+		while (i + ind < eol && (text[i + ind] == ' ' || text[i + ind] == '\t'))
+			ind++;
+		bool blank = i + ind == eol || (i + ind + 1 == eol && text[i + ind] == '\r');
+		if (!blank && ind <= key_col)
+			break;
+		buf_append(b, text + i, ind);
+		if (!blank)
+			buf_puts(b, "(hidden)");
+		i = eol;
+		if (i < len) {
+			buf_putc(b, '\n');
+			i++;
+		}
+	}
+	return i;
+}
+
+/* A secret key's value at `at` ("key" already matched, `kl` long): the
+ * masked text goes to `b`; returns how much of `at` it covers, 0 when it
+ * is not "key: value" / "key=value" with a value to mask. */
+static size_t mask_key_value(struct buf *b, const char *text, size_t len, size_t i, size_t kl, bool token_key) {
+	const char *at = text + i;
+	size_t left = len - i, j = kl;
+	if (j < left && (at[j] == '"' || at[j] == '\''))
+		j++;
+	while (j < left && (at[j] == ' ' || at[j] == '\t'))
+		j++;
+	if (j >= left || (at[j] != ':' && at[j] != '='))
+		return 0;
+	j++;
+	while (j < left && (at[j] == ' ' || at[j] == '\t'))
+		j++;
+	if (j < left && (at[j] == '|' || at[j] == '>')) {
+		size_t line_start = i;
+		while (line_start > 0 && text[line_start - 1] != '\n')
+			line_start--;
+		size_t eol = j;
+		while (eol < left && at[eol] != '\n')
+			eol++;
+		buf_append(b, at, eol);
+		if (eol == left)
+			return eol;
+		buf_putc(b, '\n');
+		return mask_block(b, text, len, i + eol + 1, i - line_start) - i;
+	}
+	char quote = j < left && (at[j] == '"' || at[j] == '\'') ? at[j] : 0;
+	if (quote)
+		j++;
+	/* A bootstrap token keeps its id: the token rule masks its secret. */
+	if (token_key && is_bootstrap_token(at + j, left - j))
+		return 0;
+	size_t v = j;
+	while (v < left && at[v] != '\n' && at[v] != '\r' && (quote ? at[v] != quote : at[v] != ',' && at[v] != '}'))
+		v++;
+	if (v == j)
+		return 0;
+	buf_append(b, at, j);
+	buf_puts(b, "(hidden)");
+	return v;
+}
+
+/* "--flag=value" or "--flag value" for a secret flag at `at`. */
+static size_t mask_flag(struct buf *b, const char *at, size_t left) {
+	for (size_t k = 0; k < ARRAY_SIZE(secret_flags); k++) {
+		size_t fl = strlen(secret_flags[k]);
+		if (left <= fl + 1 || strncmp(at, secret_flags[k], fl) != 0 || (at[fl] != '=' && at[fl] != ' '))
+			continue;
+		size_t j = fl + 1;
+		while (at[fl] == ' ' && j < left && at[j] == ' ')
+			j++;
+		bool quoted = j < left && (at[j] == '"' || at[j] == '\'');
+		size_t s = j + quoted;
+		if (is_bootstrap_token(at + s, left - s))
+			return 0;
+		/* "--token --other": no value. */
+		if (s >= left || at[s] == '-')
+			return 0;
+		size_t v = s;
+		if (quoted)
+			while (v < left && at[v] != at[j] && at[v] != '\n')
+				v++;
+		else
+			while (v < left && at[v] != ' ' && at[v] != '\t' && at[v] != '\n' && at[v] != '\r' && at[v] != '"' && at[v] != '\'')
+				v++;
+		if (v == s)
+			return 0;
+		buf_append(b, at, s);
+		buf_puts(b, "(hidden)");
+		return v;
+	}
+	return 0;
+}
 
 char *reader_mask_secrets(const char *text, size_t len) {
 	struct buf b = BUF_INIT;
@@ -957,50 +1102,32 @@ char *reader_mask_secrets(const char *text, size_t len) {
 		const char *at = text + i;
 		size_t left = len - i;
 		/* A PEM private key block, whatever its kind. */
-		if (left > 11 && strncmp(at, "-----BEGIN ", 11) == 0) {
-			const char *eol = memchr(at, '\n', left);
-			size_t hl = eol ? (size_t)(eol - at) : left;
-			if (memmem(at, hl, "PRIVATE KEY-----", 16)) {
-				const char *endm = memmem(at, left, "-----END ", 9);
-				const char *stop = endm ? memmem(endm, len - (size_t)(endm - text), "KEY-----", 8) : NULL;
-				buf_puts(&b, "(private key hidden)");
-				i = stop ? (size_t)(stop - text) + 8 : len;
-				continue;
-			}
-		}
-		/* key: value for keys that hold secrets. */
-		bool at_word = i == 0 || !(is_token_char(text[i - 1]) || text[i - 1] == '-' || text[i - 1] == '_');
-		bool masked = false;
-		for (size_t k = 0; at_word && k < ARRAY_SIZE(secret_keys) && !masked; k++) {
-			size_t kl = strlen(secret_keys[k]);
-			if (left > kl + 1 && strncmp(at, secret_keys[k], kl) == 0 && (at[kl] == ':' || (at[kl] == '"' && left > kl + 2 && at[kl + 1] == ':'))) {
-				size_t j = kl + (at[kl] == '"' ? 2 : 1);
-				while (j < left && (at[j] == ' ' || at[j] == '\t' || at[j] == '"'))
-					j++;
-				size_t v = j;
-				while (v < left && at[v] != '\n' && at[v] != '"' && at[v] != ',' && at[v] != '\r')
-					v++;
-				if (v > j) {
-					buf_append(&b, at, j);
-					buf_puts(&b, "(hidden)");
-					i += v;
-					masked = true;
-				}
-			}
-		}
-		if (masked)
+		size_t pk = private_key_end(text, len, i);
+		if (pk) {
+			buf_puts(&b, "(private key hidden)");
+			i = pk;
 			continue;
+		}
+		bool at_word = i == 0 || !is_word_char(text[i - 1]);
+		size_t n = 0;
+		if (at_word && at[0] == '-' && left > 2 && at[1] == '-')
+			n = mask_flag(&b, at, left);
+		/* key: value for keys that hold secrets. */
+		for (size_t k = 0; at_word && !n && k < ARRAY_SIZE(secret_keys); k++) {
+			size_t kl = strlen(secret_keys[k]);
+			if (left > kl && strncmp(at, secret_keys[k], kl) == 0 && !is_word_char(at[kl]))
+				n = mask_key_value(&b, text, len, i, kl, streq(secret_keys[k], "token"));
+		}
+		if (n) {
+			i += n;
+			continue;
+		}
 		/* A bootstrap token: [a-z0-9]{6}.[a-z0-9]{16}, standing alone. */
-		if (at_word && left >= 23 && at[6] == '.' && (left == 23 || !is_token_char(at[23]))) {
-			bool tok = true;
-			for (size_t k = 0; k < 23 && tok; k++)
-				tok = k == 6 || is_token_char(at[k]);
-			if (tok) {
-				buf_append(&b, at, 7);
-				buf_puts(&b, "****************");
-				i += 23;
-				continue;
-			}
+		if (at_word && is_bootstrap_token(at, left)) {
+			buf_append(&b, at, 7);
+			buf_puts(&b, "****************");
+			i += 23;
+			continue;
 		}
 		/* Base64 that decodes to a private key (embedded in YAML or JSON). */
 		if (at_word && is_b64_char(*at)) {

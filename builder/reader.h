@@ -108,10 +108,15 @@ void reader_manifest_release(struct reader_manifest *m);
  * lists on a boot medium this output is not (a lone segment). */
 void reader_verify(const struct reader_output *o, struct strv *problems, size_t *checked, size_t *elsewhere);
 
-/* A copy of `text` with secrets masked: PEM private key blocks, base64
- * that decodes to one (client-key-data), bootstrap token secrets
- * ("abcdef.0123456789abcdef" -> "abcdef.****************") and the values
- * of keys named like secrets (token-secret, client-key-data, password). */
+/* A copy of `text` with secrets masked: PEM private key blocks (also
+ * percent-encoded, as in an Ignition data URL), base64 that decodes to one
+ * (client-key-data), bootstrap token secrets ("abcdef.0123456789abcdef"
+ * -> "abcdef.****************"), the values of keys named like secrets
+ * (token-secret, token, client-key-data, password, certificateKey,
+ * certificate-key, secret, ...: "key: value", "key=value", JSON's
+ * "key": "value", and a YAML block scalar "key: |" whole) and of flags
+ * (--token, --certificate-key, --password; "--flag=value" or "--flag
+ * value"). A bootstrap token in a token: field or --token keeps its id. */
 char *reader_mask_secrets(const char *text, size_t len);
 /* Standard base64 decoding, whitespace skipped; NULL when not base64. */
 char *reader_base64_decode(const char *s, size_t len, size_t limit, size_t *ret_len);

@@ -80,6 +80,43 @@ static void test_mask(void) {
 		{ "password: hunter2\n", "password: (hidden)\n" },
 		/* base64 of "-----BEGIN EC PRIVATE KEY-----\nxyz" in any key */
 		{ "data: LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCnh5eg==\n", "data: (private key hidden)\n" },
+		/* kubeconfigs: a bootstrap token keeps its id, any other token is hidden whole */
+		{ "    token: \"kt5m55.t5td7h4b5pdjurra\"\n", "    token: \"kt5m55.****************\"\n" },
+		{ "    token: eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln\n", "    token: (hidden)\n" },
+		{ "    refresh-token: r3fr3sh\n    id-token: 1d\n", "    refresh-token: (hidden)\n    id-token: (hidden)\n" },
+		/* kubeadm.yaml: bootstrapTokens and the certificate key */
+		{ "bootstrapTokens:\n- token: abcdef.0123456789abcdef\n  ttl: 24h\n",
+		  "bootstrapTokens:\n- token: abcdef.****************\n  ttl: 24h\n" },
+		{ "certificateKey: \"e6a2eb8581237ab72a4f494f30285ec12a9694d750b9785706a83bfcbbbd2204\"\n", "certificateKey: \"(hidden)\"\n" },
+		{ "  certificate-key: 0123abcd\n", "  certificate-key: (hidden)\n" },
+		/* kubeadm's flags in a unit or script */
+		{ "kubeadm join 10.0.0.1:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:00ff "
+		  "--control-plane --certificate-key 0123abcd --skip-token-print\n",
+		  "kubeadm join 10.0.0.1:6443 --token abcdef.**************** --discovery-token-ca-cert-hash sha256:00ff "
+		  "--control-plane --certificate-key (hidden) --skip-token-print\n" },
+		{ "--certificate-key=0123abcd --token=opaque-value --password \"p w\"", "--certificate-key=(hidden) --token=(hidden) --password \"(hidden)\"" },
+		{ "--token --other", "--token --other" },
+		/* env files, TOML, JSON without spaces */
+		{ "password=hunter2\n", "password=(hidden)\n" },
+		{ "  password = \"p4ss\"\n", "  password = \"(hidden)\"\n" },
+		{ "{\"auths\":{\"r.io\":{\"auth\":\"dXNlcjpwYXNz\"}}}", "{\"auths\":{\"r.io\":{\"auth\":\"(hidden)\"}}}" },
+		{ "{token: abc}", "{token: (hidden)}" },
+		/* EncryptionConfiguration */
+		{ "        - name: key1\n          secret: c2VjcmV0IGlzIHNlY3VyZQ==\n", "        - name: key1\n          secret: (hidden)\n" },
+		/* YAML block scalars: every line of the value, not its line count */
+		{ "secret: |\n  line1\n  line2\nnext: 1\n", "secret: |\n  (hidden)\n  (hidden)\nnext: 1\n" },
+		{ "- password: >-\n    s1\n\n    s2\n  other: x\n", "- password: >-\n    (hidden)\n\n    (hidden)\n  other: x\n" },
+		{ "password: |", "password: |" },
+		/* a PEM key percent-encoded in an Ignition data URL */
+		{ "\"source\": \"data:,-----BEGIN%20RSA%20PRIVATE%20KEY-----%0AMIIB%0A-----END%20RSA%20PRIVATE%20KEY-----%0A\"",
+		  "\"source\": \"data:,(private key hidden)%0A\"" },
+		{ "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----\n", "(private key hidden)\n" },
+		/* what is public stays */
+		{ "  token-id: \"kt5m55\"\n  auth-extra-groups: \"system:bootstrappers\"\n",
+		  "  token-id: \"kt5m55\"\n  auth-extra-groups: \"system:bootstrappers\"\n" },
+		{ "secret:\n  secretName: foo\nname: bootstrap-token-kt5m55\n", "secret:\n  secretName: foo\nname: bootstrap-token-kt5m55\n" },
+		{ "ETCD_INITIAL_CLUSTER_TOKEN=dlws-lab-etcd\nkeyFile: /etc/k.key\n", "ETCD_INITIAL_CLUSTER_TOKEN=dlws-lab-etcd\nkeyFile: /etc/k.key\n" },
+		{ "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *got = reader_mask_secrets(cases[i].in, strlen(cases[i].in));
