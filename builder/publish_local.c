@@ -99,20 +99,54 @@ static int local_state(const struct publish_dest *dest, struct state *st, struct
 	return 0;
 }
 
+/* Makes directory `path` 0755 whatever the umask, when it is missing:
+ * nginx and dnsmasq's TFTP read the root as other users (www-data,
+ * dnsmasq), and a root made 0700 under umask 077 would serve nothing. */
+static int local_mkdir(const char *path, struct diags *d) {
+	if (mkdir(path, 0755) < 0) {
+		if (errno == EEXIST)
+			return 0;
+		int r = -errno;
+		diag_error(d, NULL, "cannot create '%s': %s", path, strerror(errno));
+		return r;
+	}
+	if (chmod(path, 0755) < 0) {
+		int r = -errno;
+		diag_error(d, NULL, "cannot make '%s' readable by all (chmod 0755): %s", path, strerror(errno));
+		return r;
+	}
+	return 0;
+}
+
+/* The root and every missing directory above it, each as local_mkdir makes it. */
+static int local_create_root(const char *path, struct diags *d) {
+	_cleanup_free_ char *p = xstrdup(path);
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		int r = local_mkdir(p, d);
+		if (r < 0)
+			return r;
+		*s = c;
+		if (!c)
+			return 0;
+	}
+}
+
 int local_open(const struct publish_dest *dest, const struct publish_opts *o, bool create, int *ret_lock_fd,
 	       struct state *st, struct diags *d) {
 	int r = 0;
-	if (create && !path_exists(dest->path) && mkdir_p(dest->path, 0755) < 0) {
-		r = -errno;
-		diag_error(d, NULL, "cannot create '%s': %s", dest->path, strerror(errno));
-		return r;
+	if (create && !path_exists(dest->path)) {
+		r = local_create_root(dest->path, d);
+		if (r < 0)
+			return r;
 	}
 	r = local_check_root(dest->path, d);
 	_cleanup_free_ char *releases = path_join(dest->path, "releases");
-	if (r == 0 && mkdir(releases, 0755) < 0 && errno != EEXIST) {
-		r = -errno;
-		diag_error(d, NULL, "cannot create '%s': %s", releases, strerror(errno));
-	}
+	if (r == 0)
+		r = local_mkdir(releases, d);
 	if (r == 0)
 		r = local_lock(dest, o, ret_lock_fd, d);
 	if (r == 0)

@@ -101,12 +101,18 @@ static void stderr_lines(struct buf *err, struct strv *ret, size_t n) {
 
 /* ---- scripts ---------------------------------------------------------- */
 
-/* Every script gets the root ($1) and its label for messages ($2). */
-#define SH_PROLOGUE \
+/* Every script gets the root ($1) and its label for messages ($2). What
+ * they create is 0755 whatever the session's umask: nginx and dnsmasq's
+ * TFTP read the root as other users (rsync sets the modes of what it
+ * copies itself: --chmod). */
+#define SH_START \
 	"set -u\n" \
-	"die() { printf '%s\\n' \"$*\" >&2; exit 1; }\n" \
+	"umask 022\n" \
+	"die() { printf '%s\\n' \"$*\" >&2; exit 1; }\n"
+#define SH_ENTER \
 	"[ -d \"$1\" ] || die \"'$2' is not a directory\"\n" \
 	"cd \"$1\" || die \"cannot enter '$2'\"\n"
+#define SH_PROLOGUE SH_START SH_ENTER
 
 /* What is in the root: `current` and the entries of releases/. */
 #define SH_STATE \
@@ -118,9 +124,9 @@ static void stderr_lines(struct buf *err, struct strv *ret, size_t n) {
 
 /* Holds the lock until our end of its stdin closes (we finish, or die);
  * a publish ($5 = create) creates a missing root. */
-static const char sh_lock[] =
-	"[ \"$5\" != create ] || [ -e \"$1\" ] || mkdir -p -- \"$1\" || { printf \"cannot create '%s'\\n\" \"$2\" >&2; exit 1; }\n"
-	SH_PROLOGUE
+static const char sh_lock[] = SH_START
+	"[ \"$5\" != create ] || [ -e \"$1\" ] || mkdir -p -- \"$1\" || die \"cannot create '$2'\"\n"
+	SH_ENTER
 	"mkdir -p releases || die \"cannot create '$2/releases'\"\n"
 	"exec 9>>" LOCK_NAME "\n"
 	"if ! flock -n 9; then\n"

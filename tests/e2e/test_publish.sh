@@ -6,7 +6,8 @@
 # publish SIGKILLed halfway leaves `current` on the old release; two at
 # once take turns (or the second is refused with --no-wait); a tampered
 # bundle and a tar that climbs out of its directory are refused with
-# nothing written.
+# nothing written; modes that let nginx and dnsmasq read what is served
+# whatever the umask.
 . "$(dirname "$0")/../lib/e2e.sh"
 SSHD_PID=
 cleanup() {
@@ -42,6 +43,23 @@ pub() {
 }
 rc_of() { cat "$WORK/$1.rc"; }
 err_of() { cat "$WORK/$1.err"; }
+# modes_ok TOP ROOT: every directory under TOP (what publish made above
+# ROOT, ROOT, releases/, the releases and theirs) is 0755, every file of
+# the releases 0644.
+modes_ok() {
+	[ -z "$(find "$1" -type d ! -perm 0755)" ] && [ -z "$(find "$2/releases" -type f ! -perm 0644)" ] &&
+		[ -n "$(find "$2/releases" -mindepth 2 -type d)" ]
+}
+# modes_shown TOP: what modes_ok found wrong, for the failure.
+modes_shown() { find "$1" \( \( -type d ! -perm 0755 \) -o \( -type f ! -name .publish.lock ! -perm 0644 \) \) -printf '%m %p\n' | head -5; }
+# served_to_others ROOT BUNDLE: a user of no group of ours (as www-data
+# and dnsmasq are) reads what ROOT/current serves.
+served_to_others() {
+	local as=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+	"${as[@]}" cat "$1/current/pxelinux.cfg/default" | cmp -s - "$2/pxelinux.cfg/default" &&
+		"${as[@]}" cat "$1/current/worker/vmlinuz" | cmp -s - "$2/worker/vmlinuz" &&
+		"${as[@]}" ls "$1/current/worker" >/dev/null
+}
 
 # ---- a local root -----------------------------------------------------------
 S=$WORK/srv/boot
@@ -73,6 +91,22 @@ check local_unchanged_files_hard_linked bash -c "[ \$(stat -c %i '$S/releases/$i
 	[ \$(stat -c %i '$S/releases/$id1/pxelinux.cfg/default') != \$(stat -c %i '$S/releases/$id2/pxelinux.cfg/default') ]"
 check local_no_partial_left bash -c "! ls -d '$S'/releases/*.partial '$S/current.new' 2>/dev/null | grep -q ."
 check local_served_files_readable bash -c "[ \$(stat -c %a '$S/current/worker/vmlinuz') = 644 ] && [ \$(stat -c %a '$S/current/worker') = 755 ]"
+# nginx (www-data) and dnsmasq's TFTP (user dnsmasq) read the root as
+# other users: under umask 077 a publish (a tree, then a tar) still makes
+# every directory 0755, the root's missing parents too, and files 0644.
+chmod 0711 "$WORK"
+U=$WORK/u077/srv/boot
+(
+	umask 077
+	pub u1 b1 "$U"
+	pub u2 b2.tar "$U"
+)
+if [ "$(rc_of u1)" = 0 ] && [ "$(rc_of u2)" = 0 ] && modes_ok "$WORK/u077" "$U"; then
+	pass local_modes_whatever_the_umask
+else
+	fail local_modes_whatever_the_umask "rc $(rc_of u1)/$(rc_of u2): $(modes_shown "$WORK/u077") $(err_of u1; err_of u2)"
+fi
+check local_served_to_other_users served_to_others "$U" b2
 
 pub l3 b2 "$S"
 if [ "$(rc_of l3)" = 0 ] && grep -q "already: nothing changed" "$WORK/l3.err" && [ "$(cat "$WORK/l3.out")" = "$id2" ] &&
@@ -306,10 +340,12 @@ ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/host_key"
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/client_key"
 cp "$WORK/ssh/client_key.pub" "$WORK/ssh/authorized_keys"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-/usr/sbin/sshd -D -e -f /dev/null -o ListenAddress=127.0.0.1 -o Port="$port" -o HostKey="$WORK/ssh/host_key" \
+# Under umask 077, as the sessions of a server with a strict umask run:
+# what publish makes there must be readable by nginx and dnsmasq all the same.
+(umask 077; exec /usr/sbin/sshd -D -e -f /dev/null -o ListenAddress=127.0.0.1 -o Port="$port" -o HostKey="$WORK/ssh/host_key" \
 	-o AuthorizedKeysFile="$WORK/ssh/authorized_keys" -o StrictModes=no -o PidFile="$WORK/ssh/sshd.pid" \
 	-o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o PermitRootLogin=prohibit-password \
-	2>"$WORK/ssh/sshd.log" &
+	2>"$WORK/ssh/sshd.log") &
 SSHD_PID=$!
 SSH="ssh -F /dev/null -p $port -i $WORK/ssh/client_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR"
 up=0
@@ -328,6 +364,19 @@ if [ "$(rc_of r1)" = 0 ] && [ "$(current_of "$R")" = "releases/$rid1" ] && same_
 else
 	fail remote_first_publish "rc $(rc_of r1): $(err_of r1)"
 fi
+# Under umask 077 on both ends, a tree and a tar: 0755 and 0644 there too.
+RU=$WORK/u077r/srv/boot
+(
+	umask 077
+	pub ru1 --ssh "$SSH" b1 "$(id -un)@127.0.0.1:$RU"
+	pub ru2 --ssh "$SSH" b2.tar "$(id -un)@127.0.0.1:$RU"
+)
+if [ "$(rc_of ru1)" = 0 ] && [ "$(rc_of ru2)" = 0 ] && modes_ok "$WORK/u077r" "$RU"; then
+	pass remote_modes_whatever_the_umask
+else
+	fail remote_modes_whatever_the_umask "rc $(rc_of ru1)/$(rc_of ru2): $(modes_shown "$WORK/u077r") $(err_of ru1; err_of ru2)"
+fi
+check remote_served_to_other_users served_to_others "$RU" b2
 # The ssh command from the environment this time, and the bundle's tar.
 DLWS_MKIMAGE_SSH=$SSH pub r2 b2.tar "$D"
 rid2=$(cat "$WORK/r2.out")
