@@ -12,6 +12,7 @@
 #include "publish_int.h"
 
 #define EXIT_BUSY 75                    /* the lock script: held, not waiting */
+#define EXIT_NO_FLOCK 69                /* the lock script: the server has no flock(1) */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -123,8 +124,10 @@ static void stderr_lines(struct buf *err, struct strv *ret, size_t n) {
 	"for f in releases/*; do [ -e \"$f\" ] && printf 'entry %s\\n' \"${f#releases/}\"; done\n"
 
 /* Holds the lock until our end of its stdin closes (we finish, or die);
- * a publish ($5 = create) creates a missing root. */
+ * a publish ($5 = create) creates a missing root. Without flock(1) there
+ * is no lock to take: said before anything is created. */
 static const char sh_lock[] = SH_START
+	"command -v flock >/dev/null 2>&1 || exit " STR(EXIT_NO_FLOCK) "\n"
 	"[ \"$5\" != create ] || [ -e \"$1\" ] || mkdir -p -- \"$1\" || die \"cannot create '$2'\"\n"
 	SH_ENTER
 	"mkdir -p releases || die \"cannot create '$2/releases'\"\n"
@@ -321,10 +324,15 @@ int remote_lock(const struct publish_dest *dest, const struct publish_opts *o, b
 		return 0;
 	}
 	int status = child_finish(&lk->c, &lk->out, &lk->err);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_BUSY)
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_BUSY) {
 		r = lock_busy_error(dest, holder, d);
-	else
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_NO_FLOCK) {
+		const char *at = strrchr(dest->host, '@');
+		diag_error(d, NULL, "cannot lock '%s': '%s' has no flock(1) (util-linux)", dest->label, at ? at + 1 : dest->host);
+		r = -ENOSYS;
+	} else {
 		r = remote_failed(dest, status, &lk->err, d);
+	}
 	free(holder);
 	return r;
 }

@@ -488,4 +488,25 @@ if [ "$(rc_of rwait)" = 0 ] && grep -qF "waiting for the publish of pid $fake to
 else
 	fail remote_publish_waits_for_lock "rc $(rc_of rwait): $(err_of rwait)"
 fi
+
+# A server without flock(1) has no lock to give: said so, before anything
+# is made there. The remote commands run with a PATH of everything here
+# but flock, through an ssh command of the test's own.
+mkdir -p "$WORK/noflock"
+for f in /usr/local/bin/* /usr/bin/* /bin/* /usr/sbin/* /sbin/*; do
+	n=${f##*/}
+	[ "$n" = flock ] || [ -e "$WORK/noflock/$n" ] || ln -s "$f" "$WORK/noflock/$n"
+done
+printf '#!/bin/bash\nexec %s "${@:1:$#-1}" "PATH=%s; export PATH; ${!#}"\n' "$SSH" "$WORK/noflock" >"$WORK/ssh-noflock"
+chmod +x "$WORK/ssh-noflock"
+NF="$(id -un)@127.0.0.1:$WORK/remote/noflock"
+pub nf --ssh "$WORK/ssh-noflock" b1 "$NF"
+pub nfw --ssh "$WORK/ssh-noflock" --no-wait b1 "$NF"
+msg="dlws-mkimage: error: cannot lock '$NF': '127.0.0.1' has no flock(1) (util-linux)"
+if [ "$(rc_of nf)" = 1 ] && [ "$(rc_of nfw)" = 1 ] && grep -qxF "$msg" "$WORK/nf.err" && grep -qxF "$msg" "$WORK/nfw.err" &&
+	! grep -q 'waiting\|being published' "$WORK/nf.err" "$WORK/nfw.err" && [ ! -e "$WORK/remote/noflock" ]; then
+	pass remote_without_flock_said_so
+else
+	fail remote_without_flock_said_so "rc $(rc_of nf)/$(rc_of nfw): $(err_of nf) $(err_of nfw)"
+fi
 finish
