@@ -7,7 +7,7 @@
 # once take turns (or the second is refused with --no-wait); a tampered
 # bundle and a tar that climbs out of its directory are refused with
 # nothing written; modes that let nginx and dnsmasq read what is served
-# whatever the umask.
+# whatever the umask; a `current` publish did not make is left alone.
 . "$(dirname "$0")/../lib/e2e.sh"
 SSHD_PID=
 cleanup() {
@@ -154,6 +154,27 @@ if [ "$(rc_of rb3)" = 0 ] && [ "$(current_of "$S")" = "releases/$id2" ] && same_
 else
 	fail local_rollback_to_id "rc $(rc_of rb3), current $(current_of "$S"): $(err_of rb3)"
 fi
+# A release damaged since it was published does not go live again: the
+# check names what is wrong, `current` stays. (Its pxelinux.cfg/default
+# is no hard link of the current release's: the menus differ.)
+flip_byte "$S/releases/$id1/pxelinux.cfg/default" 10
+pub rbd --rollback "$S"
+flip_byte "$S/releases/$id1/pxelinux.cfg/default" 10
+if [ "$(rc_of rbd)" = 1 ] && grep -qxF "dlws-mkimage: error: '$S/releases/$id1/pxelinux.cfg/default' does not match its sum in SHA256SUMS" "$WORK/rbd.err" &&
+	[ "$(current_of "$S")" = "releases/$id2" ]; then
+	pass local_rollback_to_damaged_release_refused
+else
+	fail local_rollback_to_damaged_release_refused "rc $(rc_of rbd), current $(current_of "$S"): $(err_of rbd)"
+fi
+mv "$S/releases/$id1/SHA256SUMS" "$WORK/id1.sums"
+pub rbs --rollback="$id1" "$S"
+mv "$WORK/id1.sums" "$S/releases/$id1/SHA256SUMS"
+if [ "$(rc_of rbs)" = 1 ] && grep -qxF "dlws-mkimage: error: '$S/releases/$id1/SHA256SUMS' is missing: cannot check the release" "$WORK/rbs.err" &&
+	[ "$(current_of "$S")" = "releases/$id2" ]; then
+	pass local_rollback_without_sums_refused
+else
+	fail local_rollback_without_sums_refused "rc $(rc_of rbs), current $(current_of "$S"): $(err_of rbs)"
+fi
 
 pub lt b1.tar "$S"
 id3=$(cat "$WORK/lt.out")
@@ -171,6 +192,29 @@ if [ "$(rc_of lk)" = 0 ] && [ "$(releases_of "$S")" = "$id3 $id4 " ] && grep -q 
 	pass local_keep_prunes_oldest
 else
 	fail local_keep_prunes_oldest "rc $(rc_of lk), releases $(releases_of "$S"): $(err_of lk)"
+fi
+
+# A `current` that publish did not make (a directory, a link elsewhere) is
+# the administrator's: publish and rollback leave it and say so.
+F=$WORK/foreign
+mkdir -p "$F/current" && echo mine >"$F/current/index.html"
+pub fd b1 "$F"
+if [ "$(rc_of fd)" = 1 ] && grep -qxF "dlws-mkimage: error: '$F/current' is not a symbolic link: refusing to replace it (move it away first)" "$WORK/fd.err" &&
+	[ "$(cat "$F/current/index.html")" = mine ] && [ -z "$(ls "$F/releases")" ]; then
+	pass foreign_current_directory_refused
+else
+	fail foreign_current_directory_refused "rc $(rc_of fd): $(err_of fd)"
+fi
+F2=$WORK/foreign2
+mkdir -p "$F2" && ln -s /var/www "$F2/current"
+pub fl b1 "$F2"
+pub flr --rollback "$F2"
+msg="dlws-mkimage: error: '$F2/current' points to '/var/www', not to a release in '$F2/releases': refusing to replace it (move it away first)"
+if [ "$(rc_of fl)" = 1 ] && grep -qxF "$msg" "$WORK/fl.err" && [ "$(rc_of flr)" = 1 ] && grep -qxF "$msg" "$WORK/flr.err" &&
+	[ "$(readlink "$F2/current")" = /var/www ] && [ -z "$(ls "$F2/releases")" ]; then
+	pass foreign_current_link_refused
+else
+	fail foreign_current_link_refused "rc $(rc_of fl)/$(rc_of flr): $(err_of fl) $(err_of flr)"
 fi
 
 # ---- refusals: one message naming the place, exit 1, `current` untouched -----
@@ -487,6 +531,21 @@ if [ "$(rc_of rwait)" = 0 ] && grep -qF "waiting for the publish of pid $fake to
 	pass remote_publish_waits_for_lock
 else
 	fail remote_publish_waits_for_lock "rc $(rc_of rwait): $(err_of rwait)"
+fi
+# --keep on a remote root: the releases past it go there too; the new one
+# and the one it replaced (the one before it) stay.
+read -ra kept_before <<<"$(releases_of "$R")"
+pub rk --ssh "$SSH" --keep 1 b1 "$D"
+rid_k=$(cat "$WORK/rk.out")
+last_before=${kept_before[${#kept_before[@]} - 1]}
+gone=("${kept_before[@]:0:${#kept_before[@]}-1}")
+said=yes
+for x in "${gone[@]}"; do grep -qxF "removed release $x (--keep 1)" "$WORK/rk.err" || said=no; done
+if [ "$(rc_of rk)" = 0 ] && [ ${#gone[@]} -ge 2 ] && [ $said = yes ] && [ "$(releases_of "$R")" = "$last_before $rid_k " ] &&
+	same_tree "$R/current" b1 && same_tree "$R/releases/$last_before" b2; then
+	pass remote_keep_prunes_oldest
+else
+	fail remote_keep_prunes_oldest "rc $(rc_of rk), before: ${kept_before[*]}, after: $(releases_of "$R"): $(err_of rk)"
 fi
 
 # A server without flock(1) has no lock to give: said so, before anything
