@@ -360,6 +360,7 @@ static int scan_check(struct scan *s, const char *text, size_t len, const struct
 void state_release(struct state *st) {
 	free(st->current);
 	free(st->current_target);
+	free(st->current_info);
 	strv_release(&st->releases);
 	strv_release(&st->partials);
 }
@@ -566,20 +567,85 @@ static int publish_locked(struct server *s, const struct bundle *b, struct state
 
 /* The bundle's dnsmasq.conf and nginx.conf serve boot_server.root/current
  * (its dlws-build.json says which root): a publish elsewhere would serve
- * nothing until the servers are pointed there. */
-static void check_served_root(const char *meta_dir, const struct publish_dest *dest, struct diags *d) {
-	_cleanup_free_ char *meta = path_join(meta_dir, BUILDINFO_FILE);
-	struct diags quiet = DIAGS_INIT;
-	struct buildinfo info;
-	if (buildinfo_read(meta, &info, &quiet) == 0 && info.server_root) {
-		char real[PATH_MAX];
-		const char *here = !dest->host && realpath(dest->path, real) ? real : dest->path;
-		if (!streq(here, info.server_root))
-			diag_warning(d, NULL, "the bundle's dnsmasq.conf and nginx.conf serve '%s/current' (boot_server.root in "
-				     "the cluster values), not '%s/current': point them here, or set boot_server.root to '%s'",
-				     info.server_root, here, here);
-		buildinfo_release(&info);
+ * nothing until the servers are pointed there. The same directory by
+ * another name (a symlinked /srv/boot) is the same root. */
+static void check_served_root(const struct buildinfo *info, const struct publish_dest *dest, struct diags *d) {
+	if (!info->server_root)
+		return;
+	char real[PATH_MAX];
+	const char *here = !dest->host && realpath(dest->path, real) ? real : dest->path;
+	if (streq(here, info->server_root) || streq(dest->path, info->server_root))
+		return;
+	if (dest->host ? remote_same_dir(dest, info->server_root) : local_same_dir(dest, info->server_root))
+		return;
+	diag_warning(d, NULL, "the bundle's dnsmasq.conf and nginx.conf serve '%s/current' (boot_server.root in "
+		     "the cluster values), not '%s/current': point them here, or set boot_server.root to '%s'",
+		     info->server_root, here, here);
+}
+
+/* "role 'worker'", "nodes 'a', 'b'": the names of `v` not in `keep`,
+ * appended to `out` after " and " when it holds something. */
+static void append_lost(struct buf *out, const char *one, const char *many, const struct strv *v, const struct strv *keep) {
+	size_t n = 0;
+	for (size_t i = 0; i < v->n; i++)
+		n += !strv_contains(keep, v->v[i]);
+	for (size_t i = 0, k = 0; i < v->n; i++) {
+		if (strv_contains(keep, v->v[i]))
+			continue;
+		if (k++ == 0)
+			buf_printf(out, "%s%s ", out->len ? " and " : "", n == 1 ? one : many);
+		buf_printf(out, "%s'%s'", k > 1 ? ", " : "", v->v[i]);
 	}
+}
+
+/* A bundle built from some of the recipes alone would stop the others'
+ * nodes from booting: published all the same (it may be meant), but the
+ * roles and nodes the release it replaced served and it does not are
+ * named. Both say what they serve in their dlws-build.json. */
+static void check_lost_roles(const char *text, size_t len, const char *meta, const struct bundle *b,
+			     const struct publish_dest *dest, const struct state *st, struct diags *d) {
+	if (!st->current || !st->current_info)
+		return;
+	struct publish_release now = { 0 }, was = { 0 };
+	_cleanup_free_ char *was_meta = xasprintf("%s/releases/%s/%s", dest->label, st->current, BUILDINFO_FILE);
+	if (release_info_from_buildinfo(text, len, meta, &now) &&
+	    release_info_from_buildinfo(st->current_info, st->current_info_len, was_meta, &was)) {
+		struct buf lost = BUF_INIT;
+		append_lost(&lost, "role", "roles", &was.roles, &now.roles);
+		append_lost(&lost, "node", "nodes", &was.nodes, &now.nodes);
+		if (lost.len)
+			diag_warning(d, NULL, "'%s' does not serve %s, which the release it replaced (%s) served: they no longer boot "
+				     "from '%s' (build all the recipes into one bundle, or --rollback)",
+				     b->arg, lost.data, st->current, dest->label);
+		buf_release(&lost);
+	}
+	strv_release(&now.roles);
+	strv_release(&now.nodes);
+	strv_release(&was.roles);
+	strv_release(&was.nodes);
+}
+
+/* What a publish that went through warns about, from the new release's
+ * dlws-build.json: in the bundle, or (a local tar) where it landed. */
+static void check_published(const struct bundle *b, const struct publish_dest *dest, const struct state *st,
+			    const struct publish_result *res, struct diags *d) {
+	_cleanup_free_ char *dir = b->dir ? xstrdup(b->dir)
+			    : !dest->host && res->id ? xasprintf("%s/releases/%s", dest->path, res->id) : NULL;
+	if (!dir)
+		return;
+	_cleanup_free_ char *meta = path_join(dir, BUILDINFO_FILE);
+	struct diags quiet = DIAGS_INIT;
+	char *text = NULL;
+	size_t len = 0;
+	struct buildinfo info;
+	if (path_exists(meta) && read_file(meta, SUMS_LIMIT, &text, &len, &quiet) == 0 &&
+	    buildinfo_parse(text, len, meta, &info, &quiet) == 0) {
+		check_served_root(&info, dest, d);
+		buildinfo_release(&info);
+		if (!res->unchanged)
+			check_lost_roles(text, len, meta, b, dest, st, d);
+	}
+	free(text);
 	diags_release(&quiet);
 }
 
@@ -595,12 +661,8 @@ int publish_bundle(const char *bundle, const struct publish_dest *dest, const st
 		r = server_open(&s, dest, opts, true, &st, d);
 	if (r == 0)
 		r = publish_locked(&s, &b, &st, &res, d);
-	if (r == 0 && b.dir)
-		check_served_root(b.dir, dest, d);
-	else if (r == 0 && !dest->host && res.id) {
-		_cleanup_free_ char *landed = xasprintf("%s/releases/%s", dest->path, res.id);
-		check_served_root(landed, dest, d);
-	}
+	if (r == 0)
+		check_published(&b, dest, &st, &res, d);
 	server_close(&s);
 	state_release(&st);
 	bundle_release(&b);

@@ -45,6 +45,8 @@ struct state {
 	char *current_target;   /* what `current` points at, when it is no release */
 	bool current_foreign;   /* `current` exists and is not a symlink to a release */
 	char current_sums[SHA256_HEX_LEN + 1];  /* hash of current's SHA256SUMS, or "" */
+	char *current_info;     /* current's dlws-build.json (what it serves), or NULL */
+	size_t current_info_len;
 	struct strv releases;   /* ids, sorted (oldest first) */
 	struct strv partials;   /* "<id>.partial" */
 };
@@ -92,6 +94,8 @@ int local_scan(const char *dir, struct scan *s, struct diags *d);
 int local_switch(const struct publish_dest *dest, const char *id, bool promote, struct diags *d);
 int local_remove(const struct publish_dest *dest, const char *name, struct diags *d);
 int local_list(const struct publish_dest *dest, struct publish_release **ret, size_t *ret_n, struct diags *d);
+/* Whether `other` names the directory `dest` is (symlinks followed). */
+bool local_same_dir(const struct publish_dest *dest, const char *other);
 
 /* ---- a remote root (publish_remote.c) ---- */
 /* The ssh session holding the remote root's lock while it lasts. */
@@ -110,3 +114,6 @@ int remote_scan(const struct publish_dest *dest, const char *name, struct scan *
 int remote_switch(const struct publish_dest *dest, struct remote_lock *lk, const char *id, bool promote, struct diags *d);
 int remote_remove(const struct publish_dest *dest, struct remote_lock *lk, const struct strv *names, struct diags *d);
 int remote_list(const struct publish_dest *dest, struct publish_release **ret, size_t *ret_n, struct diags *d);
+/* Whether `other` names the directory `dest` is on its server (symlinks
+ * followed); false too when the server cannot be asked. */
+bool remote_same_dir(const struct publish_dest *dest, const char *other);

@@ -88,12 +88,15 @@ static int local_state(const struct publish_dest *dest, struct state *st, struct
 	state_set_current(st, n >= 0 ? target : NULL);
 	if (st->current) {
 		_cleanup_free_ char *sums = path_join(cur, SHA256SUMS_NAME);
+		_cleanup_free_ char *info = path_join(cur, BUILDINFO_FILE);
 		struct diags quiet = DIAGS_INIT;
 		char *text = NULL;
 		size_t len = 0;
 		if (read_file(sums, SUMS_LIMIT, &text, &len, &quiet) == 0)
 			sha256_hex(text, len, st->current_sums);
 		free(text);
+		if (path_exists(info))
+			(void)read_file(info, SUMS_LIMIT, &st->current_info, &st->current_info_len, &quiet);
 		diags_release(&quiet);
 	}
 	return 0;
@@ -486,4 +489,10 @@ int local_list(const struct publish_dest *dest, struct publish_release **ret, si
 	}
 	state_release(&st);
 	return r;
+}
+
+bool local_same_dir(const struct publish_dest *dest, const char *other) {
+	struct stat a, b;
+	return stat(dest->path, &a) == 0 && stat(other, &b) == 0 && S_ISDIR(a.st_mode) && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
 }

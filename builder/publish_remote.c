@@ -139,6 +139,8 @@ static const char sh_lock[] = SH_START
 	"fi\n"
 	"printf '%s\\n' \"$3\" >" LOCK_NAME "\n"
 	SH_STATE
+	"b=current/" BUILDINFO_FILE "\n"
+	"if [ -L current ] && [ -f \"$b\" ]; then printf 'current-buildinfo %s\\n' \"$(wc -c <\"$b\")\"; cat \"$b\"; fi\n"
 	"echo ready\n"
 	"cat >/dev/null\n"
 	": >" LOCK_NAME "\n";
@@ -165,6 +167,11 @@ static const char sh_scan[] = SH_PROLOGUE
 	"if [ -f SHA256SUMS ]; then printf 'sums %s\\n' \"$(wc -c <SHA256SUMS)\"; cat SHA256SUMS; else echo nosums; fi\n"
 	"find . ! -type d ! -type f -exec printf 'other %s\\n' {} + || die \"cannot list '$2/releases/$3'\"\n"
 	"find . -type f -exec sha256sum {} + || die \"cannot read the files of '$2/releases/$3'\"\n";
+
+/* "same" when $3 names the root's directory (symlinks followed). */
+static const char sh_same_dir[] = SH_START
+	"a=$(cd \"$1\" 2>/dev/null && pwd -P) && b=$(cd \"$3\" 2>/dev/null && pwd -P) && [ \"$a\" = \"$b\" ] && echo same\n"
+	"exit 0\n";
 
 /* Promotes releases/$3.partial when $4 is 1, then points `current` at releases/$3. */
 static const char sh_switch[] = SH_PROLOGUE
@@ -271,18 +278,27 @@ static void remote_parse_state(char *text, size_t len, struct state *st) {
 	char *cursor = text, *line;
 	const char *target = NULL;
 	while ((line = next_line(&cursor, text + len))) {
-		if (startswith(line, "current "))
+		if (startswith(line, "current-buildinfo ")) {
+			free(st->current_info);
+			st->current_info = NULL;
+			if (take_block(line + strlen("current-buildinfo "), &cursor, text + len, &st->current_info, &st->current_info_len) < 0)
+				break;
+		} else if (startswith(line, "current ")) {
 			target = line + strlen("current ");
-		else if (streq(line, "current-not-link"))
+		} else if (streq(line, "current-not-link")) {
 			st->current_foreign = true;
-		else if (startswith(line, "sums ") && strlen(line) == 5 + SHA256_HEX_LEN && is_sha256_hex(line + 5))
+		} else if (startswith(line, "sums ") && strlen(line) == 5 + SHA256_HEX_LEN && is_sha256_hex(line + 5)) {
 			memcpy(st->current_sums, line + 5, SHA256_HEX_LEN + 1);
-		else if (startswith(line, "entry "))
+		} else if (startswith(line, "entry ")) {
 			state_add_entry(st, line + strlen("entry "));
+		}
 	}
 	state_set_current(st, target);
-	if (!st->current)
+	if (!st->current) {
 		st->current_sums[0] = '\0';
+		free(st->current_info);
+		st->current_info = NULL;
+	}
 }
 
 int remote_lock(const struct publish_dest *dest, const struct publish_opts *o, bool create, struct remote_lock *lk,
@@ -504,4 +520,14 @@ int remote_remove(const struct publish_dest *dest, struct remote_lock *lk, const
 	r = remote_sh(dest, sh_remove, (const char *const *)names->v, names->n, &out, d);
 	buf_release(&out);
 	return r;
+}
+
+bool remote_same_dir(const struct publish_dest *dest, const char *other) {
+	struct buf out = BUF_INIT;
+	struct diags quiet = DIAGS_INIT;
+	const char *args[] = { other };
+	bool same = remote_sh(dest, sh_same_dir, args, 1, &out, &quiet) == 0 && out.data && streq(out.data, "same\n");
+	buf_release(&out);
+	diags_release(&quiet);
+	return same;
 }

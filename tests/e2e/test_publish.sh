@@ -7,7 +7,8 @@
 # once take turns (or the second is refused with --no-wait); a tampered
 # bundle and a tar that climbs out of its directory are refused with
 # nothing written; modes that let nginx and dnsmasq read what is served
-# whatever the umask; a `current` publish did not make is left alone.
+# whatever the umask; a `current` publish did not make is left alone; a
+# bundle serving fewer roles than the release it replaces is warned about.
 . "$(dirname "$0")/../lib/e2e.sh"
 SSHD_PID=
 cleanup() {
@@ -29,6 +30,13 @@ if ! "$MK" -q recipes/master.recipe recipes/worker.recipe; then fail build_bundl
 cp -a out/pxe "$WORK/b2" && cp out/pxe.tar "$WORK/b2.tar"
 if cmp -s "$WORK/b1/SHA256SUMS" "$WORK/b2/SHA256SUMS"; then fail bundles_differ "the two builds are the same"; finish; fi
 cd "$WORK"
+# A third: the master alone (another project: a bundle keeps the roles it
+# served), its servers pointed at $WORK/served (boot_server.root), a
+# symlink to the root it is published to below.
+make_project p3
+sed -i "s|^  root: /srv/boot|  root: $WORK/served|" p3/recipes/cluster.yaml
+if ! (cd p3 && "$MK" -q recipes/master.recipe); then fail build_bundle_master "build failed"; finish; fi
+cp -a p3/out/pxe "$WORK/bm"
 
 # same_tree DIR BUNDLE: DIR holds exactly the bundle, byte for byte.
 same_tree() { diff -r "$1" "$2" >/dev/null; }
@@ -215,6 +223,27 @@ if [ "$(rc_of fl)" = 1 ] && grep -qxF "$msg" "$WORK/fl.err" && [ "$(rc_of flr)" 
 	pass foreign_current_link_refused
 else
 	fail foreign_current_link_refused "rc $(rc_of fl)/$(rc_of flr): $(err_of fl) $(err_of flr)"
+fi
+
+# The master's bundle alone after master and worker: published (it may be
+# meant), with a warning naming what no longer boots. Its servers serve
+# $WORK/served, a symlink to the root: the same root, no warning about it.
+M=$WORK/srv/real
+ln -s "$M" "$WORK/served"
+pub m1 b1 "$M"
+mid1=$(cat "$WORK/m1.out")
+pub m2 bm "$M"
+if [ "$(rc_of m2)" = 0 ] && [ "$(current_of "$M")" = "releases/$(cat "$WORK/m2.out")" ] &&
+	grep -qxF "dlws-mkimage: warning: 'bm' does not serve role 'worker' and nodes 'dlws-worker1', 'dlws-worker2', which the release it replaced ($mid1) served: they no longer boot from '$M' (build all the recipes into one bundle, or --rollback)" "$WORK/m2.err" &&
+	! grep -q 'does not serve' "$WORK/l2.err" "$WORK/m1.err"; then
+	pass warns_when_roles_lost
+else
+	fail warns_when_roles_lost "rc $(rc_of m2): $(err_of m2)"
+fi
+if [ "$(rc_of m2)" = 0 ] && ! grep -q "dnsmasq.conf and nginx.conf serve" "$WORK/m2.err" && grep -q "dnsmasq.conf and nginx.conf serve" "$WORK/m1.err"; then
+	pass no_root_warning_through_symlink
+else
+	fail no_root_warning_through_symlink "$(err_of m2)"
 fi
 
 # ---- refusals: one message naming the place, exit 1, `current` untouched -----
@@ -421,6 +450,15 @@ else
 	fail remote_modes_whatever_the_umask "rc $(rc_of ru1)/$(rc_of ru2): $(modes_shown "$WORK/u077r") $(err_of ru1; err_of ru2)"
 fi
 check remote_served_to_other_users served_to_others "$RU" b2
+# The server is asked whether boot_server.root is the root by another
+# name: $WORK/served is, /srv/boot is not.
+pub rm --ssh "$SSH" bm "$(id -un)@127.0.0.1:$M"
+if [ "$(rc_of rm)" = 0 ] && ! grep -q "dnsmasq.conf and nginx.conf serve" "$WORK/rm.err" &&
+	grep -qF "warning: the bundle's dnsmasq.conf and nginx.conf serve '/srv/boot/current' (boot_server.root in the cluster values), not '$R/current'" "$WORK/r1.err"; then
+	pass remote_no_root_warning_through_symlink
+else
+	fail remote_no_root_warning_through_symlink "$(err_of rm) $(err_of r1)"
+fi
 # The ssh command from the environment this time, and the bundle's tar.
 DLWS_MKIMAGE_SSH=$SSH pub r2 b2.tar "$D"
 rid2=$(cat "$WORK/r2.out")
