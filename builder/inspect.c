@@ -23,6 +23,36 @@ static void problem(json_object *problems, char *msg) {
 	free(msg);
 }
 
+static bool is_time(const char *s) {
+	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+	if (!s || strlen(s) != sizeof(shape) - 1)
+		return false;
+	for (size_t i = 0; shape[i]; i++)
+		if (shape[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != shape[i])
+			return false;
+	return true;
+}
+
+static bool is_sha256(const char *s) {
+	if (!s || strlen(s) != SHA256_HEX_LEN)
+		return false;
+	for (const char *c = s; *c; c++)
+		if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+			return false;
+	return true;
+}
+
+/* `s` when it passes `ok`; NULL (null in JSON) when it is NULL or "";
+ * otherwise a problem, and NULL. */
+static json_object *checked(const char *s, bool (*ok)(const char *), const char *what, json_object *problems) {
+	if (!s || !*s)
+		return NULL;
+	if (ok(s))
+		return json_str(s);
+	problem(problems, xstrdup(what));
+	return NULL;
+}
+
 static json_object *build_model(const struct reader_output *o, json_object *problems) {
 	const char *name = o->kind == READER_DISK ? DISK_READ_BUILDINFO : BUILDINFO_FILE;
 	const struct reader_file *f = reader_find(o->files, o->n, name);
@@ -39,7 +69,9 @@ static json_object *build_model(const struct reader_output *o, json_object *prob
 	json_object *b = json_checked(json_object_new_object());
 	add(b, "tool", json_str("dlws-mkimage"));
 	add(b, "version", json_str(info.tool_version));
-	add(b, "built", json_str(info.built));
+	/* null: SOURCE_DATE_EPOCH was not set for the build. */
+	_cleanup_free_ char *bad_time = xasprintf("%s: 'built' is not a time (YYYY-MM-DDTHH:MM:SSZ) or null", name);
+	add(b, "built", checked(info.built, is_time, bad_time, problems));
 	add(b, "cluster", json_str(info.cluster));
 	json_object *list = json_checked(json_object_new_array());
 	for (size_t i = 0; i < info.n_recipes; i++) {
@@ -50,6 +82,9 @@ static json_object *build_model(const struct reader_output *o, json_object *prob
 		add(ro, "recipe", json_str(r->recipe));
 		add(ro, "nodes", json_str_array(&r->nodes));
 		add(ro, "payload_sha256", json_str(r->payload_sha256));
+		/* null in the metadata of builds made before it was recorded. */
+		_cleanup_free_ char *bad_sum = xasprintf("%s: recipe '%s': 'inputs_sha256' is not a sha256 or null", name, r->name);
+		add(ro, "inputs_sha256", checked(r->inputs_sha256, is_sha256, bad_sum, problems));
 		json_object *entries = json_checked(json_object_new_array());
 		for (size_t k = 0; k < r->entries.n; k++) {
 			const struct boot_entry *e = &r->entries.v[k];
@@ -363,14 +398,19 @@ char *inspect_text(const struct reader_output *o, const struct inspect_opts *opt
 	buf_printf(&b, "%s: %s\n", get_s(root, "output"), get_s(root, "type"));
 	json_object *build;
 	if (json_object_object_get_ex(root, "build", &build) && build) {
-		buf_printf(&b, "built by dlws-mkimage %s at %s, cluster %s\n", get_s(build, "version"), get_s(build, "built"),
-			   get_s(build, "cluster"));
+		if (get_s(build, "built"))
+			buf_printf(&b, "built by dlws-mkimage %s at %s, cluster %s\n", get_s(build, "version"), get_s(build, "built"),
+				   get_s(build, "cluster"));
+		else
+			buf_printf(&b, "built by dlws-mkimage %s (no build time: SOURCE_DATE_EPOCH was not set), cluster %s\n",
+				   get_s(build, "version"), get_s(build, "cluster"));
 		json_object *recipes = get_a(build, "recipes");
 		for (size_t i = 0; i < len_a(recipes); i++) {
 			json_object *r = json_object_array_get_idx(recipes, i);
 			buf_printf(&b, "recipe %s (role %s)\n  nodes:   ", get_s(r, "name"), get_s(r, "role"));
 			joined(&b, get_a(r, "nodes"));
-			buf_printf(&b, "%s\n  payload: %s\n", len_a(get_a(r, "nodes")) ? "" : "(none)", get_s(r, "payload_sha256"));
+			buf_printf(&b, "%s\n  payload: %s\n  inputs:  %s\n", len_a(get_a(r, "nodes")) ? "" : "(none)",
+				   get_s(r, "payload_sha256"), get_s(r, "inputs_sha256") ? get_s(r, "inputs_sha256") : "(not recorded)");
 			json_object *entries = get_a(r, "entries");
 			for (size_t k = 0; k < len_a(entries); k++) {
 				json_object *e = json_object_array_get_idx(entries, k);

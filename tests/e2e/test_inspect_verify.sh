@@ -15,29 +15,42 @@ cd p
 # finds its bytes in the image.
 { printf '#!/bin/sh\n# DLWS-TEST-KUBECTL-MARKER\n'; head -c 1200000 /dev/urandom | base64 -w 76; } >vendor/bin/kubectl
 (cd vendor/bin && sha256sum kubectl etcd etcdctl >../SHA256SUMS)
-if "$MK" -q recipes/master.recipe recipes/worker.recipe recipes/etcd.recipe; then pass build_outputs; else fail build_outputs "build failed"; finish; fi
+# A build time of our own (2026-01-01T00:00:00Z): the metadata says it.
+if SOURCE_DATE_EPOCH=1767225600 "$MK" -q recipes/master.recipe recipes/worker.recipe recipes/etcd.recipe; then
+	pass build_outputs
+else
+	fail build_outputs "build failed"
+	finish
+fi
 
 # inspect --json on each output type, field by field.
-inspect_json() { # NAME OUTPUT TYPE RECIPES NODES
+inspect_json() { # NAME OUTPUT TYPE RECIPES NODES [BUILT, "" for none]
 	local name=$1 out=$2
 	if ! "$MK" -v inspect --json "$out" >"$WORK/$name.json" 2>"$WORK/$name.err"; then
 		fail "inspect_$name" "exit $?: $(head -3 "$WORK/$name.err")"
 		return
 	fi
 	"$MK" -v inspect "$out" >"$WORK/$name.txt" 2>&1
-	if python3 - "$WORK/$name.json" "$3" "$4" "$5" <<'PY'; then pass "inspect_$name"; else fail "inspect_$name" "see above"; fi
-import json, subprocess, sys, glob
+	if python3 - "$WORK/$name.json" "$3" "$4" "$5" "$WORK/$name.txt" "${6-2026-01-01T00:00:00Z}" <<'PY'; then pass "inspect_$name"; else fail "inspect_$name" "see above"; fi
+import json, re, subprocess, sys, glob
 m = json.load(open(sys.argv[1]))
 want_type, want_recipes, want_nodes = sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+txt, built = open(sys.argv[5]).read(), sys.argv[6] or None
 assert m["type"] == want_type, m["type"]
 assert m["problems"] == [], m["problems"]
 if want_recipes:
     b = m["build"]
-    assert b["tool"] == "dlws-mkimage" and b["built"] == "1970-01-01T00:00:00Z" and b["cluster"] == "dlws-lab", b
+    assert b["tool"] == "dlws-mkimage" and b["built"] == built and b["cluster"] == "dlws-lab", b
+    if built:
+        assert f"built by dlws-mkimage {b['version']} at {built}, cluster dlws-lab\n" in txt
+    else:
+        assert f"built by dlws-mkimage {b['version']} (no build time: SOURCE_DATE_EPOCH was not set), cluster dlws-lab\n" in txt
     assert [r["name"] for r in b["recipes"]] == want_recipes, b["recipes"]
     assert sorted(n for r in b["recipes"] for n in r["nodes"]) == sorted(want_nodes)
     for r in b["recipes"]:
         assert len(r["payload_sha256"]) == 64 and (r["entries"] or want_type == "initrd-dir"), r
+        assert re.fullmatch(r"[0-9a-f]{64}", r["inputs_sha256"]), r
+        assert f"  payload: {r['payload_sha256']}\n  inputs:  {r['inputs_sha256']}\n" in txt
 else:
     assert m["build"] is None
 # openssl's view of every certificate the PKI holds
@@ -93,6 +106,15 @@ inspect_json pxe_tree out/pxe pxe-tree "master worker etcd" "dlws-master dlws-wo
 inspect_json pxe_tar out/pxe.tar pxe-tar "master worker etcd" "dlws-master dlws-worker1 dlws-worker2 dlws-etcd1"
 inspect_json initrd_dir out/worker-initrd initrd-dir worker "dlws-worker1 dlws-worker2"
 inspect_json segment out/pxe/nodes/dlws-master.cpio.zst segment "" "dlws-master"
+# Without SOURCE_DATE_EPOCH the metadata records no build time.
+cp -a "$WORK/p" "$WORK/p2"
+cd "$WORK/p2"
+if env -u SOURCE_DATE_EPOCH "$MK" -q recipes/master.recipe recipes/worker.recipe recipes/etcd.recipe; then
+	inspect_json no_build_time out/pxe pxe-tree "master worker etcd" "dlws-master dlws-worker1 dlws-worker2 dlws-etcd1" ""
+else
+	fail inspect_no_build_time "the build failed"
+fi
+cd "$WORK/p"
 # --json is the answer, whatever -q says; without -v the manifests leave
 # their entries out, as the man page says, and nothing else changes.
 "$MK" -q inspect --json out/master.iso >"$WORK/quiet.json" 2>"$WORK/quiet.err"
