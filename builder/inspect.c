@@ -269,30 +269,63 @@ static void kubeconfig_certs(json_object *certs, const char *seg, const struct r
 	}
 }
 
-static bool is_config(const char *path) {
-	return streq(path, PAYLOAD_IGNITION) || streq(path, LAYOUT_PART_OEM "/" LAYOUT_IGNITION) || streq(path, PAYLOAD_OEM "/cloud-config.yml") || endswith(path, "/user_data") ||
-	       streq(path, PAYLOAD_DIR "/node.env");
+/* The OEM configs, shown from any segment: the Ignition config, the
+ * cloud-config (as the payload carries it, or as user_data), node.env. */
+static bool oem_config(const char *path) {
+	return streq(path, PAYLOAD_IGNITION) || streq(path, LAYOUT_PART_OEM "/" LAYOUT_IGNITION) ||
+	       streq(path, PAYLOAD_OEM "/cloud-config.yml") || endswith(path, "/user_data") || streq(path, PAYLOAD_DIR "/node.env");
+}
+
+static bool is_pem(const char *data) {
+	return startswith(data + strspn(data, " \t\r\n"), "-----BEGIN ");
+}
+
+/* Which files are rendered configs. A segment does not record which of
+ * its files came from the recipe's config: templates, but every one of
+ * them is in a node's or a role's own segment (per_node), with what else
+ * is made per node (the Ignition config, node.env, the node's kubeconfigs
+ * and bootstrap token): so a per_node segment's text files are shown, but
+ * its manifest and PEM files (certificates are shown as certificates,
+ * keys never). Shared segments (overlays, pinned files) show only the OEM
+ * configs. A disk's kept files (disk.h) are the node's: all of its text
+ * but PEM and the disk's own metadata. */
+static bool is_config(const struct reader_file *f, bool per_node) {
+	if (f->type != READER_REG || startswith(f->path, PAYLOAD_MANIFESTS "/") || streq(f->path, DISK_READ_BUILDINFO) ||
+	    streq(f->path, DISK_READ_MANIFEST))
+		return false;
+	if (!per_node && !oem_config(f->path))
+		return false;
+	if (f->not_kept)
+		return true;
+	return f->data && !is_pem(f->data) && reader_is_text(f->data, f->len);
 }
 
 /* The certificates and configs among a segment's or a disk's kept files;
  * `seg` names where they are. */
-static void file_model(const char *seg, const struct reader_file *f, const struct inspect_opts *opts, json_object *certs,
-		       json_object *configs, json_object *problems) {
-	if (!f->data || f->type != READER_REG)
-		return;
-	if ((endswith(f->path, ".crt") || endswith(f->path, ".pem")) && strstr(f->data, "-----BEGIN CERTIFICATE-----"))
-		cert_add(certs, seg, f->path, "file", f->data, f->len, opts->now, problems);
-	else if (strstr(f->data, "client-certificate-data:"))
-		kubeconfig_certs(certs, seg, f, opts->now, problems);
-	if (is_config(f->path)) {
-		json_object *c = json_checked(json_object_new_object());
-		_cleanup_free_ char *p = xasprintf("/%s", f->path);
-		_cleanup_free_ char *masked = reader_mask_secrets(f->data, f->len);
-		add(c, "segment", json_str(seg));
-		add(c, "path", json_str(p));
-		add(c, "text", json_str(masked));
-		json_object_array_add(configs, c);
+static void file_model(const char *seg, const struct reader_file *f, bool per_node, const struct inspect_opts *opts,
+		       json_object *certs, json_object *configs, json_object *problems) {
+	if (f->data && f->type == READER_REG) {
+		if ((endswith(f->path, ".crt") || endswith(f->path, ".pem")) && strstr(f->data, "-----BEGIN CERTIFICATE-----"))
+			cert_add(certs, seg, f->path, "file", f->data, f->len, opts->now, problems);
+		else if (strstr(f->data, "client-certificate-data:"))
+			kubeconfig_certs(certs, seg, f, opts->now, problems);
 	}
+	if (!is_config(f, per_node))
+		return;
+	json_object *c = json_checked(json_object_new_object());
+	_cleanup_free_ char *p = xasprintf("/%s", f->path);
+	add(c, "segment", json_str(seg));
+	add(c, "path", json_str(p));
+	if (f->data) {
+		_cleanup_free_ char *masked = reader_mask_secrets(f->data, f->len);
+		add(c, "text", json_str(masked));
+		add(c, "omitted", NULL);
+	} else {
+		add(c, "text", json_str(""));
+		add(c, "omitted", json_str(f->size > READER_KEEP_LIMIT ? "larger than 1 MiB"
+								  : "past the 64 MiB of text inspect reads of one output"));
+	}
+	json_object_array_add(configs, c);
 }
 
 /* A disk: its format and manifest; files named "/ROOT/..." or "/OEM/...". */
@@ -312,8 +345,8 @@ static json_object *disk_model(const struct reader_output *o, const struct inspe
 	}
 	diags_release(&d);
 	for (size_t i = 0; i < o->n; i++)
-		file_model(startswith(o->files[i].path, LAYOUT_PART_OEM "/") ? LAYOUT_PART_OEM : LAYOUT_PART_ROOT, &o->files[i], opts,
-			   certs, configs, problems);
+		file_model(startswith(o->files[i].path, LAYOUT_PART_OEM "/") ? LAYOUT_PART_OEM : LAYOUT_PART_ROOT, &o->files[i], true,
+			   opts, certs, configs, problems);
 	return dm;
 }
 
@@ -346,7 +379,7 @@ static json_object *model(const struct reader_output *o, const struct inspect_op
 		add(so, "manifests", manifests_model(seg, opts->manifest_entries, problems));
 		json_object_array_add(segs, so);
 		for (size_t k = 0; k < seg->n; k++)
-			file_model(seg->path, &seg->files[k], opts, certs, configs, problems);
+			file_model(seg->path, &seg->files[k], seg->per_node, opts, certs, configs, problems);
 	}
 	add(root, "disk", o->kind == READER_DISK ? disk_model(o, opts, certs, configs, problems) : NULL);
 	add(root, "segments", segs);
@@ -494,6 +527,10 @@ char *inspect_text(const struct reader_output *o, const struct inspect_opts *opt
 	json_object *configs = get_a(root, "configs");
 	for (size_t i = 0; i < len_a(configs); i++) {
 		json_object *c = json_object_array_get_idx(configs, i);
+		if (get_s(c, "omitted")) {
+			buf_printf(&b, "config %s: %s (not shown: %s)\n", get_s(c, "segment"), get_s(c, "path"), get_s(c, "omitted"));
+			continue;
+		}
 		buf_printf(&b, "config %s: %s (secrets masked)\n", get_s(c, "segment"), get_s(c, "path"));
 		if (opts->config_text) {
 			const char *t = get_s(c, "text");

@@ -53,6 +53,32 @@ static char *printable(const char *s) {
 	return buf_steal(&b, NULL);
 }
 
+bool reader_is_text(const char *text, size_t len) {
+	const unsigned char *s = (const unsigned char *)text;
+	for (size_t i = 0; i < len;) {
+		unsigned c = s[i];
+		if (c < 0x80) {
+			if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+				return false;
+			i++;
+			continue;
+		}
+		/* UTF-8: the lead byte says how many continuation bytes follow;
+		 * overlong forms, surrogates and code points above U+10FFFF are not text. */
+		size_t n = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+		if (!n || n >= len - i)
+			return false;
+		for (size_t k = 1; k <= n; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+		if ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0) || (c == 0xf0 && s[i + 1] < 0x90) ||
+		    (c == 0xf4 && s[i + 1] >= 0x90))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
 /* ---- files and lists ---------------------------------------------------- */
 
 static void file_release(struct reader_file *f) {
@@ -90,6 +116,9 @@ static bool keep_outer(const char *path) {
 	       startswith(path, "pxelinux.cfg/") || (startswith(path, "grub/") && endswith(path, ".cfg"));
 }
 
+/* Kept in every segment; anything else is kept while the segment is read
+ * when it is text, and only if the segment turns out to be per_node
+ * (segment_trim). */
 static bool keep_inner(const char *path) {
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	return startswith(path, PAYLOAD_MANIFESTS "/") || streq(path, PAYLOAD_IGNITION) ||
@@ -109,6 +138,8 @@ struct pull {
 	uint64_t size;
 	struct buf *keep;       /* NULL: not kept */
 	bool keep_over;
+	bool text_only;         /* stop keeping at the first NUL byte */
+	bool binary;            /* text_only, and a NUL byte was seen */
 	unsigned char *head;
 	size_t head_len;
 	bool want_head;
@@ -149,7 +180,11 @@ static ssize_t pull_some(struct pull *p) {
 		memcpy(p->head + p->head_len, p->buf, k);
 		p->head_len += k;
 	}
-	if (p->keep && !p->keep_over && buf_append(p->keep, p->buf, (size_t)n) < 0)
+	if (p->keep && p->text_only && !p->binary && memchr(p->buf, 0, (size_t)n)) {
+		p->binary = true;
+		buf_release(p->keep);
+	}
+	if (p->keep && !p->binary && !p->keep_over && buf_append(p->keep, p->buf, (size_t)n) < 0)
 		p->keep_over = true;
 	return n;
 }
@@ -176,17 +211,46 @@ struct keep_budget {
 	size_t used;
 };
 
-static void keep_take(struct reader_file *f, struct buf *kb, bool over, struct keep_budget *budget) {
-	if (over || !kb->data || budget->used + kb->len > READER_KEEP_TOTAL) {
+/* Keeps what `p` kept of file `f`, within the budget; a binary file (a
+ * text_only pull that saw a NUL) is not wanted, so not "not_kept". */
+static void keep_take(struct reader_file *f, struct buf *kb, const struct pull *p, struct keep_budget *budget) {
+	if (p->binary) {
 		buf_release(kb);
-		if (!over && !kb->data && f->size == 0) {
+		return;
+	}
+	if (p->keep_over || (kb->data && budget->used + kb->len > READER_KEEP_TOTAL)) {
+		buf_release(kb);
+		f->not_kept = true;
+		return;
+	}
+	if (!kb->data) {
+		if (f->size == 0)
 			f->data = xstrdup("");
-			f->len = 0;
-		}
 		return;
 	}
 	budget->used += kb->len;
 	f->data = buf_steal(kb, &f->len);
+}
+
+/* What a segment that is not per_node need not keep: its text beyond
+ * keep_inner's, given back to the budget. */
+static void segment_trim(struct reader_segment *seg, struct keep_budget *budget) {
+	seg->per_node = reader_find(seg->files, seg->n, PAYLOAD_MANIFESTS "/node") ||
+			reader_find(seg->files, seg->n, PAYLOAD_MANIFESTS "/role");
+	if (seg->per_node)
+		return;
+	for (size_t i = 0; i < seg->n; i++) {
+		struct reader_file *f = &seg->files[i];
+		if (keep_inner(f->path))
+			continue;
+		f->not_kept = false;
+		if (f->data) {
+			budget->used -= f->len;
+			free(f->data);
+			f->data = NULL;
+			f->len = 0;
+		}
+	}
 }
 
 /* Reads the segment whose bytes `src` gives, into `seg`. */
@@ -244,7 +308,8 @@ static void read_segment(struct pull *src, struct reader_segment *seg, struct ke
 			continue;
 		}
 		struct buf kb = { .limit = READER_KEEP_LIMIT };
-		struct pull in = { .a = a, .h = sha256_new(), .keep = keep_inner(name) ? &kb : NULL };
+		bool always = keep_inner(name);
+		struct pull in = { .a = a, .h = sha256_new(), .keep = &kb, .text_only = !always };
 		uint64_t before = total;
 		while (pull_some(&in) > 0)
 			if (before + in.size > READER_SEGMENT_MAX)
@@ -252,7 +317,7 @@ static void read_segment(struct pull *src, struct reader_segment *seg, struct ke
 		f->size = in.size;
 		total += in.size;
 		sha256_final_hex(in.h, f->sha256);
-		keep_take(f, &kb, in.keep_over, budget);
+		keep_take(f, &kb, &in, budget);
 		free(in.head);
 		if (in.error) {
 			buf_printf(&err, "unreadable at '%s': %s", f->path, in.error);
@@ -272,6 +337,9 @@ out:
 	else if (err.data)
 		seg->error = buf_steal(&err, NULL);
 	buf_release(&err);
+	if (seg->error && seg->n > 1)
+		qsort(seg->files, seg->n, sizeof(*seg->files), cmp_file);
+	segment_trim(seg, budget);
 }
 
 /* ---- the output's own files --------------------------------------------- */
@@ -307,7 +375,7 @@ static int add_file(struct reading *rd, const char *name, unsigned mode, struct 
 				   .head = p->head, .head_len = p->head_len };
 	sha256_final_hex(p->h, f->sha256);
 	p->h = NULL;
-	keep_take(f, &kb, p->keep_over, &rd->budget);
+	keep_take(f, &kb, p, &rd->budget);
 	if (p->error) {
 		_cleanup_free_ char *pn = printable(name);
 		*ret_error = xasprintf("cannot read '%s' in '%s': %s", pn, o->path, p->error);

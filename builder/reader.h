@@ -40,6 +40,8 @@ struct reader_file {
 	char sha256[SHA256_HEX_LEN + 1];        /* REG */
 	char *data;             /* kept content, NUL-terminated, or NULL */
 	size_t len;
+	bool not_kept;          /* wanted, but larger than READER_KEEP_LIMIT or past
+				 * READER_KEEP_TOTAL: not in `data` */
 	unsigned char *head;    /* ISO: the first sector, for El Torito */
 	size_t head_len;
 };
@@ -49,6 +51,8 @@ struct reader_segment {
 	struct reader_file *files;      /* sorted by path */
 	size_t n, cap;
 	char *error;            /* why it could not be read whole, or NULL */
+	bool per_node;          /* holds manifest.d/node or manifest.d/role: a node's or a
+				 * role's own segment, made by build_stage_node (build.h) */
 };
 
 struct reader_boot_image {
@@ -73,7 +77,13 @@ struct reader_output {
 
 /* Identifies and reads the output at `path`. A name that leaves the
  * output, an archive that cannot be read, a file listed twice: an error.
- * A segment that cannot be read whole is noted in its `error`. */
+ * A segment that cannot be read whole is noted in its `error`. The files
+ * kept (`data`): of every segment its manifests, the OEM configs
+ * (config.ign, cloud-config.yml, user_data, node.env), *.crt, *.conf and
+ * kubeconfig files, and of a per_node segment every other text file too
+ * (no NUL byte: inspect shows them as the node's rendered configs);
+ * outside segments dlws-build.json, SHA256SUMS and the boot menus
+ * (isolinux, GRUB, pxelinux, boot.ipxe). */
 int reader_open(const char *path, struct reader_output *ret, struct diags *d);
 void reader_release(struct reader_output *o);
 const struct reader_file *reader_find(const struct reader_file *v, size_t n, const char *path);
@@ -82,6 +92,9 @@ const struct reader_file *reader_find(const struct reader_file *v, size_t n, con
  * gone) is a plain relative path: not empty, not absolute, no "." or ".."
  * components, no "//", no control characters or backslashes, < 4096. */
 bool reader_name_ok(const char *name);
+/* Whether `text` is UTF-8 without control characters other than tab,
+ * CR and LF (and no NUL within `len`). */
+bool reader_is_text(const char *text, size_t len);
 
 /* One line of a payload manifest: "<sha256> <size> <mode> /<path>". */
 struct reader_manifest_line {

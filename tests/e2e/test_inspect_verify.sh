@@ -98,6 +98,25 @@ if any(s.startswith("nodes/") or s.startswith("node-") or s.endswith(".cpio.zst"
     if want_nodes:
         assert "/usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data" in cfgs and "/usr/share/oem/config.ign" in cfgs, cfgs
         assert all(c["text"] for c in m["configs"])
+# The configs: the text files of a node's or a role's own segment (every
+# template its recipe renders, wherever the dest), none of a shared one,
+# never a certificate, key or manifest.
+per_node = {s["path"] for s in m["segments"] if any(x["name"] in ("node", "role") for x in s["manifests"])}
+R = "/usr/share/oem/dlws/rootfs"
+shown = {}
+for c in m["configs"]:
+    assert c["segment"] in per_node and c["omitted"] is None and c["text"], c
+    assert not c["path"].endswith((".crt", ".key", ".pub")) and "/manifest.d/" not in c["path"], c["path"]
+    assert "BEGIN" not in c["text"].split("\n", 1)[0], c["path"]
+    shown.setdefault(c["segment"], {})[c["path"]] = c["text"]
+assert set(shown) == per_node, (set(shown), per_node)
+for s in per_node:
+    recipe = re.search(r"^DLWS_RECIPE=(\S+)$", shown[s]["/usr/share/oem/dlws/node.env"], re.M).group(1)
+    for d in re.findall(r"template:\s*[^,}]+,\s*dest:\s*([^,}\s]+)", open(f"recipes/{recipe}.recipe").read()):
+        assert R + d in shown[s], (s, d, sorted(shown[s]))
+    if recipe == "master" and s.startswith("nodes/"):
+        assert 'token-secret: "(hidden)"' in shown[s][R + "/etc/kubernetes/dlws/bootstrap-token.yaml"]
+        assert "client-key-data: (hidden)" in shown[s][R + "/etc/kubernetes/admin.conf"]
 PY
 	check "inspect_${name}_documented_shape" python3 "$ROOT/tests/lib/check-json-shape.py" "$ROOT/man/dlws-mkimage.1" Outputs: "$WORK/$name.json"
 }

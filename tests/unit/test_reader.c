@@ -125,6 +125,17 @@ static void test_mask(void) {
 	}
 }
 
+static void test_text(void) {
+	static const char utf8[] = "a\tb\r\nc \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
+	CHECK(reader_is_text(utf8, sizeof(utf8) - 1));
+	CHECK(!reader_is_text("a\x01", 2));
+	CHECK(!reader_is_text("a\0b", 3));
+	CHECK(!reader_is_text("\xc3", 1));
+	CHECK(!reader_is_text("\xc0\xaf", 2));
+	CHECK(!reader_is_text("\xed\xa0\x80", 3));
+	CHECK(!reader_is_text("\xf4\x90\x80\x80", 4));
+}
+
 static void test_base64(void) {
 	size_t n = 0;
 	char *s = reader_base64_decode("aGVs\nbG8=", 9, 100, &n);
@@ -139,6 +150,7 @@ int main(void) {
 	test_names();
 	test_manifests();
 	test_mask();
+	test_text();
 	test_base64();
 	return check_summary("test_reader");
 }
