@@ -23,6 +23,21 @@ static void problem(json_object *problems, char *msg) {
 	free(msg);
 }
 
+/* One boot entry, the same shape wherever it comes from: the build
+ * metadata or a menu read back. `mac`: the entry's, or NULL for e->mac. */
+static json_object *entry_model(const struct boot_entry *e, const char *mac) {
+	json_object *eo = json_checked(json_object_new_object());
+	add(eo, "label", json_str(e->label));
+	add(eo, "title", e->title ? json_str(e->title) : NULL);
+	add(eo, "kernel", json_str(e->kernel));
+	add(eo, "initrds", json_str_array(&e->initrds));
+	_cleanup_free_ char *cmdline = reader_mask_secrets(e->cmdline, strlen(e->cmdline));
+	add(eo, "cmdline", json_str(cmdline));
+	mac = mac ? mac : e->mac;
+	add(eo, "mac", mac ? json_str(mac) : NULL);
+	return eo;
+}
+
 static bool is_time(const char *s) {
 	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
 	if (!s || strlen(s) != sizeof(shape) - 1)
@@ -86,18 +101,8 @@ static json_object *build_model(const struct reader_output *o, json_object *prob
 		_cleanup_free_ char *bad_sum = xasprintf("%s: recipe '%s': 'inputs_sha256' is not a sha256 or null", name, r->name);
 		add(ro, "inputs_sha256", checked(r->inputs_sha256, is_sha256, bad_sum, problems));
 		json_object *entries = json_checked(json_object_new_array());
-		for (size_t k = 0; k < r->entries.n; k++) {
-			const struct boot_entry *e = &r->entries.v[k];
-			json_object *eo = json_checked(json_object_new_object());
-			add(eo, "label", json_str(e->label));
-			add(eo, "title", json_str(e->title));
-			add(eo, "kernel", json_str(e->kernel));
-			add(eo, "initrds", json_str_array(&e->initrds));
-			_cleanup_free_ char *cmdline = reader_mask_secrets(e->cmdline, strlen(e->cmdline));
-			add(eo, "cmdline", json_str(cmdline));
-			add(eo, "mac", e->mac ? json_str(e->mac) : NULL);
-			json_object_array_add(entries, eo);
-		}
+		for (size_t k = 0; k < r->entries.n; k++)
+			json_object_array_add(entries, entry_model(&r->entries.v[k], NULL));
 		add(ro, "entries", entries);
 		json_object_array_add(list, ro);
 	}
@@ -106,26 +111,58 @@ static json_object *build_model(const struct reader_output *o, json_object *prob
 	return b;
 }
 
-/* The entries a bootloader config offers: syslinux LABELs, GRUB menuentry titles. */
-static json_object *menu_entries(const char *text) {
-	json_object *a = json_checked(json_object_new_array());
-	_cleanup_free_ char *copy = xstrdup(text);
-	char *save = NULL;
-	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (startswith(line, "LABEL "))
-			json_object_array_add(a, json_str(line + 6));
-		else if (startswith(line, "menuentry '")) {
-			char *end = strchr(line + 11, '\'');
-			if (end) {
-				*end = '\0';
-				json_object_array_add(a, json_str(line + 11));
-			}
-		}
+/* A boot menu read back (reader_bootcfg_parse): its default, the labels
+ * ("entries", as before entries were read whole) and the entries
+ * ("items"); `mac`: a per-MAC file's, for each of its items. */
+static json_object *menu_model(const struct reader_file *f, enum reader_bootcfg kind, const char *mac, json_object *problems) {
+	json_object *m = json_checked(json_object_new_object());
+	add(m, "file", json_str(f->path));
+	if (mac)
+		add(m, "mac", json_str(mac));
+	struct boot_menu menu = BOOT_MENU_INIT;
+	struct strv said = STRV_INIT;
+	if (f->data)
+		reader_bootcfg_parse(f->data, f->len, kind, f->path, &menu, &said);
+	else
+		strv_push_take(&said, f->size > READER_KEEP_OUTER_LIMIT
+					      ? xasprintf("%s: not read: larger than %zu bytes", f->path, READER_KEEP_OUTER_LIMIT)
+					      : xasprintf("%s: not read: past the %zu bytes inspect keeps of one output", f->path,
+							  READER_KEEP_TOTAL));
+	for (size_t i = 0; i < said.n; i++)
+		problem(problems, xstrdup(said.v[i]));
+	strv_release(&said);
+	add(m, "default", menu.default_entry < menu.n ? json_str(menu.v[menu.default_entry].label) : NULL);
+	json_object *labels = json_checked(json_object_new_array());
+	json_object *items = json_checked(json_object_new_array());
+	for (size_t i = 0; i < menu.n; i++) {
+		json_object_array_add(labels, json_str(menu.v[i].label));
+		json_object_array_add(items, entry_model(&menu.v[i], mac));
 	}
-	return a;
+	add(m, "entries", labels);
+	add(m, "items", items);
+	boot_menu_release(&menu);
+	return m;
 }
 
-static json_object *boot_model(const struct reader_output *o) {
+/* The MAC a per-node menu file is named after ("pxelinux.cfg/01-aa-bb-...",
+ * "grub/aa:bb:....cfg"), or NULL. */
+static char *per_mac_name(const char *path) {
+	char *mac = NULL;
+	if (startswith(path, "pxelinux.cfg/01-")) {
+		mac = xstrdup(path + 16);
+		for (char *c = mac; *c; c++)
+			if (*c == '-')
+				*c = ':';
+	} else if (startswith(path, "grub/") && endswith(path, ".cfg") && !strchr(path + 5, '/'))
+		mac = xstrndup(path + 5, strlen(path) - 9);
+	if (mac && !reader_mac_ok(mac)) {
+		free(mac);
+		return NULL;
+	}
+	return mac;
+}
+
+static json_object *boot_model(const struct reader_output *o, json_object *problems) {
 	json_object *b = json_checked(json_object_new_object());
 	json_object *et = json_checked(json_object_new_array());
 	for (size_t i = 0; i < o->n_boot; i++) {
@@ -141,32 +178,29 @@ static json_object *boot_model(const struct reader_output *o) {
 	add(b, "el_torito", et);
 	json_object *menus = json_checked(json_object_new_array());
 	json_object *per_mac = json_checked(json_object_new_array());
+	json_object *ipxe = json_checked(json_object_new_array());
 	for (size_t i = 0; i < o->n; i++) {
 		const struct reader_file *f = &o->files[i];
-		if (!f->data)
+		if (f->type != READER_REG || o->kind == READER_DISK)
 			continue;
 		bool pxelinux_mac = startswith(f->path, "pxelinux.cfg/01-");
 		bool grub_mac = startswith(f->path, "grub/") && endswith(f->path, ".cfg");
 		if (pxelinux_mac || grub_mac) {
-			json_object *m = json_checked(json_object_new_object());
-			add(m, "file", json_str(f->path));
-			_cleanup_free_ char *mac = grub_mac ? xstrndup(f->path + 5, strlen(f->path) - 9) : xstrdup(f->path + 16);
-			for (char *c = mac; pxelinux_mac && *c; c++)
-				if (*c == '-')
-					*c = ':';
-			add(m, "mac", json_str(mac));
-			add(m, "entries", menu_entries(f->data));
-			json_object_array_add(per_mac, m);
-		} else if (streq(f->path, "isolinux/isolinux.cfg") || streq(f->path, "boot/grub/grub.cfg") ||
-			   streq(f->path, "pxelinux.cfg/default") || streq(f->path, "grub.cfg")) {
-			json_object *m = json_checked(json_object_new_object());
-			add(m, "file", json_str(f->path));
-			add(m, "entries", menu_entries(f->data));
-			json_object_array_add(menus, m);
-		}
+			_cleanup_free_ char *mac = per_mac_name(f->path);
+			if (!mac)
+				problem(problems, xasprintf("%s: not named after a MAC address", f->path));
+			else
+				json_object_array_add(per_mac, menu_model(f, pxelinux_mac ? READER_BOOT_SYSLINUX : READER_BOOT_GRUB, mac, problems));
+		} else if (streq(f->path, "isolinux/isolinux.cfg") || streq(f->path, "pxelinux.cfg/default"))
+			json_object_array_add(menus, menu_model(f, READER_BOOT_SYSLINUX, NULL, problems));
+		else if (streq(f->path, "boot/grub/grub.cfg") || streq(f->path, "grub.cfg"))
+			json_object_array_add(menus, menu_model(f, READER_BOOT_GRUB, NULL, problems));
+		else if (streq(f->path, "boot.ipxe"))
+			json_object_array_add(ipxe, menu_model(f, READER_BOOT_IPXE, NULL, problems));
 	}
 	add(b, "menus", menus);
 	add(b, "per_mac", per_mac);
+	add(b, "ipxe", ipxe);
 	return b;
 }
 
@@ -356,7 +390,7 @@ static json_object *model(const struct reader_output *o, const struct inspect_op
 	add(root, "output", json_str(o->path));
 	add(root, "type", json_str(reader_kind_name(o->kind)));
 	add(root, "build", build_model(o, problems));
-	add(root, "boot", boot_model(o));
+	add(root, "boot", boot_model(o, problems));
 	json_object *segs = json_checked(json_object_new_array());
 	json_object *certs = json_checked(json_object_new_array());
 	json_object *configs = json_checked(json_object_new_array());
@@ -425,6 +459,32 @@ static void joined(struct buf *b, json_object *a) {
 		buf_printf(b, "%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(a, i)));
 }
 
+/* "PREFIXlabel: kernel + initrd,initrd (mac M)", and with `cmdline` its
+ * command line on the next line. */
+static void entry_text(struct buf *b, const char *prefix, json_object *e, bool cmdline) {
+	buf_printf(b, "%s%s: %s", prefix, get_s(e, "label"), get_s(e, "kernel"));
+	json_object *initrds = get_a(e, "initrds");
+	for (size_t j = 0; j < len_a(initrds); j++)
+		buf_printf(b, "%s%s", j ? "," : " + ", json_object_get_string(json_object_array_get_idx(initrds, j)));
+	if (get_s(e, "mac"))
+		buf_printf(b, " (mac %s)", get_s(e, "mac"));
+	buf_putc(b, '\n');
+	if (cmdline)
+		buf_printf(b, "      cmdline: %s\n", get_s(e, "cmdline"));
+}
+
+/* "PREFIXfile: label, label (default label)", and with `items` every entry. */
+static void menu_text(struct buf *b, const char *prefix, json_object *m, bool items) {
+	buf_printf(b, "%s%s: ", prefix, get_s(m, "file"));
+	joined(b, get_a(m, "entries"));
+	if (get_s(m, "default"))
+		buf_printf(b, " (default %s)", get_s(m, "default"));
+	buf_putc(b, '\n');
+	json_object *list = get_a(m, "items");
+	for (size_t i = 0; items && i < len_a(list); i++)
+		entry_text(b, "    ", json_object_array_get_idx(list, i), true);
+}
+
 char *inspect_text(const struct reader_output *o, const struct inspect_opts *opts, struct strv *ret_problems) {
 	json_object *root = model(o, opts, ret_problems);
 	struct buf b = { .limit = (size_t)1 << 30 };
@@ -445,16 +505,8 @@ char *inspect_text(const struct reader_output *o, const struct inspect_opts *opt
 			buf_printf(&b, "%s\n  payload: %s\n  inputs:  %s\n", len_a(get_a(r, "nodes")) ? "" : "(none)",
 				   get_s(r, "payload_sha256"), get_s(r, "inputs_sha256") ? get_s(r, "inputs_sha256") : "(not recorded)");
 			json_object *entries = get_a(r, "entries");
-			for (size_t k = 0; k < len_a(entries); k++) {
-				json_object *e = json_object_array_get_idx(entries, k);
-				buf_printf(&b, "  entry %s: %s", get_s(e, "label"), get_s(e, "kernel"));
-				json_object *initrds = get_a(e, "initrds");
-				for (size_t j = 0; j < len_a(initrds); j++)
-					buf_printf(&b, "%s%s", j ? "," : " + ", json_object_get_string(json_object_array_get_idx(initrds, j)));
-				if (get_s(e, "mac"))
-					buf_printf(&b, " (mac %s)", get_s(e, "mac"));
-				buf_putc(&b, '\n');
-			}
+			for (size_t k = 0; k < len_a(entries); k++)
+				entry_text(&b, "  entry ", json_object_array_get_idx(entries, k), false);
 		}
 	} else
 		buf_printf(&b, "no build metadata (%s)\n", BUILDINFO_FILE);
@@ -467,12 +519,11 @@ char *inspect_text(const struct reader_output *o, const struct inspect_opts *opt
 			   json_object_get_boolean(json_object_object_get(e, "bootable")) ? "bootable" : "not bootable");
 	}
 	json_object *menus = get_a(boot, "menus");
-	for (size_t i = 0; i < len_a(menus); i++) {
-		json_object *m = json_object_array_get_idx(menus, i);
-		buf_printf(&b, "menu %s: ", get_s(m, "file"));
-		joined(&b, get_a(m, "entries"));
-		buf_putc(&b, '\n');
-	}
+	for (size_t i = 0; i < len_a(menus); i++)
+		menu_text(&b, "menu ", json_object_array_get_idx(menus, i), opts->manifest_entries);
+	json_object *ipxe = get_a(boot, "ipxe");
+	for (size_t i = 0; i < len_a(ipxe); i++)
+		menu_text(&b, "iPXE script ", json_object_array_get_idx(ipxe, i), opts->manifest_entries);
 	json_object *macs = get_a(boot, "per_mac");
 	if (len_a(macs))
 		buf_printf(&b, "per-MAC configs: %zu\n", len_a(macs));

@@ -5,7 +5,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -358,7 +360,7 @@ struct reading {
  * by, the rest is hashed (and kept when small and of interest). */
 static int add_file(struct reading *rd, const char *name, unsigned mode, struct pull *p, char **ret_error) {
 	struct reader_output *o = rd->o;
-	struct buf kb = { .limit = READER_KEEP_LIMIT };
+	struct buf kb = { .limit = READER_KEEP_OUTER_LIMIT };
 	p->h = sha256_new();
 	p->keep = keep_outer(name) ? &kb : NULL;
 	p->want_head = rd->want_head;
@@ -813,6 +815,477 @@ int reader_manifest_parse(const char *text, size_t len, const char *name, struct
 	}
 	*ret = m;
 	return 0;
+}
+
+/* ---- boot menus --------------------------------------------------------- */
+
+bool reader_mac_ok(const char *mac) {
+	if (!mac || strlen(mac) != 17)
+		return false;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? mac[i] != ':' : !isxdigit((unsigned char)mac[i]))
+			return false;
+	return true;
+}
+
+static bool label_ok(const char *s) {
+	size_t n = strlen(s);
+	if (n == 0 || n > 255)
+		return false;
+	for (const char *c = s; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '.' && *c != '_' && *c != ':' && *c != '-')
+			return false;
+	return true;
+}
+
+/* An entry being read; added to the menu when it ends. */
+struct pending_entry {
+	int line;               /* where it starts, 0: none */
+	char *label, *title, *kernel, *cmdline;
+	struct strv initrds;
+	struct strv initrd_names;       /* iPXE: the kernel line's initrd= names */
+	bool too_many;
+	bool refused;           /* a path was refused (and said so): left out */
+};
+
+static void pending_release(struct pending_entry *e) {
+	free(e->label);
+	free(e->title);
+	free(e->kernel);
+	free(e->cmdline);
+	strv_release(&e->initrds);
+	strv_release(&e->initrd_names);
+	*e = (struct pending_entry){ 0 };
+}
+
+struct menu_parse {
+	enum reader_bootcfg kind;
+	const char *name;
+	struct boot_menu *m;
+	struct strv *problems;
+	char *default_label;
+	int default_line;
+	bool too_many, too_many_macs;
+	int *lines;             /* where each entry of m starts */
+	size_t lines_cap;
+	size_t n_problems;
+};
+
+#define MENU_PROBLEMS_MAX 20    /* said per menu; the rest counted */
+
+static void menu_problem(struct menu_parse *mp, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void menu_problem(struct menu_parse *mp, int line, const char *fmt, ...) {
+	if (mp->n_problems++ >= MENU_PROBLEMS_MAX)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	_cleanup_free_ char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	strv_push_take(mp->problems, xasprintf("%s:%d: %s", mp->name, line, msg));
+}
+
+/* A path as the menu names it, as a path from the boot root: syslinux
+ * and GRUB may start it with '/', iPXE's are relative to the script. */
+static char *menu_path(const struct menu_parse *mp, const char *p) {
+	if (mp->kind != READER_BOOT_IPXE && p[0] == '/')
+		p++;
+	return reader_name_ok(p) ? xstrdup(p) : NULL;
+}
+
+static void entry_end(struct menu_parse *mp, struct pending_entry *e) {
+	if (!e->line)
+		return;
+	_cleanup_free_ char *shown = printable(e->label ? e->label : "");
+	const char *why = NULL;
+	if (e->refused) {
+		pending_release(e);
+		return;
+	}
+	if (!label_ok(e->label))
+		why = "not a label of [A-Za-z0-9._:-]";
+	else if (!e->kernel)
+		why = "no kernel";
+	else if (e->title && (strlen(e->title) > READER_BOOT_TEXT_MAX || !reader_is_text(e->title, strlen(e->title))))
+		why = "its title is not printable text";
+	else if (e->cmdline && (strlen(e->cmdline) > READER_BOOT_TEXT_MAX || !reader_is_text(e->cmdline, strlen(e->cmdline))))
+		why = "its command line is not printable text";
+	char many[48];
+	snprintf(many, sizeof(many), "more than %d initrds", READER_BOOT_INITRDS_MAX);
+	if (!why && e->too_many)
+		why = many;
+	if (why) {
+		menu_problem(mp, e->line, "entry '%s': %s", shown, why);
+		pending_release(e);
+		return;
+	}
+	if (mp->kind == READER_BOOT_IPXE) {
+		/* iPXE hands an EFI kernel only the initrds its command line names. */
+		bool same = e->initrd_names.n == e->initrds.n;
+		for (size_t i = 0; same && i < e->initrds.n; i++) {
+			const char *base = strrchr(e->initrds.v[i], '/') ? strrchr(e->initrds.v[i], '/') + 1 : e->initrds.v[i];
+			same = streq(base, e->initrd_names.v[i]);
+		}
+		if (!same)
+			menu_problem(mp, e->line, "entry '%s': the kernel line's initrd= names are not the initrds it loads", shown);
+	}
+	if (mp->m->n >= READER_BOOT_ENTRIES_MAX) {
+		if (!mp->too_many)
+			menu_problem(mp, e->line, "more than %d entries", READER_BOOT_ENTRIES_MAX);
+		mp->too_many = true;
+		pending_release(e);
+		return;
+	}
+	struct boot_entry *be = boot_menu_add(mp->m, e->label, e->title ? e->title : "", e->kernel, e->cmdline ? e->cmdline : "");
+	if (!e->title) {
+		free(be->title);
+		be->title = NULL;
+	}
+	be->initrds = e->initrds;
+	e->initrds = (struct strv)STRV_INIT;
+	GROW(mp->lines, mp->lines_cap, mp->m->n);
+	mp->lines[mp->m->n - 1] = e->line;
+	pending_release(e);
+}
+
+/* The words of `s` split at `sep` (a string of separators), empty ones
+ * skipped; false when there are more than `max`. */
+static bool split_words(const char *s, const char *sep, struct strv *ret, size_t max) {
+	for (const char *at = s; *at;) {
+		size_t skip = strspn(at, sep);
+		at += skip;
+		size_t n = strcspn(at, sep);
+		if (!n)
+			break;
+		if (ret->n >= max)
+			return false;
+		strv_push_take(ret, xstrndup(at, n));
+		at += n;
+	}
+	return true;
+}
+
+/* Sets a path field, or says why not. */
+static void set_path(struct menu_parse *mp, int line, struct pending_entry *e, char **field, const char *p) {
+	char *path = menu_path(mp, p);
+	if (!path) {
+		_cleanup_free_ char *shown = printable(p);
+		menu_problem(mp, line, "refusing path '%s': not a plain path inside the boot root", shown);
+		/* The entry is left out: a half-read entry would mislead. */
+		e->refused = true;
+		return;
+	}
+	free(*field);
+	*field = path;
+}
+
+static void set_initrds(struct menu_parse *mp, int line, struct pending_entry *e, const char *list, const char *sep) {
+	struct strv words = STRV_INIT;
+	if (!split_words(list, sep, &words, READER_BOOT_INITRDS_MAX))
+		e->too_many = true;
+	for (size_t i = 0; i < words.n; i++) {
+		char *path = menu_path(mp, words.v[i]);
+		if (!path) {
+			_cleanup_free_ char *shown = printable(words.v[i]);
+			menu_problem(mp, line, "refusing path '%s': not a plain path inside the boot root", shown);
+			e->refused = true;
+			break;
+		}
+		if (e->initrds.n >= READER_BOOT_INITRDS_MAX) {
+			free(path);
+			e->too_many = true;
+			break;
+		}
+		strv_push_take(&e->initrds, path);
+	}
+	strv_release(&words);
+}
+
+static void entry_start(struct menu_parse *mp, struct pending_entry *e, int line, const char *label) {
+	entry_end(mp, e);
+	*e = (struct pending_entry){ .line = line, .label = xstrdup(label) };
+}
+
+/* The word at `s` (up to a space or tab), and where the rest starts. */
+static char *word(const char *s, const char **ret_rest) {
+	s += strspn(s, " \t");
+	size_t n = strcspn(s, " \t");
+	*ret_rest = s + n + strspn(s + n, " \t");
+	return xstrndup(s, n);
+}
+
+static void syslinux_line(struct menu_parse *mp, struct pending_entry *e, int line, const char *s) {
+	const char *rest;
+	_cleanup_free_ char *kw = word(s, &rest);
+	if (strcasecmp(kw, "LABEL") == 0)
+		entry_start(mp, e, line, rest);
+	else if (strcasecmp(kw, "DEFAULT") == 0 && !mp->default_label) {
+		mp->default_label = xstrdup(rest);
+		mp->default_line = line;
+	} else if (!e->line)
+		return;
+	else if (strcasecmp(kw, "MENU") == 0) {
+		const char *title;
+		_cleanup_free_ char *sub = word(rest, &title);
+		if (strcasecmp(sub, "LABEL") == 0) {
+			free(e->title);
+			e->title = xstrdup(title);
+		}
+	} else if (strcasecmp(kw, "KERNEL") == 0 || strcasecmp(kw, "LINUX") == 0)
+		set_path(mp, line, e, &e->kernel, rest);
+	else if (strcasecmp(kw, "INITRD") == 0)
+		set_initrds(mp, line, e, rest, ",");
+	else if (strcasecmp(kw, "APPEND") == 0) {
+		free(e->cmdline);
+		e->cmdline = xstrdup(rest);
+	}
+}
+
+static void grub_line(struct menu_parse *mp, struct pending_entry *e, int line, const char *s) {
+	const char *rest;
+	_cleanup_free_ char *kw = word(s, &rest);
+	if (streq(kw, "menuentry")) {
+		/* menuentry 'TITLE' --id LABEL { */
+		const char *q = rest[0] == '\'' ? strchr(rest + 1, '\'') : NULL;
+		const char *id = q ? strstr(q, " --id ") : NULL;
+		if (!q || !id) {
+			menu_problem(mp, line, "a menuentry not as dlws-mkimage writes it ('TITLE' --id LABEL {)");
+			entry_end(mp, e);
+			return;
+		}
+		const char *after;
+		_cleanup_free_ char *label = word(id + 6, &after);
+		entry_start(mp, e, line, label);
+		e->title = xstrndup(rest + 1, (size_t)(q - rest - 1));
+	} else if (streq(kw, "set") && startswith(rest, "default=") && !mp->default_label) {
+		mp->default_label = xstrdup(rest + 8);
+		mp->default_line = line;
+	} else if (!e->line)
+		return;
+	else if (streq(kw, "}"))
+		entry_end(mp, e);
+	else if (streq(kw, "linux") || streq(kw, "linuxefi")) {
+		const char *cmdline;
+		_cleanup_free_ char *kernel = word(rest, &cmdline);
+		set_path(mp, line, e, &e->kernel, kernel);
+		free(e->cmdline);
+		e->cmdline = xstrdup(cmdline);
+	} else if (streq(kw, "initrd") || streq(kw, "initrdefi"))
+		set_initrds(mp, line, e, rest, " \t");
+}
+
+struct dispatch {
+	char *mac, *label;
+	int line;
+};
+
+static void ipxe_line(struct menu_parse *mp, struct pending_entry *e, int line, const char *s, struct dispatch **dv, size_t *dn,
+		      size_t *dcap) {
+	const char *rest;
+	_cleanup_free_ char *kw = word(s, &rest);
+	if (kw[0] == ':')
+		entry_start(mp, e, line, kw + 1);
+	else if (streq(kw, "iseq") && startswith(rest, "${mac} ")) {
+		/* iseq ${mac} MAC && goto LABEL || */
+		const char *r2, *r3, *r4, *r5;
+		_cleanup_free_ char *mac = word(rest + 7, &r2);
+		_cleanup_free_ char *and = word(r2, &r3);
+		_cleanup_free_ char *go = word(r3, &r4);
+		_cleanup_free_ char *label = word(r4, &r5);
+		if (!streq(and, "&&") || !streq(go, "goto") || !streq(r5, "||")) {
+			menu_problem(mp, line, "a per-MAC line not as dlws-mkimage writes it (iseq ${mac} MAC && goto LABEL ||)");
+			return;
+		}
+		if (*dn >= READER_BOOT_ENTRIES_MAX) {
+			if (!mp->too_many_macs)
+				menu_problem(mp, line, "more than %d per-MAC lines", READER_BOOT_ENTRIES_MAX);
+			mp->too_many_macs = true;
+			return;
+		}
+		GROW(*dv, *dcap, *dn + 1);
+		(*dv)[(*dn)++] = (struct dispatch){ .mac = xstrdup(mac), .label = xstrdup(label), .line = line };
+	} else if (streq(kw, "goto") && !e->line && !mp->default_label) {
+		mp->default_label = xstrdup(rest);
+		mp->default_line = line;
+	} else if (!e->line)
+		return;
+	else if (streq(kw, "kernel")) {
+		/* kernel PATH [initrd=NAME]... CMDLINE */
+		const char *after;
+		_cleanup_free_ char *kernel = word(rest, &after);
+		set_path(mp, line, e, &e->kernel, kernel);
+		strv_release(&e->initrd_names);
+		while (startswith(after, "initrd=")) {
+			const char *next;
+			char *w = word(after, &next);
+			if (e->initrd_names.n < READER_BOOT_INITRDS_MAX)
+				strv_push(&e->initrd_names, w + 7);
+			else
+				e->too_many = true;
+			free(w);
+			after = next;
+		}
+		free(e->cmdline);
+		e->cmdline = xstrdup(after);
+	} else if (streq(kw, "initrd"))
+		set_initrds(mp, line, e, rest, " \t");
+	else if (streq(kw, "boot"))
+		entry_end(mp, e);
+}
+
+static int cmp_by_label(const void *a, const void *b, void *ctx) {
+	const struct boot_entry *v = ctx;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(v[x].label, v[y].label);
+	return c ? c : (x > y) - (x < y);
+}
+
+static void entry_free(struct boot_entry *e) {
+	free(e->label);
+	free(e->title);
+	free(e->kernel);
+	free(e->cmdline);
+	free(e->mac);
+	strv_release(&e->initrds);
+}
+
+/* Leaves out every entry whose label an earlier one has (as syslinux,
+ * GRUB and iPXE would find the first), saying so; returns the entries'
+ * indexes sorted by label, for menu_find. */
+static size_t *menu_dedup(struct menu_parse *mp) {
+	struct boot_menu *m = mp->m;
+	size_t *idx = xcalloc(m->n + 1, sizeof(*idx));
+	for (size_t i = 0; i < m->n; i++)
+		idx[i] = i;
+	qsort_r(idx, m->n, sizeof(*idx), cmp_by_label, m->v);
+	bool *gone = xcalloc(m->n + 1, sizeof(*gone));
+	size_t n_gone = 0;
+	for (size_t i = 1; i < m->n; i++)
+		if (streq(m->v[idx[i]].label, m->v[idx[i - 1]].label)) {
+			menu_problem(mp, mp->lines[idx[i]], "entry '%s' is defined twice", m->v[idx[i]].label);
+			gone[idx[i]] = true;
+			n_gone++;
+		}
+	if (n_gone) {
+		size_t *new_index = xcalloc(m->n + 1, sizeof(*new_index));
+		size_t k = 0;
+		for (size_t i = 0; i < m->n; i++) {
+			if (gone[i]) {
+				entry_free(&m->v[i]);
+				continue;
+			}
+			new_index[i] = k;
+			m->v[k++] = m->v[i];
+		}
+		size_t j = 0;
+		for (size_t i = 0; i < m->n; i++)
+			if (!gone[idx[i]])
+				idx[j++] = new_index[idx[i]];
+		m->n = k;
+		free(new_index);
+	}
+	free(gone);
+	return idx;
+}
+
+static struct boot_entry *menu_find(struct boot_menu *m, const size_t *by_label, const char *label) {
+	size_t lo = 0, hi = m->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(m->v[by_label[mid]].label, label);
+		if (c == 0)
+			return &m->v[by_label[mid]];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+void reader_bootcfg_parse(const char *text, size_t len, enum reader_bootcfg kind, const char *name, struct boot_menu *ret,
+			  struct strv *problems) {
+	*ret = (struct boot_menu)BOOT_MENU_INIT;
+	struct menu_parse mp = { .kind = kind, .name = name, .m = ret, .problems = problems };
+	struct pending_entry e = { 0 };
+	struct dispatch *dv = NULL;
+	size_t dn = 0, dcap = 0;
+	const char *end = text + len;
+	int line = 0;
+	bool first = true;
+	for (const char *at = text; at < end;) {
+		line++;
+		const char *nl = memchr(at, '\n', (size_t)(end - at));
+		size_t n = (size_t)((nl ? nl : end) - at);
+		const char *next = nl ? nl + 1 : end;
+		if (n && at[n - 1] == '\r')
+			n--;
+		if (n > READER_BOOT_LINE_MAX) {
+			menu_problem(&mp, line, "longer than %d bytes", READER_BOOT_LINE_MAX);
+			at = next;
+			continue;
+		}
+		_cleanup_free_ char *l = xstrndup(at, n);
+		at = next;
+		if (strlen(l) != n) {
+			menu_problem(&mp, line, "holds a NUL byte");
+			continue;
+		}
+		const char *s = l + strspn(l, " \t");
+		if (kind == READER_BOOT_IPXE && first) {
+			first = false;
+			if (!streq(s, "#!ipxe")) {
+				menu_problem(&mp, line, "not an iPXE script (no #!ipxe)");
+				break;
+			}
+			continue;
+		}
+		if (!*s || s[0] == '#')
+			continue;
+		if (kind == READER_BOOT_SYSLINUX)
+			syslinux_line(&mp, &e, line, s);
+		else if (kind == READER_BOOT_GRUB)
+			grub_line(&mp, &e, line, s);
+		else
+			ipxe_line(&mp, &e, line, s, &dv, &dn, &dcap);
+	}
+	if (e.line && kind != READER_BOOT_SYSLINUX)
+		menu_problem(&mp, e.line, "entry '%s' does not end", label_ok(e.label) ? e.label : "?");
+	else
+		entry_end(&mp, &e);
+	pending_release(&e);
+	size_t *by_label = menu_dedup(&mp);
+	for (size_t i = 0; i < dn; i++) {
+		struct boot_entry *be = menu_find(ret, by_label, dv[i].label);
+		_cleanup_free_ char *shown = printable(dv[i].label);
+		_cleanup_free_ char *mac = printable(dv[i].mac);
+		if (!reader_mac_ok(dv[i].mac))
+			menu_problem(&mp, dv[i].line, "'%s' is not a MAC address", mac);
+		else if (!be)
+			menu_problem(&mp, dv[i].line, "goto '%s' names no entry", shown);
+		else if (!be->mac) {
+			be->mac = xstrdup(dv[i].mac);
+			for (char *c = be->mac; *c; c++)
+				*c = (char)tolower((unsigned char)*c);
+		}
+		free(dv[i].mac);
+		free(dv[i].label);
+	}
+	free(dv);
+	ret->default_entry = ret->n;
+	if (mp.default_label) {
+		const struct boot_entry *def = menu_find(ret, by_label, mp.default_label);
+		if (def)
+			ret->default_entry = (size_t)(def - ret->v);
+		else {
+			_cleanup_free_ char *shown = printable(mp.default_label);
+			menu_problem(&mp, mp.default_line, "the default '%s' names no entry", shown);
+		}
+		free(mp.default_label);
+	}
+	free(by_label);
+	free(mp.lines);
+	if (mp.n_problems > MENU_PROBLEMS_MAX)
+		strv_push_take(problems, xasprintf("%s: %zu more problems", name, mp.n_problems - MENU_PROBLEMS_MAX));
 }
 
 /* ---- verifying ---------------------------------------------------------- */

@@ -16,11 +16,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bootcfg.h"
 #include "diag.h"
 #include "hash.h"
 #include "util.h"
 
 #define READER_KEEP_LIMIT ((size_t)1 << 20)     /* per kept file */
+/* Per kept file outside segments: dlws-build.json, SHA256SUMS and the boot
+ * menus grow with the nodes (a menu holds ~2,000 nodes in 1 MiB). */
+#define READER_KEEP_OUTER_LIMIT ((size_t)16 << 20)
 #define READER_KEEP_TOTAL ((size_t)64 << 20)    /* all kept files together */
 #define READER_MAX_ENTRIES 1000000              /* per archive */
 #define READER_SEGMENT_MAX ((uint64_t)64 << 30) /* bytes unpacked from one segment */
@@ -40,7 +44,8 @@ struct reader_file {
 	char sha256[SHA256_HEX_LEN + 1];        /* REG */
 	char *data;             /* kept content, NUL-terminated, or NULL */
 	size_t len;
-	bool not_kept;          /* wanted, but larger than READER_KEEP_LIMIT or past
+	bool not_kept;          /* wanted, but larger than READER_KEEP_LIMIT (outside
+				 * segments READER_KEEP_OUTER_LIMIT) or past
 				 * READER_KEEP_TOTAL: not in `data` */
 	unsigned char *head;    /* ISO: the first sector, for El Torito */
 	size_t head_len;
@@ -95,6 +100,30 @@ bool reader_name_ok(const char *name);
 /* Whether `text` is UTF-8 without control characters other than tab,
  * CR and LF (and no NUL within `len`). */
 bool reader_is_text(const char *text, size_t len);
+
+/* A boot menu read back, in the shapes bootcfg.c writes: syslinux
+ * (isolinux.cfg, pxelinux.cfg/...), GRUB (grub.cfg) and iPXE (boot.ipxe). */
+enum reader_bootcfg { READER_BOOT_SYSLINUX, READER_BOOT_GRUB, READER_BOOT_IPXE };
+#define READER_BOOT_ENTRIES_MAX 65536   /* per menu */
+#define READER_BOOT_INITRDS_MAX 64      /* per entry */
+#define READER_BOOT_LINE_MAX 8192
+#define READER_BOOT_TEXT_MAX 4096       /* a title or command line */
+/* Parses a menu into `ret`: its entries in file order, paths without a
+ * leading '/', title NULL for iPXE (it has none), mac set from iPXE's
+ * per-MAC dispatch ("iseq ${mac} M && goto L ||"); ret->default_entry is
+ * the DEFAULT / set default= / first goto's entry, or ret->n when there is
+ * none. Lines no entry of ours holds are skipped (GRUB's per-MAC
+ * configfile stanza, hand edits). What cannot be an entry of ours is
+ * pushed to `problems` as "NAME:LINE: ..." and left out: a kernel or
+ * initrd path that leaves the boot root, a label that is not
+ * [A-Za-z0-9._:-], a title or command line that is not printable UTF-8, a
+ * label defined twice, an iPXE kernel line whose initrd= names are not
+ * the initrds the entry loads, a dispatch to no entry or with a bad MAC,
+ * more entries, initrds or longer lines than the limits above. */
+void reader_bootcfg_parse(const char *text, size_t len, enum reader_bootcfg kind, const char *name, struct boot_menu *ret,
+			  struct strv *problems);
+/* Whether `mac` is six hex pairs separated by ':'. */
+bool reader_mac_ok(const char *mac);
 
 /* One line of a payload manifest: "<sha256> <size> <mode> /<path>". */
 struct reader_manifest_line {

@@ -93,6 +93,41 @@ if want_type in ("pxe-tree", "pxe-tar"):
     macs = sorted(x["mac"] for x in m["boot"]["per_mac"] if x["file"].startswith("pxelinux.cfg/"))
     assert macs == ["52:54:00:00:10:01", "52:54:00:00:11:01", "52:54:00:00:21:01", "52:54:00:00:21:02"], macs
     assert "nodes/dlws-worker2.cpio.zst" in segs and "worker/role.cpio.zst" in segs, list(segs)
+# The entries read from the menus themselves are the metadata's: the
+# pxelinux and GRUB menus' (no MAC there), the iPXE script's with each
+# node's MAC from its per-MAC dispatch (no title: iPXE has none), each
+# per-MAC file's its node's.
+def key(e, mac=True):
+    return (e["label"], e["title"], e["kernel"], e["initrds"], e["cmdline"]) + ((e["mac"],) if mac else ())
+built_entries = [e for r in (m["build"] or {}).get("recipes", []) for e in r["entries"]]
+boot = m["boot"]
+menus = {x["file"]: x for x in boot["menus"]}
+if want_type in ("pxe-tree", "pxe-tar"):
+    assert sorted(menus) == ["grub.cfg", "pxelinux.cfg/default"], list(menus)
+    for f, x in menus.items():
+        assert [key(e, False) for e in x["items"]] == [key(e, False) for e in built_entries], (f, x["items"])
+        assert x["entries"] == [e["label"] for e in built_entries] and x["default"] == "master", x
+        assert all(e["mac"] is None for e in x["items"]), x
+    assert [x["file"] for x in boot["ipxe"]] == ["boot.ipxe"], boot["ipxe"]
+    ipxe = boot["ipxe"][0]
+    assert [(e["label"], e["kernel"], e["initrds"], e["cmdline"], e["mac"]) for e in ipxe["items"]] == \
+           [(e["label"], e["kernel"], e["initrds"], e["cmdline"], e["mac"]) for e in built_entries], ipxe["items"]
+    assert all(e["title"] is None for e in ipxe["items"]) and ipxe["default"] == "master", ipxe
+    by_mac = {e["mac"]: e for e in built_entries if e["mac"]}
+    assert len(by_mac) == len(want_nodes), by_mac
+    for kind in ("pxelinux.cfg/", "grub/"):
+        files = [x for x in boot["per_mac"] if x["file"].startswith(kind)]
+        assert sorted(x["mac"] for x in files) == sorted(by_mac), files
+        for x in files:
+            be = by_mac[x["mac"]]
+            assert [key(e) for e in x["items"]] == [key(be)] and x["default"] == be["label"], x
+elif want_type == "iso":
+    assert sorted(menus) == ["boot/grub/grub.cfg", "isolinux/isolinux.cfg"], list(menus)
+    for f, x in menus.items():
+        assert [key(e) for e in x["items"]] == [key(e) for e in built_entries] and x["default"] == "dlws-master", (f, x)
+    assert boot["ipxe"] == [] and boot["per_mac"] == []
+else:
+    assert boot["menus"] == [] and boot["ipxe"] == [] and boot["per_mac"] == [], boot
 if any(s.startswith("nodes/") or s.startswith("node-") or s.endswith(".cpio.zst") for s in segs):
     cfgs = [c["path"] for c in m["configs"]]
     if want_nodes:
@@ -212,6 +247,35 @@ if [ $rc = 1 ] && grep -q "SHA256SUMS: 'boot.ipxe' does not match" <<<"$v" && gr
 	pass verify_pxe_tree_plain_file
 else
 	fail verify_pxe_tree_plain_file "rc=$rc $v"
+fi
+
+# A tampered iPXE script and a per-MAC file not named after a MAC: what
+# cannot be an entry of ours is left out and named, the rest is shown.
+cp -a out/pxe "$WORK/pxe3"
+sed -i -e '0,/^kernel master\/vmlinuz /s//kernel ..\/..\/..\/etc\/passwd /' \
+	-e '3i iseq ${mac} 52:54:00:00:99:99 \&\& goto nowhere ||' "$WORK/pxe3/boot.ipxe"
+cp "$WORK/pxe3/grub/52:54:00:00:10:01.cfg" "$WORK/pxe3/grub/evil.cfg"
+"$MK" inspect --json "$WORK/pxe3" >"$WORK/pxe3.out" 2>"$WORK/pxe3.err"
+rc=$?
+if [ $rc = 1 ] && ! grep -q 'AddressSanitizer\|runtime error' "$WORK/pxe3.err" &&
+	grep -q "error: boot.ipxe:3: goto 'nowhere' names no entry" "$WORK/pxe3.err" &&
+	python3 - "$WORK/pxe3.out" <<'PY'; then
+import json, re, sys
+m = json.load(open(sys.argv[1]))
+p = m["problems"]
+assert "boot.ipxe:3: goto 'nowhere' names no entry" in p, p
+assert any(re.fullmatch(r"boot\.ipxe:11: refusing path '\.\./\.\./\.\./etc/passwd': not a plain path inside the boot root", x) for x in p), p
+assert "boot.ipxe:8: the default 'master' names no entry" in p, p
+assert "grub/evil.cfg: not named after a MAC address" in p, p
+assert len(p) == 4, p
+items = m["boot"]["ipxe"][0]["items"]
+assert [e["label"] for e in items] == ["dlws-master", "worker", "dlws-worker1", "dlws-worker2", "etcd", "dlws-etcd1"], items
+assert m["boot"]["ipxe"][0]["default"] is None and not any("passwd" in json.dumps(e) for e in items)
+assert "evil" not in json.dumps(m["boot"]["per_mac"])
+PY
+	pass hostile_ipxe_script
+else
+	fail hostile_ipxe_script "rc=$rc $(cat "$WORK/pxe3.err")"
 fi
 
 # Hostile inputs: refused with a message, exit 1, nothing written.
