@@ -30,7 +30,7 @@
  * libraries it brings (libvirt, GLib, GnuTLS and some forty more) took
  * every run of the tool, disks or none, 30 ms to load. */
 #define GFS_FUNCS(X) \
-	X(add_drive_opts) X(blockdev_getsz) X(checksum) X(chmod) X(close) X(cp) X(create) X(e2fsck) \
+	X(add_drive_opts) X(blockdev_getsize64) X(blockdev_getsz) X(checksum) X(chmod) X(close) X(cp) X(create) X(e2fsck) \
 	X(free_statns) X(last_errno) X(last_error) X(launch) X(list_devices) X(ln_s) X(lstatns) \
 	X(mkdir_mode) X(mkmountpoint) X(mount) X(mount_options) X(mount_ro) X(part_expand_gpt) \
 	X(part_resize) X(pread_device) X(read_file) X(realpath) X(resize2fs) X(rm_f) X(set_error_handler) \
@@ -985,8 +985,11 @@ static bool keep_on_disk(const char *name) {
 
 /* The file `name` ("ROOT/<path>", "OEM/<path>") as the disk holds it; not
  * added when absent. Never through a link: the appliance's realpath must
- * be the path itself. `text`: keep its content; `sum`: hash it there. */
-static int read_one(struct disk_reader *rd, const char *name, bool text, bool sum) {
+ * be the path itself. `text`: keep its content. `listed`: the manifest's
+ * line for it, hashed there only when the disk's size is the one listed
+ * (a sparse file of any size would take for ever: verify tells the
+ * sizes differ); NULL: hash the kept text. */
+static int read_one(struct disk_reader *rd, const char *name, bool text, const struct reader_manifest_line *listed) {
 	const char *rel = strchr(name, '/') + 1;
 	_cleanup_free_ char *gpath = xasprintf("%s/%s", startswith(name, LAYOUT_PART_ROOT "/") ? READ_ROOT : READ_OEM, rel);
 	struct guestfs_statns *st = gfs.lstatns(rd->g, gpath);
@@ -1018,16 +1021,53 @@ static int read_one(struct disk_reader *rd, const char *name, bool text, bool su
 		f->len = len;
 		free(data);
 		rd->kept += len;
-		if (!sum)
+		if (!listed)
 			sha256_hex(f->data, f->len, f->sha256);
 	}
-	if (sum) {
+	if (listed && listed->size == f->size) {
 		_cleanup_free_ char *hex = gfs.checksum(rd->g, "sha256", gpath);
 		if (!hex || strlen(hex) != SHA256_HEX_LEN)
 			return rfail(rd, "cannot checksum", name);
 		memcpy(f->sha256, hex, sizeof(f->sha256));
 	}
 	return 0;
+}
+
+/* Names and sizes from the disk's manifest, before any file is read: only
+ * files below ROOT or OEM, each once, none bigger than its partition, nor
+ * all of a partition's together (a sparse file of any size would be hashed
+ * for ever). Every bad line is reported. */
+static int check_listed(struct disk_reader *rd, const struct reader_manifest *m, const char *where, const char *root_dev,
+			const char *oem_dev) {
+	static const char *const parts[] = { LAYOUT_PART_ROOT, LAYOUT_PART_OEM };
+	int64_t sizes[2] = { gfs.blockdev_getsize64(rd->g, root_dev), gfs.blockdev_getsize64(rd->g, oem_dev) };
+	if (sizes[0] < 0 || sizes[1] < 0)
+		return rfail(rd, "cannot read the size of", sizes[0] < 0 ? root_dev : oem_dev);
+	uint64_t totals[2] = { 0, 0 };
+	struct srcloc at = { where, 0, 0 };
+	struct diag_batch b = { rd->d, 0 };
+	for (size_t i = 0; i < m->n; i++) {
+		const char *p = m->v[i].path;
+		int k = startswith(p, LAYOUT_PART_ROOT "/") ? 0 : startswith(p, LAYOUT_PART_OEM "/") ? 1 : -1;
+		bool twice = false;
+		for (size_t j = 0; j < i && !twice; j++)
+			twice = streq(m->v[j].path, p);
+		if (k < 0 || !path_is_plain_relative(strchr(p, '/') + 1) || streq(p, DISK_READ_MANIFEST) || streq(p, DISK_READ_BUILDINFO))
+			diag_batch_error(&b, &at, "refusing '/%.200s': not a payload file below /%s/ or /%s/", p, LAYOUT_PART_ROOT,
+					 LAYOUT_PART_OEM);
+		else if (twice)
+			diag_batch_error(&b, &at, "refusing '/%.200s': listed twice", p);
+		else if (m->v[i].size > (uint64_t)sizes[k])
+			diag_batch_error(&b, &at, "refusing '/%.200s': %llu bytes, more than the %s partition holds (%lld bytes)", p,
+					 (unsigned long long)m->v[i].size, parts[k], (long long)sizes[k]);
+		else
+			totals[k] += m->v[i].size;
+	}
+	for (int k = 0; k < 2; k++)
+		if (totals[k] > (uint64_t)sizes[k])
+			diag_batch_error(&b, &at, "refusing the files below /%s/: %llu bytes together, more than the partition holds (%lld bytes)",
+					 parts[k], (unsigned long long)totals[k], (long long)sizes[k]);
+	return diag_batch_end(&b);
 }
 
 static int mount_ro(struct disk_reader *rd, const char *dev, const char *at, bool root) {
@@ -1087,9 +1127,9 @@ static int read_disk(struct disk_reader *rd, bool qcow2) {
 	if (r == 0)
 		r = mount_ro(rd, oem_dev, READ_OEM, false);
 	if (r == 0)
-		r = read_one(rd, DISK_READ_BUILDINFO, true, false);
+		r = read_one(rd, DISK_READ_BUILDINFO, true, NULL);
 	if (r == 0)
-		r = read_one(rd, DISK_READ_MANIFEST, true, false);
+		r = read_one(rd, DISK_READ_MANIFEST, true, NULL);
 	if (r < 0)
 		return r;
 	const struct reader_file *mf = reader_find(rd->o->files, rd->o->n, DISK_READ_MANIFEST);
@@ -1099,26 +1139,15 @@ static int read_disk(struct disk_reader *rd, bool qcow2) {
 			   READER_KEEP_LIMIT);
 		return -EINVAL;
 	}
+	/* Messages name the disk and its manifest: "<disk>: /OEM/dlws-manifest:LINE: ...". */
+	_cleanup_free_ char *where = xasprintf("%s: /%s", rd->path, DISK_READ_MANIFEST);
 	struct reader_manifest m;
-	r = reader_manifest_parse(mf->data, mf->len, DISK_READ_MANIFEST, &m, rd->d);
+	r = reader_manifest_parse(mf->data, mf->len, where, &m, rd->d);
 	if (r < 0)
 		return r;
-	/* Names from the disk: only files below ROOT or OEM, each once. */
-	for (size_t i = 0; i < m.n && r == 0; i++) {
-		const char *p = m.v[i].path;
-		bool ok = (startswith(p, LAYOUT_PART_ROOT "/") || startswith(p, LAYOUT_PART_OEM "/")) &&
-			  path_is_plain_relative(strchr(p, '/') + 1) && !streq(p, DISK_READ_MANIFEST) && !streq(p, DISK_READ_BUILDINFO);
-		for (size_t k = 0; k < i && ok; k++)
-			ok = !streq(m.v[k].path, p);
-		if (!ok) {
-			struct srcloc at = { DISK_READ_MANIFEST, 0, 0 };
-			diag_error(rd->d, &at, "refusing '/%.200s' in the disk '%s': not a file below /%s/ or /%s/, or listed twice", p,
-				   rd->path, LAYOUT_PART_ROOT, LAYOUT_PART_OEM);
-			r = -EINVAL;
-		}
-	}
+	r = check_listed(rd, &m, where, root_dev, oem_dev);
 	for (size_t i = 0; i < m.n && r == 0; i++)
-		r = read_one(rd, m.v[i].path, keep_on_disk(m.v[i].path), true);
+		r = read_one(rd, m.v[i].path, keep_on_disk(m.v[i].path), &m.v[i]);
 	reader_manifest_release(&m);
 	return r;
 }
