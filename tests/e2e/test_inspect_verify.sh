@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # inspect and verify read every output type back without unpacking it:
-# inspect's JSON checked field by field against the recipes and against
-# openssl's view of keys/*.pem, never a private key or token secret in
-# what it prints; verify passes on fresh outputs and names the file after
+# inspect's JSON checked field by field against the output itself (its
+# segments unpacked by bsdtar: payload_sha256 recomputed, every config equal
+# to its file but for masked secrets), the recipes and cluster values (roles,
+# kernels, initrds, command lines, MACs, the templates each node renders),
+# the menus (pxelinux, GRUB, iPXE, per-MAC) and openssl's view of the very
+# certificates of keys/, never a private key or token secret in what it
+# prints; verify passes on fresh outputs and names the file after
 # one byte is flipped (a large file on an ISO, a file inside a PXE segment
 # repacked as a valid cpio, a plain file of a PXE tree); hostile inputs are
 # refused with a message and exit 1, and nothing is written anywhere.
@@ -16,93 +20,125 @@ cd p
 { printf '#!/bin/sh\n# DLWS-TEST-KUBECTL-MARKER\n'; head -c 1200000 /dev/urandom | base64 -w 76; } >vendor/bin/kubectl
 (cd vendor/bin && sha256sum kubectl etcd etcdctl >../SHA256SUMS)
 # A build time of our own (2026-01-01T00:00:00Z): the metadata says it.
-if SOURCE_DATE_EPOCH=1767225600 "$MK" -q recipes/master.recipe recipes/worker.recipe recipes/etcd.recipe; then
-	pass build_outputs
-else
-	fail build_outputs "build failed"
-	finish
-fi
+SDE=1767225600
+if SOURCE_DATE_EPOCH=$SDE "$MK" -q recipes/master.recipe recipes/worker.recipe recipes/etcd.recipe; then pass build_outputs; else fail build_outputs "build failed"; finish; fi
+VERSION=$("$MK" --version | awk '{ print $2 }')
+export VERSION WORK
 
-# inspect --json on each output type, field by field.
-inspect_json() { # NAME OUTPUT TYPE RECIPES NODES [BUILT, "" for none]
-	local name=$1 out=$2
-	if ! "$MK" -v inspect --json "$out" >"$WORK/$name.json" 2>"$WORK/$name.err"; then
-		fail "inspect_$name" "exit $?: $(head -3 "$WORK/$name.err")"
-		return
-	fi
-	"$MK" -v inspect "$out" >"$WORK/$name.txt" 2>&1
-	if python3 - "$WORK/$name.json" "$3" "$4" "$5" "$WORK/$name.txt" "${6-2026-01-01T00:00:00Z}" <<'PY'; then pass "inspect_$name"; else fail "inspect_$name" "see above"; fi
-import json, re, subprocess, sys, glob
-m = json.load(open(sys.argv[1]))
-want_type, want_recipes, want_nodes = sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
-txt, built = open(sys.argv[5]).read(), sys.argv[6] or None
-assert m["type"] == want_type, m["type"]
+# What inspect --json says, checked field by field against the output
+# itself (read with bsdtar and openssl), the recipes and the cluster values.
+cat >"$WORK/check_inspect.py" <<'PY'
+import base64, datetime, difflib, glob, hashlib, json, os, re, subprocess, sys, tarfile, tempfile, time
+
+json_path, txt_path, out, typ = sys.argv[1:5]
+want_recipes, want_nodes, built_want = sys.argv[5].split(), sys.argv[6].split(), sys.argv[7]
+m = json.load(open(json_path))
+txt = open(txt_path).read()
+env = os.environ
+assert m["type"] == typ, m["type"]
 assert m["problems"] == [], m["problems"]
-if want_recipes:
-    b = m["build"]
-    assert b["tool"] == "dlws-mkimage" and b["built"] == built and b["cluster"] == "dlws-lab", b
-    if built:
-        assert f"built by dlws-mkimage {b['version']} at {built}, cluster dlws-lab\n" in txt
-    else:
-        assert f"built by dlws-mkimage {b['version']} (no build time: SOURCE_DATE_EPOCH was not set), cluster dlws-lab\n" in txt
-    assert [r["name"] for r in b["recipes"]] == want_recipes, b["recipes"]
-    assert sorted(n for r in b["recipes"] for n in r["nodes"]) == sorted(want_nodes)
-    for r in b["recipes"]:
-        assert len(r["payload_sha256"]) == 64 and (r["entries"] or want_type == "initrd-dir"), r
-        assert re.fullmatch(r"[0-9a-f]{64}", r["inputs_sha256"]), r
-        assert f"  payload: {r['payload_sha256']}\n  inputs:  {r['inputs_sha256']}\n" in txt
-else:
-    assert m["build"] is None
-# openssl's view of every certificate the PKI holds
-pki = {}
-for f in glob.glob("keys/*.pem"):
-    t = open(f).read()
-    if "BEGIN CERTIFICATE" not in t:
-        continue
-    subj = subprocess.run(["openssl", "x509", "-in", f, "-noout", "-subject", "-nameopt", "oneline,-space_eq"],
-                          capture_output=True, text=True, check=True).stdout.strip().removeprefix("subject=")
-    ext = subprocess.run(["openssl", "x509", "-in", f, "-noout", "-ext", "subjectAltName"],
-                         capture_output=True, text=True).stdout.splitlines()
-    sans = [s.strip().replace("IP Address:", "IP:") for s in ext[1].split(",")] if len(ext) > 1 else []
-    pki.setdefault(subj, []).append(sans)
-certs = m["certificates"]
-for c in certs:
-    assert c["subject"] in pki, ("not in keys/", c["subject"])
-    assert c["sans"] in pki[c["subject"]], (c["subject"], c["sans"], pki[c["subject"]])
-    assert c["days_left"] > 300 and c["not_after"].endswith("Z"), c
-    assert c["path"].startswith("/usr/share/oem/dlws/rootfs/etc/") or c["path"].startswith("/usr/share/oem/dlws/rootfs/var/"), c
 segs = {s["path"]: s for s in m["segments"]}
 assert segs and all(s["error"] is None and s["manifests"] for s in segs.values()), segs
 for s in segs.values():
     for man in s["manifests"]:
         assert man["files"] == len(man["entries"]) and man["bytes"] == sum(e["size"] for e in man["entries"]), man
-subjects = {c["subject"] for c in certs}
-if "dlws-master" in want_nodes:
-    api = [c for c in certs if c["subject"] == "CN=kube-apiserver"]
-    assert api and "DNS:kubernetes" in api[0]["sans"] and "IP:192.168.255.10" in api[0]["sans"], api
-    assert "O=system:nodes, CN=system:node:dlws-master" in subjects, subjects
-if "dlws-worker1" in want_nodes:
-    assert "O=system:nodes, CN=system:node:dlws-worker1" in subjects, subjects
-if want_type == "iso":
-    et = [(e["platform"], e["path"], e["bootable"]) for e in m["boot"]["el_torito"]]
-    assert et == [("BIOS", "isolinux/isolinux.bin", True), ("UEFI", "boot/efi.img", True)], et
-    menus = {x["file"]: x["entries"] for x in m["boot"]["menus"]}
-    assert menus["isolinux/isolinux.cfg"] == ["master", "dlws-master", "rescue"], menus
-    assert any(e["path"].startswith("/usr/share/oem/dlws/large/") for man in segs["master/shared.cpio.zst"]["manifests"] for e in man["entries"])
-if want_type in ("pxe-tree", "pxe-tar"):
-    macs = sorted(x["mac"] for x in m["boot"]["per_mac"] if x["file"].startswith("pxelinux.cfg/"))
-    assert macs == ["52:54:00:00:10:01", "52:54:00:00:11:01", "52:54:00:00:21:01", "52:54:00:00:21:02"], macs
-    assert "nodes/dlws-worker2.cpio.zst" in segs and "worker/role.cpio.zst" in segs, list(segs)
-# The entries read from the menus themselves are the metadata's: the
-# pxelinux and GRUB menus' (no MAC there), the iPXE script's with each
-# node's MAC from its per-MAC dispatch (no title: iPXE has none), each
-# per-MAC file's its node's.
+
+# ---- the output's own bytes, read independently -------------------------
+_tar = None
+def member(rel):
+    global _tar
+    if typ in ("pxe-tree", "initrd-dir"):
+        return open(os.path.join(out, rel), "rb").read()
+    if typ == "pxe-tar":
+        if _tar is None:
+            _tar = tarfile.open(out)
+        return _tar.extractfile(f"{_tar.getnames()[0].split('/')[0]}/{rel}").read()
+    if typ == "iso":
+        return subprocess.run(["bsdtar", "-xOf", out, rel], capture_output=True, check=True).stdout
+    return open(out, "rb").read()
+
+_segs = {}
+def seg_files(path):
+    """Every regular file of a segment: {path: bytes}, unpacked by bsdtar."""
+    if path not in _segs:
+        d = tempfile.mkdtemp(dir=env["WORK"])
+        subprocess.run(["bsdtar", "-xf", "-", "-C", d], input=member(path), check=True)
+        files = {}
+        for root, _, names in os.walk(d):
+            for n in names:
+                p = os.path.join(root, n)
+                if os.path.isfile(p) and not os.path.islink(p):
+                    files[os.path.relpath(p, d)] = open(p, "rb").read()
+        _segs[path] = files
+    return _segs[path]
+
+def recipe_text(name):
+    return open(f"recipes/{name}.recipe").read()
+
+def recipe_field(name, key):
+    return re.search(rf'^\s*{key}:\s*"?([^"\n]*)"?\s*$', recipe_text(name), re.M).group(1)
+
+cluster_macs = dict(re.findall(r'hostname:\s*([\w-]+),.*mac:\s*"([0-9a-f:]+)"', open("recipes/cluster.yaml").read()))
+per_node = {p for p, s in segs.items() if any(x["name"] in ("node", "role") for x in s["manifests"])}
+
+# ---- build metadata -----------------------------------------------------
+b = m["build"]
+if want_recipes:
+    assert b["tool"] == "dlws-mkimage" and b["version"] == env["VERSION"] and b["cluster"] == "dlws-lab", b
+    if built_want:
+        assert b["built"] == built_want, b["built"]
+        assert f"built by dlws-mkimage {env['VERSION']} at {built_want}, cluster dlws-lab\n" in txt
+    else:
+        assert b["built"] is None, b["built"]
+        assert (f"built by dlws-mkimage {env['VERSION']} (no build time: SOURCE_DATE_EPOCH was not set), "
+                "cluster dlws-lab\n") in txt, txt[:300]
+    assert [r["name"] for r in b["recipes"]] == want_recipes, b["recipes"]
+    assert sorted(n for r in b["recipes"] for n in r["nodes"]) == sorted(want_nodes)
+    raw = json.loads(member("dlws-build.json"))
+    base_dir = out if typ in ("pxe-tree", "pxe-tar", "initrd-dir") else os.path.dirname(out)
+    if typ == "pxe-tar":
+        base_dir = out[:-4]
+    for r, rr in zip(b["recipes"], raw["recipes"]):
+        name = r["name"]
+        assert r["role"] == recipe_field(name, "role"), (r["role"], name)
+        assert os.path.realpath(os.path.join(base_dir, r["recipe"])) == os.path.realpath(f"recipes/{name}.recipe"), r["recipe"]
+        # inputs_sha256: as the metadata has it, 64 hex
+        assert r["inputs_sha256"] == rr["inputs_sha256"], (r["inputs_sha256"], rr["inputs_sha256"])
+        assert re.fullmatch(r"[0-9a-f]{64}", r["inputs_sha256"]), r["inputs_sha256"]
+        assert f"  payload: {r['payload_sha256']}\n  inputs:  {r['inputs_sha256']}\n" in txt
+        # payload_sha256: the sum over the segments' manifest sums (build.c
+        # manifest_sum, build_write_segments): shared, role, each node.
+        if typ == "initrd-dir":
+            parts = [("shared.cpio.zst", "shared"), ("role.cpio.zst", "role")] + [(f"node-{h}.cpio.zst", "node") for h in r["nodes"]]
+        else:
+            parts = [(f"{name}/shared.cpio.zst", "shared"), (f"{name}/role.cpio.zst", "role")] + \
+                    [(f"nodes/{h}.cpio.zst", "node") for h in r["nodes"]]
+        sums = "".join(f"{hashlib.sha256(seg_files(p)['usr/share/oem/dlws/manifest.d/' + k]).hexdigest()} {k}\n"
+                       for p, k in parts if p in segs)
+        assert r["payload_sha256"] == hashlib.sha256(sums.encode()).hexdigest(), (name, r["payload_sha256"], sums)
+        # the entries against what the recipe and the cluster values say
+        base_cmdline = recipe_field(name, "cmdline")
+        for e in r["entries"]:
+            assert e["kernel"] == f"{name}/vmlinuz" and e["initrds"][:2] == [f"{name}/base.img", f"{name}/shared.cpio.zst"], e
+            assert e["cmdline"].startswith(f"{base_cmdline} dlws.recipe={name}"), e
+            words = e["cmdline"].split()
+            if e["label"] in r["nodes"] or e["label"] == "rescue":
+                node = e["label"] if e["label"] in r["nodes"] else r["nodes"][0]
+                assert f"dlws.node={node}" in words and e["initrds"][-1] == f"nodes/{node}.cpio.zst", e
+                assert e["mac"] == (cluster_macs[node] if typ in ("pxe-tree", "pxe-tar") and e["label"] == node else None), e
+                assert e["title"].startswith(f"{e['label']}: "), e
+            else:
+                assert e["label"] == name and not any(w.startswith("dlws.node=") for w in words) and e["mac"] is None, e
+else:
+    assert b is None
+
+# ---- boot entries read from the menus ------------------------------------
 def key(e, mac=True):
     return (e["label"], e["title"], e["kernel"], e["initrds"], e["cmdline"]) + ((e["mac"],) if mac else ())
-built_entries = [e for r in (m["build"] or {}).get("recipes", []) for e in r["entries"]]
 boot = m["boot"]
 menus = {x["file"]: x for x in boot["menus"]}
-if want_type in ("pxe-tree", "pxe-tar"):
+built_entries = [e for r in (b["recipes"] if b else []) for e in r["entries"]]
+if typ in ("pxe-tree", "pxe-tar"):
     assert sorted(menus) == ["grub.cfg", "pxelinux.cfg/default"], list(menus)
     for f, x in menus.items():
         assert [key(e, False) for e in x["items"]] == [key(e, False) for e in built_entries], (f, x["items"])
@@ -113,62 +149,186 @@ if want_type in ("pxe-tree", "pxe-tar"):
     assert [(e["label"], e["kernel"], e["initrds"], e["cmdline"], e["mac"]) for e in ipxe["items"]] == \
            [(e["label"], e["kernel"], e["initrds"], e["cmdline"], e["mac"]) for e in built_entries], ipxe["items"]
     assert all(e["title"] is None for e in ipxe["items"]) and ipxe["default"] == "master", ipxe
+    assert f"iPXE script boot.ipxe: {', '.join(e['label'] for e in built_entries)} (default master)\n" in txt
     by_mac = {e["mac"]: e for e in built_entries if e["mac"]}
-    assert len(by_mac) == len(want_nodes), by_mac
+    assert sorted(by_mac) == sorted(cluster_macs[n] for n in want_nodes), by_mac
+    assert sorted(e["mac"] for e in ipxe["items"] if e["mac"]) == sorted(by_mac)
     for kind in ("pxelinux.cfg/", "grub/"):
         files = [x for x in boot["per_mac"] if x["file"].startswith(kind)]
         assert sorted(x["mac"] for x in files) == sorted(by_mac), files
         for x in files:
             be = by_mac[x["mac"]]
-            assert [key(e) for e in x["items"]] == [key(be)] and x["default"] == be["label"], x
-elif want_type == "iso":
+            assert [key(e) for e in x["items"]] == [key(be)] and x["default"] == be["label"] and x["entries"] == [be["label"]], x
+elif typ == "iso":
+    et = [(e["platform"], e["path"], e["bootable"]) for e in boot["el_torito"]]
+    assert et == [("BIOS", "isolinux/isolinux.bin", True), ("UEFI", "boot/efi.img", True)], et
     assert sorted(menus) == ["boot/grub/grub.cfg", "isolinux/isolinux.cfg"], list(menus)
+    assert menus["isolinux/isolinux.cfg"]["entries"] == ["master", "dlws-master", "rescue"], menus
     for f, x in menus.items():
         assert [key(e) for e in x["items"]] == [key(e) for e in built_entries] and x["default"] == "dlws-master", (f, x)
     assert boot["ipxe"] == [] and boot["per_mac"] == []
+    assert any(e["path"].startswith("/usr/share/oem/dlws/large/") for man in segs["master/shared.cpio.zst"]["manifests"] for e in man["entries"])
 else:
     assert boot["menus"] == [] and boot["ipxe"] == [] and boot["per_mac"] == [], boot
-if any(s.startswith("nodes/") or s.startswith("node-") or s.endswith(".cpio.zst") for s in segs):
-    cfgs = [c["path"] for c in m["configs"]]
-    if want_nodes:
-        assert "/usr/share/oem/dlws/rootfs/var/lib/flatcar-install/user_data" in cfgs and "/usr/share/oem/config.ign" in cfgs, cfgs
-        assert all(c["text"] for c in m["configs"])
-# The configs: the text files of a node's or a role's own segment (every
-# template its recipe renders, wherever the dest), none of a shared one,
-# never a certificate, key or manifest.
-per_node = {s["path"] for s in m["segments"] if any(x["name"] in ("node", "role") for x in s["manifests"])}
-R = "/usr/share/oem/dlws/rootfs"
-shown = {}
+if typ in ("pxe-tree", "pxe-tar"):
+    assert "nodes/dlws-worker2.cpio.zst" in segs and "worker/role.cpio.zst" in segs, list(segs)
+
+# ---- certificates: the very ones in keys/, as openssl reads them -------
+def pem_blocks(t):
+    return re.findall(r"-----BEGIN CERTIFICATE-----\n.*?-----END CERTIFICATE-----", t, re.S)
+in_keys = {}
+for f in sorted(glob.glob("keys/*.pem")):
+    blocks = pem_blocks(open(f).read())
+    if blocks:
+        in_keys.setdefault(blocks[0], f)
+# openssl's view of a file of keys/, kept across the outputs checked
+ossl_cache = os.path.join(env["WORK"], "openssl-" + hashlib.sha256(os.getcwd().encode()).hexdigest()[:8] + ".json")
+_ossl = json.load(open(ossl_cache)) if os.path.exists(ossl_cache) else {}
+def openssl(f):
+    if f not in _ossl:
+        lines = subprocess.run(["openssl", "x509", "-in", f, "-noout", "-subject", "-issuer", "-enddate", "-ext", "subjectAltName",
+                                "-nameopt", "oneline,-space_eq"], capture_output=True, text=True, check=True).stdout.splitlines()
+        subj = lines[0].removeprefix("subject=")
+        iss = lines[1].removeprefix("issuer=")
+        end = datetime.datetime.strptime(lines[2].removeprefix("notAfter="), "%b %d %H:%M:%S %Y %Z")
+        sans = [s.strip().replace("IP Address:", "IP:") for s in lines[4].split(",")] if len(lines) > 4 else []
+        _ossl[f] = [subj, iss, end.strftime("%Y-%m-%dT%H:%M:%SZ"), sans]
+        json.dump(_ossl, open(ossl_cache, "w"))
+    return tuple(_ossl[f])
+now = time.time()
+certs = m["certificates"]
+for c in certs:
+    data = seg_files(c["segment"])[c["path"][1:]].decode()
+    if c["source"] == "file":
+        pems = pem_blocks(data)[:1]
+    else:
+        pems = [pem_blocks(base64.b64decode(v).decode())[0] for v in re.findall(r"client-certificate-data:\s*\"?([A-Za-z0-9+/=]+)", data)]
+    srcs = [in_keys[p] for p in pems if p in in_keys]
+    assert srcs, ("not a certificate of keys/", c["segment"], c["path"])
+    want = [openssl(s) for s in srcs]
+    assert (c["subject"], c["issuer"], c["not_after"], c["sans"]) in want, (c, want)
+    left = (datetime.datetime.strptime(c["not_after"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp() - now) / 86400
+    assert abs(c["days_left"] - int(left)) <= 1 and c["days_left"] > 300, (c["days_left"], left)
+    assert c["path"].startswith("/usr/share/oem/dlws/rootfs/etc/") or c["path"].startswith("/usr/share/oem/dlws/rootfs/var/"), c
+subjects = {c["subject"] for c in certs}
+if "dlws-master" in want_nodes:
+    api = [c for c in certs if c["subject"] == "CN=kube-apiserver"]
+    assert api and "DNS:kubernetes" in api[0]["sans"] and "IP:192.168.255.10" in api[0]["sans"] and api[0]["issuer"] == "CN=kube-ca", api
+    assert "O=system:nodes, CN=system:node:dlws-master" in subjects, subjects
+if "dlws-worker1" in want_nodes:
+    assert "O=system:nodes, CN=system:node:dlws-worker1" in subjects, subjects
+
+# ---- configs: every text file of the per-node segments, masked only ----
+markers = ("(hidden)", "(private key hidden)", "****************")
+want_configs = set()
+for sp in per_node:
+    for p, data in seg_files(sp).items():
+        try:
+            t = data.decode()
+        except UnicodeDecodeError:
+            continue
+        if p.startswith("usr/share/oem/dlws/manifest.d/") or "\0" in t or t.lstrip().startswith("-----BEGIN "):
+            continue
+        want_configs.add((sp, "/" + p))
+shown = {(c["segment"], c["path"]) for c in m["configs"]}
+assert shown == want_configs, ("missing", sorted(want_configs - shown), "not a config", sorted(shown - want_configs))
+# every config: template of the segment's recipe (node.env names it)
+assert per_node or not want_nodes
+for sp in per_node:
+    recipe = re.search(r"^DLWS_RECIPE=(\S+)$", seg_files(sp)["usr/share/oem/dlws/node.env"].decode(), re.M).group(1)
+    dests = re.findall(r"template:\s*[^,}]+,\s*dest:\s*([^,}\s]+)", recipe_text(recipe))
+    assert dests, recipe
+    for d in dests:
+        path = d if d.startswith("/usr/share/oem/") else "/usr/share/oem/dlws/rootfs" + d
+        assert (sp, path) in shown, (sp, path, "a rendered config of the recipe is not shown")
 for c in m["configs"]:
-    assert c["segment"] in per_node and c["omitted"] is None and c["text"], c
-    assert not c["path"].endswith((".crt", ".key", ".pub")) and "/manifest.d/" not in c["path"], c["path"]
-    assert "BEGIN" not in c["text"].split("\n", 1)[0], c["path"]
-    shown.setdefault(c["segment"], {})[c["path"]] = c["text"]
-assert set(shown) == per_node, (set(shown), per_node)
-for s in per_node:
-    recipe = re.search(r"^DLWS_RECIPE=(\S+)$", shown[s]["/usr/share/oem/dlws/node.env"], re.M).group(1)
-    for d in re.findall(r"template:\s*[^,}]+,\s*dest:\s*([^,}\s]+)", open(f"recipes/{recipe}.recipe").read()):
-        assert R + d in shown[s], (s, d, sorted(shown[s]))
-    if recipe == "master" and s.startswith("nodes/"):
-        assert 'token-secret: "(hidden)"' in shown[s][R + "/etc/kubernetes/dlws/bootstrap-token.yaml"]
-        assert "client-key-data: (hidden)" in shown[s][R + "/etc/kubernetes/admin.conf"]
+    assert c["omitted"] is None, c
+    orig = seg_files(c["segment"])[c["path"][1:]].decode().splitlines()
+    masked = c["text"].splitlines()
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=orig, b=masked, autojunk=False).get_opcodes():
+        if op != "equal":
+            assert j2 > j1 and all(any(k in line for k in markers) for line in masked[j1:j2]), (c["path"], orig[i1:i2], masked[j1:j2])
+            # what precedes a secret on its line stays
+            assert all(o.split(":")[0] == x.split(":")[0] or "PRIVATE KEY" in o for o, x in zip(orig[i1:i2], masked[j1:j2])), (orig[i1:i2], masked[j1:j2])
+    assert f"config {c['segment']}: {c['path']} (secrets masked)\n" in txt
+    assert "".join(f"  | {line}\n" for line in masked) in txt, c["path"]
+# no secret of keys/ in what inspect prints
+token_secret = open("keys/bootstrap-token").read().strip().split(".")[1]
+secrets = [token_secret]
+for f in glob.glob("keys/*-key.pem"):
+    raw_key = open(f, "rb").read()
+    secrets.append(base64.b64encode(raw_key).decode()[:60])
+    secrets += [l for l in raw_key.decode().splitlines()[1:-1] if len(l) > 20][:3]
+for text in (open(json_path).read(), txt):
+    assert "PRIVATE KEY" not in text
+    for sec in secrets:
+        assert sec not in text, ("a secret of keys/ is shown", sec[:8])
 PY
+
+# inspect --json on each output type, field by field.
+inspect_json() { # NAME OUTPUT TYPE RECIPES NODES [BUILT]
+	local name=$1 out=$2
+	if ! "$MK" -v inspect --json "$out" >"$WORK/$name.json" 2>"$WORK/$name.err"; then
+		fail "inspect_$name" "exit $?: $(head -3 "$WORK/$name.err")"
+		return
+	fi
+	"$MK" -v inspect "$out" >"$WORK/$name.txt" 2>&1
+	if python3 "$WORK/check_inspect.py" "$WORK/$name.json" "$WORK/$name.txt" "$out" "$3" "$4" "$5" "${6-}"; then
+		pass "inspect_$name"
+	else
+		fail "inspect_$name" "see above"
+	fi
 	check "inspect_${name}_documented_shape" python3 "$ROOT/tests/lib/check-json-shape.py" "$ROOT/man/dlws-mkimage.1" Outputs: "$WORK/$name.json"
 }
-inspect_json iso out/master.iso iso master dlws-master
-inspect_json pxe_tree out/pxe pxe-tree "master worker etcd" "dlws-master dlws-worker1 dlws-worker2 dlws-etcd1"
-inspect_json pxe_tar out/pxe.tar pxe-tar "master worker etcd" "dlws-master dlws-worker1 dlws-worker2 dlws-etcd1"
-inspect_json initrd_dir out/worker-initrd initrd-dir worker "dlws-worker1 dlws-worker2"
+T=2026-01-01T00:00:00Z
+inspect_json iso out/master.iso iso master dlws-master $T
+inspect_json pxe_tree out/pxe pxe-tree "master worker etcd" "dlws-master dlws-worker1 dlws-worker2 dlws-etcd1" $T
+inspect_json pxe_tar out/pxe.tar pxe-tar "master worker etcd" "dlws-master dlws-worker1 dlws-worker2 dlws-etcd1" $T
+inspect_json initrd_dir out/worker-initrd initrd-dir worker "dlws-worker1 dlws-worker2" $T
 inspect_json segment out/pxe/nodes/dlws-master.cpio.zst segment "" "dlws-master"
-# Without SOURCE_DATE_EPOCH the metadata records no build time.
-cp -a "$WORK/p" "$WORK/p2"
-cd "$WORK/p2"
-if env -u SOURCE_DATE_EPOCH "$MK" -q recipes/master.recipe recipes/worker.recipe recipes/etcd.recipe; then
-	inspect_json no_build_time out/pxe pxe-tree "master worker etcd" "dlws-master dlws-worker1 dlws-worker2 dlws-etcd1" ""
+# What must be equal across outputs is: the same payload in a tree and its
+# tar, and in the initrd directory; the ISO's shared manifest names kubectl
+# at dlws/large/ (its own sum, recomputed above).
+if python3 - "$WORK/pxe_tree.json" "$WORK/pxe_tar.json" "$WORK/initrd_dir.json" "$WORK/iso.json" <<'PY'; then
+import json, sys
+t, tar, ini, iso = (json.load(open(f))["build"]["recipes"] for f in sys.argv[1:5])
+p = {r["name"]: r["payload_sha256"] for r in t}
+assert p == {r["name"]: r["payload_sha256"] for r in tar}, "tree and tar"
+assert p["worker"] == ini[0]["payload_sha256"], "tree and initrd directory"
+assert len(set(p.values())) == 3 and iso[0]["payload_sha256"] != p["master"], p
+i = {r["name"]: r["inputs_sha256"] for r in t}
+assert i == {r["name"]: r["inputs_sha256"] for r in tar}, "inputs_sha256 of tree and tar"
+assert i["worker"] == ini[0]["inputs_sha256"] and i["master"] == iso[0]["inputs_sha256"], "inputs_sha256 across outputs"
+PY
+	pass inspect_payload_sha256_across_outputs
 else
-	fail inspect_no_build_time "the build failed"
+	fail inspect_payload_sha256_across_outputs "see above"
 fi
-cd "$WORK/p"
+
+# Without SOURCE_DATE_EPOCH and after a template changed: no build time,
+# and the payload of the recipes that render the template is another.
+cp -a "$WORK/p" "$WORK/p2"
+echo '# changed after the first build' >>"$WORK/p2/recipes/templates/containerd-config.toml"
+if (cd "$WORK/p2" && env -u SOURCE_DATE_EPOCH "$MK" -q recipes/master.recipe recipes/worker.recipe recipes/etcd.recipe); then
+	cd "$WORK/p2"
+	inspect_json no_build_time out/pxe pxe-tree "master worker etcd" "dlws-master dlws-worker1 dlws-worker2 dlws-etcd1"
+	cd "$WORK/p"
+	if python3 - "$WORK/pxe_tree.json" "$WORK/no_build_time.json" <<'PY'; then
+import json, sys
+a, b = ({r["name"]: r for r in json.load(open(f))["build"]["recipes"]} for f in sys.argv[1:3])
+assert a["master"]["payload_sha256"] != b["master"]["payload_sha256"] and a["worker"]["payload_sha256"] != b["worker"]["payload_sha256"], "unchanged"
+assert a["etcd"]["payload_sha256"] == b["etcd"]["payload_sha256"], "etcd renders no containerd config"
+assert a["master"]["inputs_sha256"] != b["master"]["inputs_sha256"], "inputs_sha256 of master"
+cfg = [c for c in json.load(open(sys.argv[2]))["configs"] if c["path"].endswith("/etc/containerd/config.toml")]
+assert cfg and all(c["text"].endswith("# changed after the first build\n") for c in cfg), cfg
+PY
+		pass inspect_template_change_new_payload_and_inputs
+	else
+		fail inspect_template_change_new_payload_and_inputs "see above"
+	fi
+else
+	fail inspect_template_change_new_payload_and_inputs "the rebuild failed"
+fi
 # --json is the answer, whatever -q says; without -v the manifests leave
 # their entries out, as the man page says, and nothing else changes.
 "$MK" -q inspect --json out/master.iso >"$WORK/quiet.json" 2>"$WORK/quiet.err"

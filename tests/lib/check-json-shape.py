@@ -2,10 +2,14 @@
 """check-json-shape.py MANPAGE SHAPE FILE: FILE (a --json answer) has the
 top-level shape the man page's JSON OUTPUT section documents under the
 subsection whose title starts with SHAPE ("Releases:"): one object, every
-documented key with its type, and no key the page leaves out. Prints one
-line per mismatch; exit 1 if there is any."""
+documented key with its type, and no key the page leaves out; below the top
+level, every key of every object is one the subsection names in bold (its
+prose documents nested keys and their types: "built (time|null)"), so a key
+added to the output and not to the page is found. Prints one line per
+mismatch; exit 1 if there is any."""
 import json
 import re
+import shlex
 import sys
 
 page, shape, path = sys.argv[1:4]
@@ -30,6 +34,45 @@ def documented(lines):
     return keys
 
 
+def bold_names(lines):
+    """Every word the subsection sets in bold: .B WORD, the 1st, 3rd, ...
+    arguments of .BR (bold, roman, bold, ...), and \\fB...\\fR inline."""
+    names, in_json, in_shape = set(), False, False
+    for line in lines:
+        if line.startswith(".SH "):
+            in_json = line.strip() == ".SH JSON OUTPUT"
+            in_shape = False
+            continue
+        if line.startswith(".SS ") and in_json:
+            in_shape = line[4:].strip().strip('"').startswith(shape)
+            continue
+        if not in_shape:
+            continue
+        text = line.replace("\\%", "").replace("\\-", "-")
+        try:
+            args = shlex.split(text.split(" ", 1)[1]) if " " in text else []
+        except ValueError:
+            args = text.split()[1:]
+        if text.startswith(".B "):
+            names.update(args[:1])
+        elif text.startswith(".BR "):
+            names.update(args[0::2])
+        names.update(re.findall(r"\\fB(\w+)\\f[RP]", text))
+    return {n for n in names if re.fullmatch(r"\w+", n)}
+
+
+def nested_keys(value, where, out):
+    """(where, key) for every key of every object below `value`."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out.append((where, k))
+            nested_keys(v, f"{where}.{k}", out)
+    elif isinstance(value, list):
+        for v in value:
+            nested_keys(v, f"{where}[]", out)
+    return out
+
+
 def fits(value, kind):
     if kind.endswith("|null"):
         return value is None or fits(value, kind[: -len("|null")])
@@ -44,7 +87,9 @@ def fits(value, kind):
     }[kind](value)
 
 
-keys = documented(open(page).read().splitlines())
+page_lines = open(page).read().splitlines()
+keys = documented(page_lines)
+named = bold_names(page_lines)
 if not keys:
     print(f"{page}: no keys documented under JSON OUTPUT, '{shape}'")
     sys.exit(1)
@@ -65,6 +110,11 @@ else:
     for k in doc:
         if k not in keys:
             bad.append(f"{path}: '{k}' is not documented in {page}")
+    seen = set()
+    for where, k in nested_keys({k: v for k, v in doc.items() if k in keys}, "", []):
+        if where and k not in named and (where, k) not in seen:
+            seen.add((where, k))
+            bad.append(f"{path}: '{where[1:]}.{k}' is not documented in {page}")
 for b in bad:
     print(b)
 sys.exit(1 if bad else 0)
