@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # inspect and verify read a pre-installed disk (outputs.disk) back through
-# a read-only libguestfs appliance: inspect --json shows type disk, the
-# node's build metadata from OEM, the manifest's counts, certificates
-# checked against openssl's view of keys/*.pem, no private key; verify
-# passes on a fresh raw disk and names the file after one byte of it is
-# flipped on the host; a qcow2 disk inspects too; a GPT disk that is not
+# a read-only libguestfs appliance: inspect --json of a raw and a qcow2 disk
+# in the man page's shape, field by field: the node's build metadata from
+# OEM against the tool, recipe and cluster, payload_sha256 and the
+# manifest's counts against the disk's manifest (read with guestfish),
+# every certificate against openssl's view of its keys/*.pem, days left
+# included; no private key. verify passes on a fresh raw disk and names the
+# file after one byte of it is flipped on the host; a GPT disk that is not
 # ours (the stand-in OS image: no OEM/dlws-manifest) is refused with exit 1.
 # Crafted copies of the raw disk (altered in one guestfish session) are
 # read as hostile: manifest lines with '..', absurd sizes, a path out of
@@ -28,35 +30,70 @@ done
 printf 'outputs:\n  disk: { path: ../out/disks }\n' >>recipes/master.recipe
 printf 'outputs:\n  disk: { path: ../out/wdisks, format: qcow2 }\n' >>recipes/worker.recipe
 t0=$(date +%s)
-"$MK" -q recipes/master.recipe recipes/worker.recipe || { fail build "recipes with outputs.disk did not build"; finish; }
+SOURCE_DATE_EPOCH=1700000000 "$MK" -q recipes/master.recipe recipes/worker.recipe || { fail build "recipes with outputs.disk did not build"; finish; }
 echo "build took $(($(date +%s) - t0))s"
 m=out/disks/dlws-master.img w=out/wdisks/dlws-worker1.qcow2
 
-# check_json NAME FILE TYPE-FORMAT RECIPE NODE SUBJECT
+# check_json NAME JSON DISK FORMAT RECIPE NODE MANIFEST T0 T1: inspect --json
+# of DISK (run between T0 and T1) field by field: the build metadata
+# against the tool, the recipe and cluster.yaml; payload_sha256 and the
+# manifest's counts against MANIFEST (the disk's, read with guestfish);
+# every certificate the manifest lists (a .crt, a kubeconfig's
+# client-certificate-data) against openssl's view of its keys/*.pem.
 check_json() {
-	if python3 - "$@" <<'PY'; then pass "$1"; else fail "$1" "see above"; fi
-import json, subprocess, sys, glob
-name, path, fmt, recipe, node, subject = sys.argv[1:]
+	if python3 - "$@" "$("$MK" --version)" <<'PY'; then pass "$1"; else fail "$1" "see above"; fi
+import base64, calendar, datetime, hashlib, json, os, re, subprocess, sys
+name, path, disk, fmt, recipe, node, manifest, t0, t1, version = sys.argv[1:]
 text = open(path).read()
 assert "PRIVATE KEY" not in text and "BEGIN RSA" not in text, "a private key in the output"
 m = json.loads(text)
-assert m["type"] == "disk" and m["disk"]["format"] == fmt, (m["type"], m["disk"])
-assert m["problems"] == [], m["problems"]
+assert m["output"] == disk and m["type"] == "disk" and m["disk"]["format"] == fmt, (m["output"], m["type"], m["disk"])
+assert m["problems"] == [] and m["segments"] == [] and m["boot"] == {"el_torito": [], "menus": [], "per_mac": []}, m
+def value(f, key):  # a "key: value" line of a YAML file
+    return next(mm.group(1) for line in open(f) if (mm := re.match(rf"^{key}:\s*(\S+)", line)))
 b = m["build"]
-assert b["tool"] == "dlws-mkimage" and b["cluster"] == "dlws-lab", b
-assert [(r["name"], r["nodes"]) for r in b["recipes"]] == [(recipe, [node])], b["recipes"]
-man = m["disk"]["manifest"]
-assert man["files"] > 10 and man["bytes"] > 200000, man
-assert len(b["recipes"][0]["payload_sha256"]) == 64
-pki = set()
-for f in glob.glob("keys/*.pem"):
-    if "BEGIN CERTIFICATE" in open(f).read():
-        pki.add(subprocess.run(["openssl", "x509", "-in", f, "-noout", "-subject", "-nameopt", "oneline,-space_eq"],
-                               capture_output=True, text=True, check=True).stdout.strip().removeprefix("subject="))
-subjects = {c["subject"] for c in m["certificates"]}
-assert subject in subjects, subjects
-assert subjects <= pki, subjects - pki
-assert all(c["path"].startswith("/ROOT/etc/") and c["segment"] == "ROOT" for c in m["certificates"])
+want = {"tool": "dlws-mkimage", "version": version.split()[-1], "built": "2023-11-14T22:13:20Z",
+        "cluster": value("recipes/cluster.yaml", "cluster_name")}
+assert {k: b[k] for k in want} == want, (b, want)
+[r] = b["recipes"]
+assert (r["name"], r["role"], r["nodes"], r["entries"]) == (value(recipe, "name"), value(recipe, "role"), [node], []), r
+assert os.path.normpath(os.path.join(os.path.dirname(disk), r["recipe"])) == recipe, r["recipe"]
+mtext = open(manifest, "rb").read()
+assert r["payload_sha256"] == hashlib.sha256(mtext).hexdigest(), "payload_sha256 is not the manifest's sum"
+lines = [l.split(" ", 3) for l in mtext.decode().splitlines() if l and not l.startswith("#")]
+assert m["disk"]["manifest"] == {"name": "dlws-manifest", "files": len(lines), "bytes": sum(int(l[1]) for l in lines)}, m["disk"]
+def sha(f):
+    return hashlib.sha256(open(f, "rb").read()).hexdigest()
+certs = {}  # path on the disk: (source, the keys/*.pem it is)
+for s, size, mode, p in lines:
+    pki = "/ROOT/etc/kubernetes/pki/"
+    if p.startswith(pki) and p.endswith(".crt"):
+        pem = "keys/" + p[len(pki):-4].replace("/", "-") + ".pem"
+        assert sha(pem) == s, (p, pem)
+        certs[p] = ("file", pem)
+    elif re.fullmatch(r"/ROOT/etc/kubernetes/[^/]+\.conf", p):
+        base = os.path.basename(p)[:-5]
+        conf = f"keys/kubelet-{node}.conf" if base == "kubelet" else f"keys/{base}.conf"
+        data = re.search(r"client-certificate-data:\s*(\S+)", open(conf).read()) if os.path.exists(conf) else None
+        if data:
+            assert sha(conf) == s, (p, conf)
+            assert base64.b64decode(data.group(1)) == open(conf[:-5] + ".pem", "rb").read(), conf
+            certs[p] = ("kubeconfig", conf[:-5] + ".pem")
+assert "/ROOT/etc/kubernetes/pki/ca.crt" in certs and "/ROOT/etc/kubernetes/kubelet.conf" in certs, certs
+got = {c["path"]: c for c in m["certificates"]}
+assert {p: c["source"] for p, c in got.items()} == {p: v[0] for p, v in certs.items()}, (sorted(got), sorted(certs))
+for p, (source, pem) in certs.items():
+    out = subprocess.run(["openssl", "x509", "-in", pem, "-noout", "-subject", "-issuer", "-enddate", "-ext", "subjectAltName",
+                          "-nameopt", "oneline,-space_eq"], capture_output=True, text=True, check=True).stdout.splitlines()
+    x = dict(l.split("=", 1) for l in out if re.match(r"^(subject|issuer|notAfter)=", l))
+    sans = [s.strip().replace("IP Address:", "IP:") for l in out if l.startswith("    ") for s in l.split(",")]
+    end = datetime.datetime.strptime(" ".join(x["notAfter"].split()), "%b %d %H:%M:%S %Y GMT")
+    c = got[p]
+    want = {"segment": "ROOT", "subject": x["subject"], "issuer": x["issuer"], "sans": sans,
+            "not_after": end.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    assert {k: c[k] for k in want} == want, (p, c, want)
+    end = calendar.timegm(end.timetuple())
+    assert (end - int(t1)) // 86400 <= c["days_left"] <= (end - int(t0)) // 86400, (p, c["days_left"])
 configs = {c["path"]: c["text"] for c in m["configs"]}
 assert "/OEM/config.ign" in configs and "/ROOT/var/lib/flatcar-install/user_data" in configs, list(configs)
 PY
@@ -77,9 +114,16 @@ cat >"$WORK/craft" <<EOF
 add $H/h1.img format:raw
 add $H/h2.img format:raw
 add $H/h3.img format:raw
+add $m readonly:true format:raw
+add $w readonly:true format:qcow2
 run
+mount-ro /dev/sdd6 /
+download /dlws-manifest $WORK/raw.manifest
+umount-all
+mount-ro /dev/sde6 /
+download /dlws-manifest $WORK/qcow2.manifest
+umount-all
 mount /dev/sda6 /
-download /dlws-manifest $WORK/manifest
 write-append /dlws-manifest "$zero 1 0644 /ROOT/../../etc/shadow\n"
 write-append /dlws-manifest "$zero 99999999999999999999 0644 /ROOT/etc/hostname\n"
 umount-all
@@ -111,14 +155,22 @@ p1=$!
 p2=$!
 guestfish <"$WORK/craft" >"$WORK/craft.out" 2>&1 &
 p3=$!
-wait $p1 && check_json inspect_disk_raw "$WORK/raw.json" raw master dlws-master "CN=kube-apiserver" ||
-	fail inspect_disk_raw "exit: $(head -3 "$WORK/raw.err")"
+wait $p1
+rc=$?
+t1=$(date +%s)
+if wait $p3; then
+	[ $rc = 0 ] && check_json inspect_disk_raw "$WORK/raw.json" $m raw recipes/master.recipe dlws-master "$WORK/raw.manifest" $t0 $t1 ||
+		fail inspect_disk_raw "exit $rc: $(head -3 "$WORK/raw.err")"
+else
+	fail hostile_disks "guestfish could not read or craft the disks: $(tail -3 "$WORK/craft.out")"
+	finish
+fi
+check inspect_disk_raw_documented_shape python3 "$ROOT/tests/lib/check-json-shape.py" "$ROOT/man/dlws-mkimage.1" Outputs: "$WORK/raw.json"
 if wait $p2 && grep -q "^$m: verified [0-9]* files" "$WORK/verify.out"; then
 	pass verify_disk_passes
 else
 	fail verify_disk_passes "$(head -5 "$WORK/verify.out")"
 fi
-wait $p3 || { fail hostile_disks "guestfish could not craft them: $(tail -3 "$WORK/craft.out")"; finish; }
 echo "first round took $(($(date +%s) - t0))s"
 
 t0=$(date +%s)
@@ -130,8 +182,11 @@ p1=$!
 p2=$!
 "$MK" inspect out/os.img >"$WORK/os.out" 2>&1 &
 p3=$!
-wait $p1 && check_json inspect_disk_qcow2 "$WORK/qcow2.json" qcow2 worker dlws-worker1 "O=system:nodes, CN=system:node:dlws-worker1" ||
-	fail inspect_disk_qcow2 "exit: $(head -3 "$WORK/qcow2.err")"
+wait $p1
+rc=$?
+[ $rc = 0 ] && check_json inspect_disk_qcow2 "$WORK/qcow2.json" $w qcow2 recipes/worker.recipe dlws-worker1 "$WORK/qcow2.manifest" $t0 $(date +%s) ||
+	fail inspect_disk_qcow2 "exit $rc: $(head -3 "$WORK/qcow2.err")"
+check inspect_disk_qcow2_documented_shape python3 "$ROOT/tests/lib/check-json-shape.py" "$ROOT/man/dlws-mkimage.1" Outputs: "$WORK/qcow2.json"
 wait $p2
 rc=$?
 out=$(cat "$WORK/flipped.out")
@@ -192,7 +247,7 @@ refused() {
 	[ "$(sort "$H/$h.rc" | tr '\n' ' ')" = "inspect 1 verify 1 " ] &&
 		[ "$(cat "$H/$h.inspect")" = "$want" ] && [ "$(cat "$H/$h.verify")" = "$want" ] && [ ! -s "$H/$h.json" ]
 }
-n=$(wc -l <"$WORK/manifest")
+n=$(wc -l <"$WORK/raw.manifest")
 if refused h1 "$H/h1.img: /OEM/dlws-manifest:$((n + 1)): error: refusing path '/ROOT/../../etc/shadow': not a plain absolute path inside the payload" \
 	"$H/h1.img: /OEM/dlws-manifest:$((n + 2)): error: absurd size '99999999999999999999'"; then
 	pass hostile_disk_manifest_lines_refused
@@ -210,7 +265,7 @@ fi
 # h3: verify names every file that is a link or below one, and the one
 # whose size is not the manifest's (not hashed: 1 TiB of zeros would take
 # hours); inspect shows no certificate or config read through a link.
-linked=$(grep -c ' /ROOT/etc/kubernetes/pki/' "$WORK/manifest")
+linked=$(grep -c ' /ROOT/etc/kubernetes/pki/' "$WORK/raw.manifest")
 why=
 grep -qx 'verify 1' "$H/h3.rc" || why="$why verify's exit;"
 # inspect does not compare files with the manifest (verify does): 0 for now.
