@@ -2,9 +2,11 @@
 # outputs.disk: pre-installed disk images, one per node, made offline with
 # libguestfs from a stand-in OS image (tests/lib/mkosimage.sh: GPT with
 # EFI-SYSTEM, OEM and ROOT). Two recipes in one build (one appliance
-# launch): the master as a raw disk grown to 96M, the workers as qcow2. The
-# disks are read back independently with one `guestfish --ro` session,
-# sgdisk and qemu-img; bad inputs fail before anything is written.
+# launch, counted in libguestfs's own trace): the master as a raw disk
+# grown to 96M, the workers as qcow2. The disks are read back independently
+# with one `guestfish --ro` session (every key at 0600 and every
+# certificate as keys/ has it, by its own lstat and checksum), sgdisk and
+# qemu-img; bad inputs fail before anything is written.
 # Then the master's raw disk boots alone in QEMU with no NIC, in the default
 # base's installed-system mode (root=LABEL=ROOT), and finds its own hostname,
 # user_data, config.ign and keys; a copy without user_data reports FAIL.
@@ -85,12 +87,22 @@ fi
 # --- the build: both recipes, one launch
 recipe master ../out/os.img.bz2 'initrd: { path: ../out/master-initrd }' 'disk: { path: ../out/disks, size: 96M }'
 recipe worker ../out/os.img.zst 'initrd: { path: ../out/worker-initrd }' 'disk: { path: ../out/wdisks, format: qcow2 }'
+# LIBGUESTFS_TRACE=1: libguestfs prints every call made on a handle to
+# stderr (the data written too: the file stays in $WORK).
 t0=$(date +%s)
-if ! "$MK" -q recipes/master.recipe recipes/worker.recipe; then
-	fail build "recipes with outputs.disk did not build"
+if ! LIBGUESTFS_TRACE=1 "$MK" -q recipes/master.recipe recipes/worker.recipe 2>"$WORK/build.trace"; then
+	fail build "recipes with outputs.disk did not build: $(grep -v '^libguestfs: trace: ' "$WORK/build.trace" | head -5)"
 	finish
 fi
 echo "build of 3 disks (2 recipes) took $(($(date +%s) - t0))s"
+# One handle, its three disks added, then one launch: every disk of both
+# recipes is made in that appliance.
+calls=$(grep -oE '^libguestfs: trace: (add_drive "|launch$|close$)' "$WORK/build.trace" | awk '{print $3}' | tr -d '"' | tr '\n' ' ')
+if [ "$calls" = "add_drive add_drive add_drive launch close " ] && ! grep -v '^libguestfs: trace: ' "$WORK/build.trace" | grep -q .; then
+	pass one_libguestfs_launch_per_build
+else
+	fail one_libguestfs_launch_per_build "calls: '$calls'; $(grep -v '^libguestfs: trace: ' "$WORK/build.trace" | head -3)"
+fi
 m=out/disks/dlws-master.img w1=out/wdisks/dlws-worker1.qcow2 w2=out/wdisks/dlws-worker2.qcow2
 if [ -f $m ] && [ -f $w1 ] && [ -f $w2 ] && [ "$(ls out/disks)" = dlws-master.img ] &&
 	[ "$(ls out/wdisks | tr '\n' ' ')" = "dlws-worker1.qcow2 dlws-worker2.qcow2 " ] &&
@@ -116,13 +128,30 @@ else
 fi
 
 # --- read back: one guestfish session for every disk
+# The rootfs each node's segments carry (its recipe's shared ones, then its
+# own), unpacked on the host: what its disk must hold, read independently.
+# keyfiles HOST, certfiles HOST: the files of that tree that hold a private
+# key (*.key, a kubeconfig's client-key-data), and the *.crt.
+hosts=(dlws-master dlws-worker1 dlws-worker2)
+for h in "${hosts[@]}"; do
+	d=out/worker-initrd
+	[ $h = dlws-master ] && d=out/master-initrd
+	mkdir -p "$WORK/tree-$h"
+	for s in $(ls $d/*.cpio.zst | grep -v '/node-') $d/node-$h.cpio.zst; do
+		bsdtar -xf $s -C "$WORK/tree-$h"
+	done
+done
+keyfiles() {
+	(cd "$WORK/tree-$1/usr/share/oem/dlws/rootfs" && { find . -type f -name '*.key'; grep -rlE 'client-key-data|PRIVATE KEY' .; } | sed 's#^\./##' | sort -u)
+}
+certfiles() { (cd "$WORK/tree-$1/usr/share/oem/dlws/rootfs" && find . -type f -name '*.crt' | sed 's#^\./##' | sort); }
 # Each query prints a marker line, then its answer.
 q=$WORK/queries
 : >"$q"
 ask() { printf 'echo @%s\n%s\n' "$1" "$2" >>"$q"; }
 printf 'run\n' >>"$q"
 disks=(-a $m -a $w1 -a $w2)
-devs=(sda sdb sdc) hosts=(dlws-master dlws-worker1 dlws-worker2)
+devs=(sda sdb sdc)
 files="var/lib/flatcar-install/user_data etc/kubernetes/kubelet.conf opt/bin/kubectl etc/os-release var/log/dlws-install.log"
 for i in 0 1 2; do
 	d=${devs[$i]} h=${hosts[$i]}
@@ -135,6 +164,11 @@ for i in 0 1 2; do
 	# Workers have no images: a leading '-' lets guestfish go on after the error.
 	ask "$h:image" "-checksum sha256 /var/lib/dlws/images/hyperkube.tar"
 	ask "$h:pki" "find /etc/kubernetes/pki"
+	ask "$h:all" "find /"
+	for f in $(keyfiles $h) $(certfiles $h); do
+		ask "$h:read:$f:mode" "lstatns /$f"
+		ask "$h:read:$f" "checksum sha256 /$f"
+	done
 	ask "$h:log" "cat /var/log/dlws-install.log"
 	ask "$h:statvfs" "statvfs /"
 	printf 'umount-all\nmount /dev/%s6 /\n' "$d" >>"$q"
@@ -180,14 +214,49 @@ check_node dlws-master out/master-initrd/node-dlws-master.cpio.zst
 check_node dlws-worker1 out/worker-initrd/node-dlws-worker1.cpio.zst
 check_node dlws-worker2 out/worker-initrd/node-dlws-worker2.cpio.zst
 
-# Keys: every .key of the master's pki at 0600 (read in the same session
-# would need one query per file; the log lists each with its mode).
-bad=$(answer dlws-master:log | awk '/^installed \/etc\/kubernetes\/pki\/.*\.key / && $3 != "(0600,"')
-if [ -z "$bad" ] && answer dlws-master:log | grep -q '^installed /etc/kubernetes/pki/apiserver.key (0600,'; then
-	pass keys_0600
-else
-	fail keys_0600 "$bad"
-fi
+# in_keys HOST PATH: the file of keys/ that PATH (of HOST's rootfs) is, if any.
+in_keys() {
+	local f=${2#etc/kubernetes/pki/}
+	case $2 in
+	etc/kubernetes/kubelet.conf) echo keys/kubelet-$1.conf ;;
+	var/lib/kube-proxy/kubeconfig.conf) echo keys/kube-proxy.conf ;;
+	etc/kubernetes/pki/sa.key) echo keys/service-account-key.pem ;;
+	etc/kubernetes/pki/*.key) echo "keys/${f%.key}-key.pem" ;;
+	etc/kubernetes/pki/*.crt) f=${f%.crt} && echo "keys/${f//\//-}.pem" ;;
+	etc/kubernetes/*/*) ;;
+	etc/kubernetes/*.conf) echo "keys/${2#etc/kubernetes/}" ;;
+	esac
+}
+# st_mode HOST:PATH:mode: its st_mode in octal (100600: a regular file, 0600).
+st_mode() { printf '%o' "$(answer "$1" | awk '$1 == "st_mode:" {print $2}')"; }
+# Every file holding a private key, by the disk's own lstat: a regular
+# file, 0600, the bytes of the payload and of keys/; no other *.key on the
+# disk. Every certificate: the bytes of the payload and of keys/.
+why_keys= why_certs=
+for h in "${hosts[@]}"; do
+	tree=$WORK/tree-$h/usr/share/oem/dlws/rootfs
+	for f in $(keyfiles $h); do
+		[ "$(st_mode "$h:read:$f:mode")" = 100600 ] || why_keys="$why_keys $h:/$f is $(st_mode "$h:read:$f:mode");"
+		k=$(in_keys $h $f)
+		[ "$(answer "$h:read:$f")" = "$(sha <"$tree/$f")" ] && { [ -z "$k" ] || [ "$(answer "$h:read:$f")" = "$(sha <"$k")" ]; } ||
+			why_keys="$why_keys $h:/$f differs;"
+	done
+	keyfiles $h | grep -qx etc/kubernetes/kubelet.conf || why_keys="$why_keys $h: no kubelet.conf in the payload;"
+	unchecked=$(comm -23 <(answer "$h:all" | grep '\.key$' | sort) <(keyfiles $h))
+	[ -z "$unchecked" ] || why_keys="$why_keys $h: unchecked $unchecked;"
+	n=0
+	for f in $(certfiles $h); do
+		n=$((n + 1))
+		[ "$(st_mode "$h:read:$f:mode")" = 100644 ] && [ "$(answer "$h:read:$f")" = "$(sha <"$tree/$f")" ] &&
+			[ "$(answer "$h:read:$f")" = "$(sha <"$(in_keys $h $f)")" ] || why_certs="$why_certs $h:/$f;"
+	done
+	[ $n -ge 1 ] || why_certs="$why_certs $h: none;"
+	unchecked=$(comm -23 <(answer "$h:all" | grep '\.crt$' | sort) <(certfiles $h))
+	[ -z "$unchecked" ] || why_certs="$why_certs $h: unchecked $unchecked;"
+done
+keyfiles dlws-master | grep -qx etc/kubernetes/pki/apiserver.key || why_keys="$why_keys no apiserver.key in the payload;"
+if [ -z "$why_keys" ]; then pass keys_0600_read_from_disk; else fail keys_0600_read_from_disk "$why_keys"; fi
+if [ -z "$why_certs" ]; then pass certificates_on_disk_are_the_pki; else fail certificates_on_disk_are_the_pki "$why_certs"; fi
 if [ "$(answer dlws-master:image)" = "$hk_sum" ] && [ -z "$(answer dlws-worker1:image)" ]; then
 	pass container_images_in_images_dir
 else
