@@ -143,6 +143,8 @@ struct build_memo {
 	char *pki_dir, *ca_hash, *token_id;
 	/* node_input_key's part that every node shares; "" until made. */
 	char inputs_key[SHA256_HEX_LEN + 1];
+	/* node_input_key of the role (no node), for build_inputs_sum; "" until made. */
+	char role_key[SHA256_HEX_LEN + 1];
 	/* Every word of the templates (sorted): a value whose key is not
 	 * among them is read by no template. */
 	struct strv words;
@@ -1227,13 +1229,13 @@ int build_inputs_sum(const struct build *b, const struct stage *shared, size_t f
 	for (size_t i = 0; i < files.n; i++)
 		sha256_update(h, files.v[i], strlen(files.v[i]));
 	strv_release(&files);
-	char key[SHA256_HEX_LEN + 1];
+	/* once per build: each output asks (and a context made for no node
+	 * is one the next node's must be made again from) */
+	if (r == 0 && build_has_role_segment(b) && !b->memo->role_key[0])
+		r = node_input_key(b, NULL, b->memo->role_key, d);
 	if (r == 0 && build_has_role_segment(b)) {
-		r = node_input_key(b, NULL, key, d);
-		if (r == 0) {
-			sha256_update(h, "role ", 5);
-			sha256_update(h, key, SHA256_HEX_LEN);
-		}
+		sha256_update(h, "role ", 5);
+		sha256_update(h, b->memo->role_key, SHA256_HEX_LEN);
 	}
 	if (r == 0 && n && !b->memo->node_keys)
 		b->memo->node_keys = xcalloc(b->n_nodes, sizeof(*b->memo->node_keys));
