@@ -277,7 +277,10 @@ fi
 # and reports what Flatcar's first boot reads (Ignition: OEM config.ign;
 # coreos-cloudinit: ROOT user_data). Only the disk: no payload initrd, no NIC.
 base=$ROOT/out/base
-if ! command -v qemu-system-x86_64 >/dev/null; then
+if [ -n "${DLWS_ASAN_PASS:-}" ]; then
+	# What a boot proves is the base's reading of the disk: no tool code runs.
+	echo "ran in the plain pass: installed_disk_boots (no dlws-mkimage code runs in a boot)"
+elif ! command -v qemu-system-x86_64 >/dev/null; then
 	skip installed_disk_boots "qemu-system-x86_64 is not installed (qemu-system-x86)"
 elif [ ! -f "$base/vmlinuz" ] || [ ! -f "$base/initrd.img" ]; then
 	fail installed_disk_boots "no default base in $base (run 'make base')"
