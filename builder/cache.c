@@ -354,7 +354,12 @@ static char *output_record(const struct cache *c, const char *path) {
 	return per_output(c, "outputs", path);
 }
 
-char *cache_spare(struct cache *c, const char *path) {
+static char *identity(const char *path);
+static char *made_identity(const char *path);
+static char *read_small(const char *path);
+
+char *cache_spare(struct cache *c, const char *path, char **ret_layout) {
+	*ret_layout = NULL;
 	if (!c || !c->dir)
 		return NULL;
 	_cleanup_free_ char *dir = path_join(c->dir, "spares");
@@ -369,6 +374,31 @@ char *cache_spare(struct cache *c, const char *path) {
 		if ((uint64_t)out.st_size > had)
 			c->added += (uint64_t)out.st_size - had;
 	}
+	if (!spare)
+		return NULL;
+	/* The spare there now: its layout, while it is the file it was. It is
+	 * written over next, whatever becomes of this build: the record goes. */
+	_cleanup_free_ char *layout_path = xasprintf("%s.layout", spare);
+	_cleanup_free_ char *text = read_small(layout_path);
+	_cleanup_free_ char *id = identity(spare);
+	size_t id_len = id ? strlen(id) : 0;
+	if (text && id && strncmp(text, id, id_len) == 0 && text[id_len] == '\n')
+		*ret_layout = xstrdup(text + id_len + 1);
+	unlink(layout_path);
+	/* The output there now becomes the spare: its layout goes with it,
+	 * when its record is of this very file (cache_outputs_record). */
+	_cleanup_free_ char *rec_path = output_record(c, path);
+	_cleanup_free_ char *rec = rec_path ? read_small(rec_path) : NULL;
+	_cleanup_free_ char *out_id = identity(path);
+	char *nl = rec ? strchr(rec, '\n') : NULL;
+	const char *rec_id = rec ? strchr(rec, ' ') : NULL;
+	if (nl && rec_id && out_id && rec_id < nl && (size_t)(nl - rec_id - 1) == strlen(out_id) &&
+	    strncmp(rec_id + 1, out_id, strlen(out_id)) == 0 && nl[1]) {
+		_cleanup_free_ char *made = made_identity(path);
+		strv_push(&c->to_spare, spare);
+		strv_push(&c->to_spare_ids, made ? made : "");
+		strv_push(&c->to_spare_layouts, nl + 1);
+	}
 	return spare;
 }
 
@@ -381,6 +411,26 @@ static char *identity(const char *path) {
 			 st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
 }
 
+/* The identity without the ctime: what a rename (an output becoming the
+ * spare) leaves as it was. */
+static char *made_identity(const char *path) {
+	struct stat st;
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	return xasprintf("%llu %llu %llu %lld.%09ld", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+			 (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+}
+
+/* A record's text, NULL when it cannot be read. */
+static char *read_small(const char *path) {
+	struct diags quiet = DIAGS_INIT;
+	char *text = NULL;
+	size_t len;
+	int r = read_file(path, 1u << 20, &text, &len, &quiet);
+	diags_release(&quiet);
+	return r == 0 ? text : NULL;
+}
+
 bool cache_output_fresh(const struct cache *c, const char *path, const char *key) {
 	if (!c || !c->dir)
 		return false;
@@ -388,22 +438,26 @@ bool cache_output_fresh(const struct cache *c, const char *path, const char *key
 	_cleanup_free_ char *id = identity(path);
 	if (!rec || !id)
 		return false;
-	struct diags quiet = DIAGS_INIT;
-	char *text = NULL;
-	size_t len;
-	int r = read_file(rec, 4096, &text, &len, &quiet);
-	diags_release(&quiet);
+	_cleanup_free_ char *text = read_small(rec);
 	_cleanup_free_ char *want = xasprintf("%s %s\n", key, id);
-	bool fresh = r == 0 && streq(text, want);
-	free(text);
-	return fresh;
+	return text && strncmp(text, want, strlen(want)) == 0;
 }
 
-void cache_output_made(struct cache *c, const char *path, const char *key) {
+void cache_output_made(struct cache *c, const char *path, const char *key, const char *layout) {
 	if (!c || !c->dir)
 		return;
 	strv_push(&c->made_paths, path);
 	strv_push(&c->made_keys, key);
+	strv_push(&c->made_layouts, layout ? layout : "");
+}
+
+static void release_records(struct cache *c) {
+	strv_release(&c->made_paths);
+	strv_release(&c->made_keys);
+	strv_release(&c->made_layouts);
+	strv_release(&c->to_spare);
+	strv_release(&c->to_spare_ids);
+	strv_release(&c->to_spare_layouts);
 }
 
 void cache_outputs_record(struct cache *c) {
@@ -417,17 +471,27 @@ void cache_outputs_record(struct cache *c) {
 			_cleanup_free_ char *id = identity(c->made_paths.v[i]);
 			if (!rec || !id)
 				continue;
-			_cleanup_free_ char *text = xasprintf("%s %s\n", c->made_keys.v[i], id);
+			_cleanup_free_ char *text = xasprintf("%s %s\n%s", c->made_keys.v[i], id, c->made_layouts.v[i]);
 			write_file_atomic(rec, text, strlen(text), 0644, &quiet);
 		}
+	/* Outputs that became spares, untouched since made (their inode,
+	 * size and mtime as their record had them; the rename moved ctime):
+	 * their layouts are recorded with the spare's identity now. */
+	for (size_t i = 0; i < c->to_spare.n; i++) {
+		_cleanup_free_ char *made = made_identity(c->to_spare.v[i]);
+		_cleanup_free_ char *id = identity(c->to_spare.v[i]);
+		_cleanup_free_ char *layout_path = xasprintf("%s.layout", c->to_spare.v[i]);
+		if (made && id && streq(made, c->to_spare_ids.v[i])) {
+			_cleanup_free_ char *text = xasprintf("%s\n%s", id, c->to_spare_layouts.v[i]);
+			write_file_atomic(layout_path, text, strlen(text), 0644, &quiet);
+		}
+	}
 	diags_release(&quiet);
-	strv_release(&c->made_paths);
-	strv_release(&c->made_keys);
+	release_records(c);
 }
 
 void cache_close(struct cache *c) {
-	strv_release(&c->made_paths);
-	strv_release(&c->made_keys);
+	release_records(c);
 	if (!c->dir)
 		return;
 	count_added(c);

@@ -11,9 +11,14 @@
  *   spares/<sha of path>  the file an output file replaced, kept so that
  *                         the next build writes over its blocks
  *                         (cache_spare); counted, and dropped first
+ *   spares/<sha of path>.layout
+ *                         "<identity>" of that file, then what its output
+ *                         record said of it (an ISO's extents): written
+ *                         only while the file is as it was made
  *   outputs/<sha of path> "<key> <identity>" of an output file made from
  *                         `key`: a build that would make it again from the
- *                         same key leaves it as it is (cache_output_fresh)
+ *                         same key leaves it as it is (cache_output_fresh);
+ *                         then lines the output's writer gives (isolayout.h)
  *   sums                  file sums remembered across builds (filesum.h)
  *   size, added           the bytes in objects/, counted so that pruning
  *                         need not stat every entry after every build
@@ -37,9 +42,12 @@ struct cache {
 	int lock_fd;
 	unsigned hits, misses, damaged;
 	uint64_t added;         /* bytes this build put in, not yet counted */
-	struct strv made_paths, made_keys;      /* cache_output_made, to record */
+	struct strv made_paths, made_keys, made_layouts;        /* cache_output_made, to record */
+	/* cache_spare: outputs becoming spares, "<dev> <ino> <size> <mtime>"
+	 * as they were made, and their layouts, for cache_outputs_record */
+	struct strv to_spare, to_spare_ids, to_spare_layouts;
 };
-#define CACHE_INIT { NULL, CACHE_DEFAULT_MAX, -1, 0, 0, 0, 0, STRV_INIT, STRV_INIT }
+#define CACHE_INIT { NULL, CACHE_DEFAULT_MAX, -1, 0, 0, 0, 0, STRV_INIT, STRV_INIT, STRV_INIT, STRV_INIT, STRV_INIT, STRV_INIT }
 
 /* Opens (creating) the cache at `dir` under a shared lock. A cache that
  * cannot be made is reported as a warning and left off: a build never
@@ -76,12 +84,16 @@ void cache_put(struct cache *c, const char *key, const char *src, struct diags *
  * Whether the file at `path` was recorded as made from `key` and is still
  * that file. */
 bool cache_output_fresh(const struct cache *c, const char *path, const char *key);
-/* Notes that `path` is being made from `key`; recorded by
+/* Notes that `path` is being made from `key`, with `layout` (lines the
+ * writer reads back from a spare: cache_spare; may be NULL); recorded by
  * cache_outputs_record once the outputs are in place. */
-void cache_output_made(struct cache *c, const char *path, const char *key);
+void cache_output_made(struct cache *c, const char *path, const char *key, const char *layout);
 void cache_outputs_record(struct cache *c);
 /* Where the file at `path` (an output file) goes when a new one replaces
  * it, for the build after to write over (atomic_open_over,
  * pending_add_keeping); NULL without a cache. Only an output's own
- * builds, which hold its lock, use it. */
-char *cache_spare(struct cache *c, const char *path);
+ * builds, which hold its lock, use it. *ret_layout: the layout recorded
+ * with the spare there now, when it is still the file it was made as
+ * (same device, inode, size, mtime and ctime as when it became the
+ * spare, which it became untouched since made), else NULL. */
+char *cache_spare(struct cache *c, const char *path, char **ret_layout);

@@ -39,6 +39,9 @@ static const char usage[] =
 static void say_written(const struct pending *out, const char *what, const char *path, size_t n_nodes) {
 	if (strv_contains(&out->fresh, path))
 		fprintf(stderr, "%s %s is up to date (%zu node%s)\n", what, path, n_nodes, n_nodes == 1 ? "" : "s");
+	else if (pending_kept(out, path))
+		fprintf(stderr, "wrote %s %s (%zu node%s; written over the ISO of the build before last: %.1f MB of large files already in place)\n",
+			what, path, n_nodes, n_nodes == 1 ? "" : "s", (double)pending_kept(out, path) / 1e6);
 	else
 		fprintf(stderr, "wrote %s %s (%zu node%s)\n", what, path, n_nodes, n_nodes == 1 ? "" : "s");
 }
@@ -257,6 +260,7 @@ int cmd_build(int argc, char **argv, struct cmd_ctx *ctx) {
 	}
 	strv_release(&disks_kept);
 	strv_release(&out.fresh);
+	strv_release(&out.kept);
 	strv_release(&checked);
 	for (size_t i = 0; i < n_bundles; i++) {
 		free(bundles[i].builds);

@@ -728,6 +728,20 @@ int pending_commit(struct pending *p, struct diags *d) {
 	return r;
 }
 
+void pending_note_kept(struct pending *p, const char *dst, uint64_t bytes) {
+	_cleanup_free_ char *line = xasprintf("%llu %s", (unsigned long long)bytes, dst);
+	strv_push(&p->kept, line);
+}
+
+uint64_t pending_kept(const struct pending *p, const char *dst) {
+	for (size_t i = 0; i < p->kept.n; i++) {
+		const char *name = strchr(p->kept.v[i], ' ');
+		if (name && streq(name + 1, dst))
+			return strtoull(p->kept.v[i], NULL, 10);
+	}
+	return 0;
+}
+
 void pending_remove(struct pending *p, const char *dst) {
 	strv_push(&p->tmp, "");
 	strv_push(&p->dst, dst);

@@ -142,8 +142,14 @@ struct pending {
 	/* Outputs found up to date and left as they are (pending_fresh);
 	 * the caller reports and releases them. */
 	struct strv fresh;
+	/* "<bytes> <dst>": of a file written over its spare, what was left
+	 * as the spare had it (pending_note_kept); the caller releases it. */
+	struct strv kept;
 };
-#define PENDING_INIT { STRV_INIT, STRV_INIT, STRV_INIT, STRV_INIT }
+#define PENDING_INIT { STRV_INIT, STRV_INIT, STRV_INIT, STRV_INIT, STRV_INIT }
+void pending_note_kept(struct pending *p, const char *dst, uint64_t bytes);
+/* What pending_note_kept said of `dst`: 0 when nothing. */
+uint64_t pending_kept(const struct pending *p, const char *dst);
 void pending_add(struct pending *p, const char *tmp, const char *dst);
 /* pending_add for a file: the file `dst` it replaces is moved to `keep`
  * (exchanged with the new one, then renamed: readers of `dst` see the

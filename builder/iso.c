@@ -15,6 +15,7 @@
 #include "hash.h"
 #include "buildinfo.h"
 #include "isofile.h"
+#include "isolayout.h"
 #include "loaders.h"
 #include "progress.h"
 #include "util.h"
@@ -23,6 +24,12 @@
 #define MBR_TEMPLATE_MAX 512
 /* libisofs's ring buffer between its writer thread and ours. */
 #define FIFO_BYTES (2 << 20)
+/* Sort weights: right after the directory records the boot catalog and
+ * the boot images (reading the image back reads them), then the large
+ * files, each in its own place, so that a change to a small file (a
+ * segment) moves none of them. */
+#define WEIGHT_BOOT (1 << 30)
+#define WEIGHT_LARGE (1 << 29)
 
 struct iso_ctx {
 	IsoImage *image;
@@ -41,6 +48,11 @@ struct iso_ctx {
 	/* The data's identity of each content added (isofile.h): by sum. */
 	struct content { char sum[SHA256_HEX_LEN + 1]; ino_t id; } *contents;
 	size_t n_contents;
+	/* The large files by their path in the image ("/dlws/large/...") and
+	 * sum; where they lie in the image written, as text (isolayout.h). */
+	struct strv large_paths, large_sums;
+	char *layout;
+	uint64_t kept;          /* bytes of the spare left in place */
 };
 
 /* Files with the same contents get the same identity: stored once. */
@@ -89,6 +101,14 @@ static int dir_at(struct iso_ctx *c, const char *path, IsoDir **ret) {
 	}
 	*ret = dir;
 	return 0;
+}
+
+/* Where libisofs writes the file at `path` ("/a/b"): the greater `w`,
+ * the nearer the start. */
+static void weigh(struct iso_ctx *c, const char *path, int w) {
+	IsoNode *node = NULL;
+	if (iso_tree_path_to_node(c->image, path, &node) == 1)
+		iso_node_set_sort_weight(node, w);
 }
 
 /* Adds the file at `src` on disk as `path` in the image. */
@@ -210,7 +230,11 @@ static int fill(struct iso_ctx *c, const struct build *b, const char *work) {
 		const struct stage_entry *e = &large->v[i];
 		if (e->on_medium) {
 			_cleanup_free_ char *path = xasprintf("dlws/large/%s", e->path + strlen(large_prefix));
+			_cleanup_free_ char *abs = xasprintf("/%s", path);
 			r = add_file(c, path, e->src, e->mode);
+			weigh(c, abs, WEIGHT_LARGE - (int)i);
+			strv_push(&c->large_paths, abs);
+			strv_push(&c->large_sums, e->sha256);
 		} else if (streq(e->path, PAYLOAD_MEDIUM_ID)) {
 			r = add_text(c, work, "dlws/medium-id", xstrndup(e->data, e->size));
 		}
@@ -254,6 +278,9 @@ static int add_boot(struct iso_ctx *c, const struct build *b, const char *work, 
 	if (k < 0)
 		return iso_fail(c, k, "BIOS boot image");
 	el_torito_set_load_size(bios, 4);
+	iso_image_set_boot_catalog_weight(c->image, WEIGHT_BOOT + 2);
+	weigh(c, "/isolinux/isolinux.bin", WEIGHT_BOOT + 1);
+	weigh(c, "/boot/efi.img", WEIGHT_BOOT);
 	el_torito_set_isolinux_options(bios, 1 /* boot info table */, 0);
 	k = iso_image_add_boot_image(c->image, "/boot/efi.img", ELTORITO_NO_EMUL, 0, &uefi);
 	if (k < 0)
@@ -296,6 +323,7 @@ static IsoWriteOpts *make_opts(struct iso_ctx *c, const struct build *b) {
 	iso_write_opts_set_allow_deep_paths(opts, 1);
 	iso_write_opts_set_always_gmt(opts, 1);
 	iso_write_opts_set_fifo_size(opts, FIFO_BYTES / 2048);
+	iso_write_opts_set_sort_files(opts, 1);
 	iso_write_opts_set_replace_timestamps(opts, 1);
 	iso_write_opts_set_default_timestamp(opts, c->epoch);
 	/* Reproducible: volume times from SOURCE_DATE_EPOCH, GPT GUID from the recipe. */
@@ -339,8 +367,71 @@ static int read_image(struct burn_source *src, unsigned char *buf, size_t chunk)
 	}
 }
 
+/* Where the image goes: written over a spare, the extents of large files
+ * the spare holds at the same place are left as they are. */
+struct placer {
+	int fd;                 /* the image being written */
+	int rfd;                /* the same, read back (-1: not over a spare) */
+	uint64_t pos;           /* bytes of the image placed */
+	bool known;             /* the image's own layout read back */
+	uint64_t first;         /* the first byte the spare may hold already */
+	struct iso_extents spare, keep, now;
+};
+
+/* The extents of the image's large files, read back from its first
+ * `limit` bytes (those written: its directory records come first). */
+static void learn(struct iso_ctx *c, struct placer *p, int fd, uint64_t limit) {
+	p->known = true;
+	isolayout_release(&p->now);
+	if (isolayout_read(fd, limit, (const char *const *)c->large_paths.v, (const char *const *)c->large_sums.v,
+			   c->large_paths.n, &p->now) < 0)
+		return;
+	for (size_t i = 0; i < p->now.n; i++)
+		if (isolayout_has(&p->spare, &p->now.v[i])) {
+			p->keep.v = xrealloc(p->keep.v, (p->keep.n + 1) * sizeof(*p->keep.v));
+			p->keep.v[p->keep.n++] = p->now.v[i];
+		}
+}
+
+static int place(struct iso_ctx *c, struct placer *p, const unsigned char *buf, size_t n) {
+	while (n > 0) {
+		size_t m = n;
+		bool skip = false;
+		if (!p->known && p->pos + n > p->first) {
+			m = (size_t)(p->first - p->pos);
+			if (m == 0) {
+				learn(c, p, p->rfd, p->pos);
+				continue;
+			}
+		} else {
+			for (size_t i = 0; i < p->keep.n; i++) {
+				const struct iso_extent *e = &p->keep.v[i];
+				if (e->offset <= p->pos && p->pos < e->offset + e->size) {
+					skip = true;
+					m = (size_t)(e->offset + e->size - p->pos < m ? e->offset + e->size - p->pos : m);
+				} else if (e->offset > p->pos && e->offset - p->pos < m) {
+					m = (size_t)(e->offset - p->pos);
+				}
+			}
+		}
+		if (skip) {
+			if (lseek(p->fd, (off_t)m, SEEK_CUR) < 0)
+				return -errno;
+			c->kept += m;
+		} else {
+			int r = write_all(p->fd, buf, m);
+			if (r < 0)
+				return r;
+		}
+		p->pos += m;
+		buf += m;
+		n -= m;
+	}
+	return 0;
+}
+
 static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_path, const char *spare,
-		       uint64_t *ret_size) {
+		       const char *spare_layout, uint64_t *ret_size) {
 	/* The image this one replaces: its cached pages would be dropped at
 	 * the rename anyway. Given back now (the file stays as it is on disk),
 	 * the new image's pages are those instead of other files' caches. */
@@ -356,6 +447,25 @@ static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_pa
 	struct atomic_file f = ATOMIC_FILE_INIT;
 	bool over = false;
 	int r = atomic_open_over(&f, tmp_path, 0644, spare, &over, c->d);
+	struct placer p = { .fd = f.fd, .rfd = -1, .first = UINT64_MAX };
+	/* The spare's large files that this image has too, by sum: from the
+	 * first of them on, the image's layout is read back as it is written. */
+	if (r == 0 && over && spare_layout) {
+		struct iso_extents all;
+		isolayout_parse(spare_layout, &all);
+		for (size_t i = 0; i < all.n; i++)
+			if (strv_contains(&c->large_sums, all.v[i].sum)) {
+				p.spare.v = xrealloc(p.spare.v, (p.spare.n + 1) * sizeof(*p.spare.v));
+				p.spare.v[p.spare.n++] = all.v[i];
+				if (all.v[i].offset < p.first)
+					p.first = all.v[i].offset;
+			}
+		isolayout_release(&all);
+		if (p.spare.n)
+			p.rfd = open(f.tmp, O_RDONLY | O_CLOEXEC);
+		if (p.rfd < 0)
+			p.first = UINT64_MAX;
+	}
 	const size_t chunk = FIFO_BYTES / 2;
 	unsigned char *buf = xmalloc(chunk);
 	uint64_t total = 0, written_back = 0;
@@ -373,7 +483,7 @@ static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_pa
 			r = -EIO;
 			break;
 		}
-		r = write_all(f.fd, buf, (size_t)n);
+		r = place(c, &p, buf, (size_t)n);
 		if (r < 0) {
 			diag_error(c->d, NULL, "cannot write '%s': %s", f.tmp, strerror(-r));
 			break;
@@ -392,6 +502,23 @@ static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_pa
 		r = -errno;
 		diag_error(c->d, NULL, "cannot write '%s': %s", f.tmp, strerror(errno));
 	}
+	/* Where its large files lie, for the build that writes over it. */
+	if (r == 0) {
+		if (!p.known || !p.now.n) {
+			int rfd = p.rfd >= 0 ? p.rfd : open(f.tmp, O_RDONLY | O_CLOEXEC);
+			if (rfd >= 0) {
+				learn(c, &p, rfd, total);
+				if (rfd != p.rfd)
+					close(rfd);
+			}
+		}
+		c->layout = isolayout_format(&p.now);
+	}
+	if (p.rfd >= 0)
+		close(p.rfd);
+	isolayout_release(&p.spare);
+	isolayout_release(&p.keep);
+	isolayout_release(&p.now);
 	if (r == 0)
 		progress_end(c->progress);
 	else
@@ -425,7 +552,7 @@ int iso_write(const struct build *b, struct pending *out, struct diags *d) {
 	};
 	/* What else shapes the bytes: this writer (the tool's version), the
 	 * volume's label and times, the GPT GUID's seed (make_opts). */
-	_cleanup_free_ char *settings = xasprintf("dlws-mkimage %s iso\nlayout isofile\nlabel %s\nrecipe %s\nepoch %lld\n", DLWS_VERSION,
+	_cleanup_free_ char *settings = xasprintf("dlws-mkimage %s iso\nlayout isofile, large files first\nlabel %s\nrecipe %s\nepoch %lld\n", DLWS_VERSION,
 						  rc->outputs.iso_label, rc->name, (long long)c.epoch);
 	sha256_update(c.key, settings, strlen(settings));
 	struct isolinux_files isl = { 0 };
@@ -463,8 +590,9 @@ int iso_write(const struct build *b, struct pending *out, struct diags *d) {
 	if (fresh && stat(rc->outputs.iso, &st) == 0) {
 		size = (uint64_t)st.st_size;
 	} else if (r == 0) {
-		spare = cache_spare(b->opts->cache, rc->outputs.iso);
-		r = write_image(&c, opts, tmp, spare, &size);
+		_cleanup_free_ char *spare_layout = NULL;
+		spare = cache_spare(b->opts->cache, rc->outputs.iso, &spare_layout);
+		r = write_image(&c, opts, tmp, spare, spare_layout, &size);
 	}
 	for (size_t i = 0; i < c.large.n && r == 0; i++)
 		if (c.large.v[i].on_medium)
@@ -481,8 +609,12 @@ int iso_write(const struct build *b, struct pending *out, struct diags *d) {
 		iso_image_unref(c.image);
 	iso_finish();
 	free(c.contents);
+	strv_release(&c.large_paths);
+	strv_release(&c.large_sums);
 	loaders_isolinux_release(&isl);
 	rm_rf(work);
+	if (r < 0 || fresh)
+		free(c.layout);
 	if (r < 0) {
 		unlink(tmp);
 		return r;
@@ -492,6 +624,9 @@ int iso_write(const struct build *b, struct pending *out, struct diags *d) {
 		return 0;
 	}
 	pending_add_keeping(out, tmp, rc->outputs.iso, spare);
-	cache_output_made(b->opts->cache, rc->outputs.iso, key);
+	cache_output_made(b->opts->cache, rc->outputs.iso, key, c.layout);
+	if (c.kept)
+		pending_note_kept(out, rc->outputs.iso, c.kept);
+	free(c.layout);
 	return 0;
 }

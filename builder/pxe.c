@@ -595,7 +595,7 @@ int pxe_write_bundle(const struct build *const *builds, size_t n, const char *pa
 	} else {
 		pending_add(out, tar_tmp, tar);
 		if (tar_key[0])
-			cache_output_made(cache, tar, tar_key);
+			cache_output_made(cache, tar, tar_key, NULL);
 	}
 	return 0;
 }

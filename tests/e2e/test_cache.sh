@@ -10,6 +10,10 @@
 . "$(dirname "$0")/../lib/e2e.sh"
 cd "$WORK"
 make_project p
+# A kubectl large enough to lie on the ISOs as a file of its own
+# (outputs.iso.large_file_size, 1M by default).
+{ printf '#!/bin/sh\nexit 0\n'; head -c 3000000 /dev/urandom; } >p/vendor/bin/kubectl
+(cd p/vendor/bin && sha256sum kubectl etcd etcdctl >../SHA256SUMS)
 M=recipes/master.recipe W=recipes/worker.recipe E=recipes/etcd.recipe
 export SOURCE_DATE_EPOCH=1700000000
 
@@ -172,6 +176,58 @@ else
 	fail iso_with_another_name_left_alone "kept.iso changed or still linked ($(stat -c %h "$WORK/kept.iso") names)"
 fi
 rm -f "$WORK/kept.iso"
+
+# Large files lie right after the directory records and the boot images,
+# each in its own place. A build writing over the spare leaves the extents
+# the spare holds already as they are, by the layout recorded with the
+# spare while it is the file a build made (same inode, size, mtime and
+# ctime), and says how much. The layout is the ISO's own, as xorriso
+# reads it; the ISO is byte for byte a clean build's.
+edit_rebuild spare-7 && edit_rebuild spare-8
+echo "# spare-9" >>p/recipes/templates/kubelet-config.yaml
+err=$(cd p && "$MK" $M $W 2>&1 >/dev/null)
+mb=$(awk -v b="$(stat -c %s p/vendor/bin/kubectl)" 'BEGIN { printf "%.1f", b / 1e6 }')
+if grep -qE "^wrote ISO recipes/../out/worker.iso \([0-9]+ nodes; written over the ISO of the build before last: $mb MB of large files already in place\)$" <<<"$err" &&
+	clean p $M $W && [ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
+	pass iso_large_files_left_in_place
+else
+	fail iso_large_files_left_in_place "$err $(diff <(sums p) <(sums "$WORK/clean") | head -3)"
+fi
+# The worker ISO's record (outputs/<sha of its path>) against xorriso's
+# report of where /dlws/large's files lie.
+record=p/out/.cache/outputs/${sw##*/}
+lba=$(xorriso -indev p/out/worker.iso -find /dlws/large -type f -exec report_lba -- 2>/dev/null |
+	sed -n "s|^File data lba: *0 *, *\([0-9]*\) *, *[0-9]* *, *\([0-9]*\) *, '/dlws/large/rootfs/opt/bin/kubectl'\$|\1 \2|p")
+want="extent $((${lba% *} * 2048)) ${lba#* } $(sha256sum <p/vendor/bin/kubectl | cut -d' ' -f1)"
+if [ -n "$lba" ] && [ "$(grep '^extent ' "$record")" = "$want" ]; then
+	pass layout_record_is_xorrisos
+else
+	fail layout_record_is_xorrisos "xorriso: '$lba'; record: $(grep '^extent ' "$record" 2>&1); want '$want'"
+fi
+# The spare (the ISO of spare-8's build) changed inside kubectl's extent,
+# its mtime put back: its ctime moved, so it is written over whole.
+off=$((${lba% *} * 2048 + 1000))
+mtime=$(stat -c %y "$sw")
+printf 'X' | dd of="$sw" bs=1 seek=$off conv=notrunc status=none && touch -d "$mtime" "$sw"
+echo "# spare-10" >>p/recipes/templates/kubelet-config.yaml
+err=$(cd p && "$MK" $M $W 2>&1 >/dev/null)
+if grep -qE "^wrote ISO recipes/../out/worker.iso \([0-9]+ nodes\)$" <<<"$err" && clean p $M $W &&
+	[ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
+	pass spare_changed_since_written_over_whole
+else
+	fail spare_changed_since_written_over_whole "$err $(diff <(sums p) <(sums "$WORK/clean") | head -3)"
+fi
+# kubectl changed, the same size: the spare's extent holds the old one.
+edit_rebuild spare-11
+{ printf '#!/bin/sh\nexit 0\n'; head -c 3000000 /dev/urandom; } >p/vendor/bin/kubectl
+(cd p/vendor/bin && sha256sum kubectl etcd etcdctl >../SHA256SUMS)
+err=$(cd p && "$MK" $M $W 2>&1 >/dev/null)
+if grep -qE "^wrote ISO recipes/../out/worker.iso \([0-9]+ nodes\)$" <<<"$err" && clean p $M $W &&
+	[ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
+	pass changed_large_file_written_in_full
+else
+	fail changed_large_file_written_in_full "$err $(diff <(sums p) <(sums "$WORK/clean") | head -3)"
+fi
 cp "$WORK/kubelet-config.keep" p/recipes/templates/kubelet-config.yaml
 (cd p && "$MK" -q $M $W) && clean p $M $W || fail spares "rebuild failed"
 

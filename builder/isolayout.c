@@ -1,0 +1,134 @@
+/* Where an image's large files lie (isolayout.h). */
+#include "isolayout.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "isofile.h"
+#include "util.h"
+
+#define BLOCK 2048
+
+/* A data source over a descriptor that reads nothing at or past `limit`. */
+struct limited {
+	int fd;
+	uint64_t limit;
+};
+
+static int ds_open(IsoDataSource *s) {
+	(void)s;
+	return 1;
+}
+
+static int ds_close(IsoDataSource *s) {
+	(void)s;
+	return 1;
+}
+
+static int ds_read(IsoDataSource *s, uint32_t lba, uint8_t *buf) {
+	const struct limited *l = s->data;
+	uint64_t off = (uint64_t)lba * BLOCK;
+	if (off + BLOCK > l->limit)
+		return ISO_DATA_SOURCE_FAILURE;
+	size_t got = 0;
+	while (got < BLOCK) {
+		ssize_t n = pread(l->fd, buf + got, BLOCK - got, (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return ISO_DATA_SOURCE_FAILURE;
+		got += (size_t)n;
+	}
+	return 1;
+}
+
+static void ds_free(IsoDataSource *s) {
+	free(s->data);
+}
+
+int isolayout_read(int fd, uint64_t limit, const char *const *paths, const char *const *sums, size_t n,
+		   struct iso_extents *ret) {
+	*ret = (struct iso_extents)ISO_EXTENTS_INIT;
+	IsoDataSource *src = xcalloc(1, sizeof(*src));
+	struct limited *l = xmalloc(sizeof(*l));
+	*l = (struct limited){ fd, limit };
+	*src = (IsoDataSource){ .refcount = 1, .open = ds_open, .close = ds_close, .read_block = ds_read,
+				.free_data = ds_free, .data = l };
+	IsoImage *img = NULL;
+	IsoReadOpts *ro = NULL;
+	int k = iso_image_new("read-back", &img);
+	if (k >= 0)
+		k = iso_read_opts_new(&ro, 0);
+	if (k >= 0) {
+		/* The Rock Ridge tree names the files; nothing else is needed. */
+		iso_read_opts_set_no_joliet(ro, 1);
+		iso_read_opts_set_no_iso1999(ro, 1);
+		iso_read_opts_set_no_md5(ro, 1);
+		k = iso_image_import(img, src, ro, NULL);
+	}
+	for (size_t i = 0; i < n && k >= 0; i++) {
+		IsoNode *node = NULL;
+		if (iso_tree_path_to_node(img, paths[i], &node) != 1 || iso_node_get_type(node) != LIBISO_FILE)
+			continue;
+		int count = 0;
+		struct iso_file_section *sections = NULL;
+		if (iso_file_get_old_image_sections((IsoFile *)node, &count, &sections, 0) == 1 && count == 1 &&
+		    sections[0].size > 0) {
+			ret->v = xrealloc(ret->v, (ret->n + 1) * sizeof(*ret->v));
+			struct iso_extent *e = &ret->v[ret->n++];
+			e->offset = (uint64_t)sections[0].block * BLOCK;
+			e->size = sections[0].size;
+			snprintf(e->sum, sizeof(e->sum), "%s", sums[i]);
+		}
+		free(sections);
+	}
+	if (ro)
+		iso_read_opts_free(ro);
+	if (img)
+		iso_image_unref(img);
+	iso_data_source_unref(src);
+	if (k < 0)
+		isolayout_release(ret);
+	return k < 0 ? -EIO : 0;
+}
+
+char *isolayout_format(const struct iso_extents *e) {
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < e->n; i++)
+		(void)buf_printf(&b, "extent %" PRIu64 " %" PRIu64 " %s\n", e->v[i].offset, e->v[i].size, e->v[i].sum);
+	size_t len;
+	return buf_steal(&b, &len);
+}
+
+void isolayout_parse(const char *text, struct iso_extents *ret) {
+	*ret = (struct iso_extents)ISO_EXTENTS_INIT;
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		struct iso_extent e;
+		char sum[SHA256_HEX_LEN + 2];
+		int end = 0;
+		if (sscanf(p, "extent %" SCNu64 " %" SCNu64 " %65s%n", &e.offset, &e.size, sum, &end) != 3 ||
+		    strlen(sum) != SHA256_HEX_LEN || (p[end] != '\n' && p[end] != '\0') || e.size == 0 ||
+		    e.offset % BLOCK || e.offset + e.size < e.offset)
+			continue;
+		memcpy(e.sum, sum, sizeof(e.sum));
+		ret->v = xrealloc(ret->v, (ret->n + 1) * sizeof(*ret->v));
+		ret->v[ret->n++] = e;
+	}
+}
+
+bool isolayout_has(const struct iso_extents *e, const struct iso_extent *x) {
+	for (size_t i = 0; i < e->n; i++)
+		if (e->v[i].offset == x->offset && e->v[i].size == x->size && streq(e->v[i].sum, x->sum))
+			return true;
+	return false;
+}
+
+void isolayout_release(struct iso_extents *e) {
+	free(e->v);
+	*e = (struct iso_extents)ISO_EXTENTS_INIT;
+}
