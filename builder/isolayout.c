@@ -105,17 +105,41 @@ char *isolayout_format(const struct iso_extents *e) {
 	return buf_steal(&b, &len);
 }
 
+/* A decimal number of digits only, that fits: the end, or NULL. */
+static const char *number(const char *p, uint64_t *ret) {
+	uint64_t v = 0;
+	const char *start = p;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return NULL;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*ret = v;
+	return p > start ? p : NULL;
+}
+
+/* One line: "extent <offset> <size> <sum>", up to its newline. */
+static bool parse_line(const char *p, struct iso_extent *e) {
+	static const char prefix[] = "extent ";
+	if (strncmp(p, prefix, strlen(prefix)) != 0)
+		return false;
+	p = number(p + strlen(prefix), &e->offset);
+	if (!p || *p++ != ' ' || !(p = number(p, &e->size)) || *p++ != ' ')
+		return false;
+	size_t n = strspn(p, "0123456789abcdef");
+	if (n != SHA256_HEX_LEN || (p[n] != '\n' && p[n] != '\0'))
+		return false;
+	memcpy(e->sum, p, n);
+	e->sum[n] = '\0';
+	return e->size > 0 && e->offset % BLOCK == 0 && e->offset + e->size > e->offset;
+}
+
 void isolayout_parse(const char *text, struct iso_extents *ret) {
 	*ret = (struct iso_extents)ISO_EXTENTS_INIT;
 	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
 		struct iso_extent e;
-		char sum[SHA256_HEX_LEN + 2];
-		int end = 0;
-		if (sscanf(p, "extent %" SCNu64 " %" SCNu64 " %65s%n", &e.offset, &e.size, sum, &end) != 3 ||
-		    strlen(sum) != SHA256_HEX_LEN || (p[end] != '\n' && p[end] != '\0') || e.size == 0 ||
-		    e.offset % BLOCK || e.offset + e.size < e.offset)
+		if (!parse_line(p, &e))
 			continue;
-		memcpy(e.sum, sum, sizeof(e.sum));
 		ret->v = xrealloc(ret->v, (ret->n + 1) * sizeof(*ret->v));
 		ret->v[ret->n++] = e;
 	}
