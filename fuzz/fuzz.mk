@@ -19,7 +19,7 @@ FUZZ_CFLAGS ?= -O1 -g -fno-omit-frame-pointer
 # their cleanup attribute. GCC's build keeps both checks.
 FUZZ_WARN    = $(WARN) -Wno-format-nonliteral -Wno-unused-variable
 
-FUZZ_BUILDER_NAMES = recipe cluster yaml template cloudconfig manifest sha256sums reader tarball
+FUZZ_BUILDER_NAMES = recipe cluster yaml template cloudconfig manifest sha256sums reader tarball isolayout
 FUZZ_AGENT_NAMES   = agent_gpt agent_conf agent_manifest
 FUZZ_NAMES         = $(FUZZ_BUILDER_NAMES) $(FUZZ_AGENT_NAMES)
 FUZZ_BUILDER_BINS  = $(FUZZ_BUILDER_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
