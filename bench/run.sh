@@ -91,7 +91,10 @@ median() {	# NAME [COLUMN]
 }
 maxcol() { sort -g -k"$2,$2" "$WORK/$1.times" | tail -n 1 | awk -v c="$2" '{print $c}'; }
 spread() { sort -g "$WORK/$1.times" | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%s-%s s", lo, hi}'; }
-said() { grep -i -m1 'cache\|unchanged\|up to date' "$LAST_LOG" | sed 's/^/   the tool said: /' || true; }
+said() {
+	{ grep -i -m1 'cache\|unchanged\|up to date' "$LAST_LOG"; grep -m1 'already in place' "$LAST_LOG"; } |
+		sed 's/^/   the tool said: /' || true
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.3f", a / b; else print "n/a"}'; }
 bytes_of() { du -sb --apparent-size "$@" | awk '{s += $1} END {print s}'; }
 
