@@ -83,8 +83,9 @@ run_one() {
 		DLWS_MKIMAGE=$PWD/$ASAN_BUILD/dlws-mkimage DLWS_UNIT_DIR=$PWD/$ASAN_BUILD/tests DLWS_ASAN_PASS=1 \
 			DLWS_TEST_LOGS=$PWD/out/test-logs/asan bash "$t" >"$f.out" 2>&1
 	else
+		# DLWS_ASAN_ALSO: the script's ASan pass is in this run too.
 		env -u ASAN_OPTIONS -u UBSAN_OPTIONS DLWS_MKIMAGE="$DLWS_MKIMAGE" DLWS_UNIT_DIR="$PWD/$build/tests" \
-			bash "$t" >"$f.out" 2>&1
+			DLWS_ASAN_ALSO="$(grep -qx "asan/$name" "$tmp/order" && echo 1)" bash "$t" >"$f.out" 2>&1
 	fi
 	echo "$? $((SECONDS - t0))" >"$f.rc.tmp" && mv "$f.rc.tmp" "$f.rc"
 }
