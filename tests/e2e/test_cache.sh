@@ -11,9 +11,12 @@
 cd "$WORK"
 make_project p
 # A kubectl large enough to lie on the ISOs as a file of its own
-# (outputs.iso.large_file_size, 1M by default).
-{ printf '#!/bin/sh\nexit 0\n'; head -c 3000000 /dev/urandom; } >p/vendor/bin/kubectl
-(cd p/vendor/bin && sha256sum kubectl etcd etcdctl >../SHA256SUMS)
+# (outputs.iso.large_file_size, 1M by default), new bytes each time.
+big_kubectl() {
+	{ printf '#!/bin/sh\nexit 0\n'; head -c 3000000 /dev/urandom; } >p/vendor/bin/kubectl
+	(cd p/vendor/bin && sha256sum kubectl etcd etcdctl >../SHA256SUMS)
+}
+big_kubectl
 M=recipes/master.recipe W=recipes/worker.recipe E=recipes/etcd.recipe
 export SOURCE_DATE_EPOCH=1700000000
 
@@ -209,25 +212,24 @@ fi
 off=$((${lba% *} * 2048 + 1000))
 mtime=$(stat -c %y "$sw")
 printf 'X' | dd of="$sw" bs=1 seek=$off conv=notrunc status=none && touch -d "$mtime" "$sw"
+# written_whole NAME: a rebuild writes the worker ISO with nothing left in
+# place, and it is a clean build's.
+written_whole() {
+	local err
+	err=$(cd p && "$MK" $M $W 2>&1 >/dev/null)
+	if grep -qE "^wrote ISO recipes/../out/worker.iso \([0-9]+ nodes\)$" <<<"$err" && clean p $M $W &&
+		[ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
+		pass "$1"
+	else
+		fail "$1" "$err $(diff <(sums p) <(sums "$WORK/clean") | head -3)"
+	fi
+}
 echo "# spare-10" >>p/recipes/templates/kubelet-config.yaml
-err=$(cd p && "$MK" $M $W 2>&1 >/dev/null)
-if grep -qE "^wrote ISO recipes/../out/worker.iso \([0-9]+ nodes\)$" <<<"$err" && clean p $M $W &&
-	[ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
-	pass spare_changed_since_written_over_whole
-else
-	fail spare_changed_since_written_over_whole "$err $(diff <(sums p) <(sums "$WORK/clean") | head -3)"
-fi
+written_whole spare_changed_since_written_over_whole
 # kubectl changed, the same size: the spare's extent holds the old one.
 edit_rebuild spare-11
-{ printf '#!/bin/sh\nexit 0\n'; head -c 3000000 /dev/urandom; } >p/vendor/bin/kubectl
-(cd p/vendor/bin && sha256sum kubectl etcd etcdctl >../SHA256SUMS)
-err=$(cd p && "$MK" $M $W 2>&1 >/dev/null)
-if grep -qE "^wrote ISO recipes/../out/worker.iso \([0-9]+ nodes\)$" <<<"$err" && clean p $M $W &&
-	[ "$(sums p)" = "$(sums "$WORK/clean")" ]; then
-	pass changed_large_file_written_in_full
-else
-	fail changed_large_file_written_in_full "$err $(diff <(sums p) <(sums "$WORK/clean") | head -3)"
-fi
+big_kubectl
+written_whole changed_large_file_written_in_full
 cp "$WORK/kubelet-config.keep" p/recipes/templates/kubelet-config.yaml
 (cd p && "$MK" -q $M $W) && clean p $M $W || fail spares "rebuild failed"
 
