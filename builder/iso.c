@@ -387,10 +387,8 @@ static void learn(struct iso_ctx *c, struct placer *p, int fd, uint64_t limit) {
 			   c->large_paths.n, &p->now) < 0)
 		return;
 	for (size_t i = 0; i < p->now.n; i++)
-		if (isolayout_has(&p->spare, &p->now.v[i])) {
-			p->keep.v = xrealloc(p->keep.v, (p->keep.n + 1) * sizeof(*p->keep.v));
-			p->keep.v[p->keep.n++] = p->now.v[i];
-		}
+		if (isolayout_has(&p->spare, &p->now.v[i]))
+			isolayout_add(&p->keep, &p->now.v[i]);
 }
 
 static int place(struct iso_ctx *c, struct placer *p, const unsigned char *buf, size_t n) {
@@ -455,8 +453,7 @@ static int write_image(struct iso_ctx *c, IsoWriteOpts *opts, const char *tmp_pa
 		isolayout_parse(spare_layout, &all);
 		for (size_t i = 0; i < all.n; i++)
 			if (strv_contains(&c->large_sums, all.v[i].sum)) {
-				p.spare.v = xrealloc(p.spare.v, (p.spare.n + 1) * sizeof(*p.spare.v));
-				p.spare.v[p.spare.n++] = all.v[i];
+				isolayout_add(&p.spare, &all.v[i]);
 				if (all.v[i].offset < p.first)
 					p.first = all.v[i].offset;
 			}

@@ -79,11 +79,9 @@ int isolayout_read(int fd, uint64_t limit, const char *const *paths, const char 
 		struct iso_file_section *sections = NULL;
 		if (iso_file_get_old_image_sections((IsoFile *)node, &count, &sections, 0) == 1 && count == 1 &&
 		    sections[0].size > 0) {
-			ret->v = xrealloc(ret->v, (ret->n + 1) * sizeof(*ret->v));
-			struct iso_extent *e = &ret->v[ret->n++];
-			e->offset = (uint64_t)sections[0].block * BLOCK;
-			e->size = sections[0].size;
-			snprintf(e->sum, sizeof(e->sum), "%s", sums[i]);
+			struct iso_extent e = { (uint64_t)sections[0].block * BLOCK, sections[0].size, "" };
+			snprintf(e.sum, sizeof(e.sum), "%s", sums[i]);
+			isolayout_add(ret, &e);
 		}
 		free(sections);
 	}
@@ -138,11 +136,14 @@ void isolayout_parse(const char *text, struct iso_extents *ret) {
 	*ret = (struct iso_extents)ISO_EXTENTS_INIT;
 	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
 		struct iso_extent e;
-		if (!parse_line(p, &e))
-			continue;
-		ret->v = xrealloc(ret->v, (ret->n + 1) * sizeof(*ret->v));
-		ret->v[ret->n++] = e;
+		if (parse_line(p, &e))
+			isolayout_add(ret, &e);
 	}
+}
+
+void isolayout_add(struct iso_extents *e, const struct iso_extent *x) {
+	e->v = xrealloc(e->v, (e->n + 1) * sizeof(*e->v));
+	e->v[e->n++] = *x;
 }
 
 bool isolayout_has(const struct iso_extents *e, const struct iso_extent *x) {

@@ -40,6 +40,8 @@ int isolayout_read(int fd, uint64_t limit, const char *const *paths, const char 
 char *isolayout_format(const struct iso_extents *e);
 void isolayout_parse(const char *text, struct iso_extents *ret);
 
+/* Appends a copy of `x` to `e`. */
+void isolayout_add(struct iso_extents *e, const struct iso_extent *x);
 /* Whether [offset, offset + size) with `sum` is one of `e`'s extents. */
 bool isolayout_has(const struct iso_extents *e, const struct iso_extent *x);
 
